@@ -1,0 +1,154 @@
+"""Client: the local side of synctool.
+
+``Client(api_url=..., api_token=...).sync("blogs", clean=True)`` streams a
+route into the local database in one transaction; ``client.images(qs,
+"field")`` downloads the media files of a queryset.
+"""
+
+import time
+from collections.abc import Callable
+
+import orjson
+from django.db import DEFAULT_DB_ALIAS, models
+
+from synctool.conf import settings
+from synctool.exceptions import ConfigurationError
+from synctool.loader import SyncLoader
+from synctool.media import MediaCollector, fetch_media_files
+from synctool.result import MediaResult, Progress, SyncResult
+from synctool.transport import build_session, open_url, safe_url
+from synctool.wire import decode_fixture
+
+
+def join_url(base: str, path: str) -> str:
+    """``base`` and ``path`` joined with exactly one slash between them."""
+    return base.rstrip("/") + "/" + path.lstrip("/")
+
+
+class Client:
+    """Pulls routes from a synctool server.
+
+    :param api_token: the token; defaults to ``settings.SYNCTOOL_CLIENT_TOKEN``.
+    :param api_url: the server's base URL, e.g. ``"https://example.com/sync/"``
+        (with or without the trailing slash); defaults to
+        ``settings.SYNCTOOL_CLIENT_ENDPOINT``.
+    :param media_url: the base URL of the server's media files; defaults to
+        ``settings.SYNCTOOL_MEDIA_URL``.
+    """
+
+    def __init__(
+        self,
+        api_token: str | None = None,
+        api_url: str | None = None,
+        media_url: str | None = None,
+    ):
+        self._api_token = api_token
+        self._api_url = api_url
+        self._media_url = media_url
+
+    # Settings are read when used, not when the client is built, so a
+    # module-level Client (as in the seed's examples) follows the settings.
+    @property
+    def api_token(self) -> str | None:
+        return self._api_token if self._api_token is not None else settings.SYNCTOOL_CLIENT_TOKEN
+
+    @property
+    def api_url(self) -> str | None:
+        return self._api_url if self._api_url is not None else settings.SYNCTOOL_CLIENT_ENDPOINT
+
+    @property
+    def media_url(self) -> str | None:
+        return self._media_url if self._media_url is not None else settings.SYNCTOOL_MEDIA_URL
+
+    def __repr__(self) -> str:
+        return f"<Client api_url={safe_url(self.api_url or '')!r}>"
+
+    def url_for(self, path: str) -> str:
+        """The full URL of route ``path``."""
+        if not self.api_url:
+            raise ConfigurationError(
+                "no server URL: pass Client(api_url=...) or set SYNCTOOL_CLIENT_ENDPOINT"
+            )
+        return join_url(self.api_url, path)
+
+    def sync(
+        self,
+        url: str,
+        clean: bool = False,
+        reset: bool = True,
+        images: bool = False,
+        *,
+        files: bool = False,
+        using: str = DEFAULT_DB_ALIAS,
+        dry_run: bool = False,
+        progress: Callable[[Progress], None] | None = None,
+    ) -> SyncResult:
+        """Pull route ``url`` into the ``using`` database, in one transaction.
+
+        :param clean: delete the local rows of the route's models first.
+        :param reset: reset primary-key sequences afterwards.
+        :param images: download every ImageField file of the synced objects.
+        :param files: download every other FileField file too.
+        :param dry_run: download and validate everything, write nothing.
+        :param progress: called with a :class:`~synctool.result.Progress`.
+        :raises SynctoolError: a subclass naming what went wrong; the local
+            database is then exactly as it was.
+        """
+        started = time.monotonic()
+        full_url = self.url_for(url)
+        result = SyncResult(url=safe_url(full_url), using=using, dry_run=dry_run)
+        collector = MediaCollector(images=images, files=files) if (images or files) else None
+        media_url = self._require_media_url() if collector and not dry_run else None
+        with build_session(self.api_token) as session:
+            download = open_url(session, full_url)
+            try:
+                loader = SyncLoader(
+                    url=result.url,
+                    using=using,
+                    labels=download.announced_models,
+                    result=result,
+                    clean=clean,
+                    reset=reset,
+                    dry_run=dry_run,
+                    progress=progress,
+                    bytes_received=lambda: download.bytes_received,
+                    on_batch=[collector.collect] if collector else [],
+                )
+                loader.run(decode_fixture(download.chunks()))
+            finally:
+                result.bytes_received = download.bytes_received
+                download.close()
+        if collector is not None and not dry_run:
+            result.media = fetch_media_files(collector.items, media_url, progress)
+        result.seconds = time.monotonic() - started
+        return result
+
+    def images(self, queryset: models.QuerySet, field: str) -> MediaResult:
+        """Download the file of ``field`` for every object of ``queryset``.
+
+        Empty names and files the field's storage already has are skipped.
+        """
+        model_field = queryset.model._meta.get_field(field)
+        if not isinstance(model_field, models.FileField):
+            raise ConfigurationError(
+                f"{queryset.model._meta.label}.{field} is not a FileField or ImageField"
+            )
+        names = queryset.exclude(**{field: ""}).exclude(**{f"{field}__isnull": True})
+        items = {(model_field, name) for name in names.values_list(field, flat=True).iterator()}
+        return fetch_media_files(items, self._require_media_url())
+
+    def manifest(self) -> dict:
+        """The server's manifest: its version and its routes with their models."""
+        with build_session(self.api_token) as session:
+            download = open_url(session, join_url(self.url_for(""), ""))
+            try:
+                return orjson.loads(b"".join(download.chunks()))
+            finally:
+                download.close()
+
+    def _require_media_url(self) -> str:
+        if not self.media_url:
+            raise ConfigurationError(
+                "no media URL: pass Client(media_url=...) or set SYNCTOOL_MEDIA_URL"
+            )
+        return self.media_url

@@ -1,0 +1,48 @@
+"""Every ``SYNCTOOL_*`` setting with its default.
+
+Other modules read settings as ``settings.SYNCTOOL_X`` at call time (never
+copied into module globals), so ``override_settings`` works in tests.
+"""
+
+from appconf import AppConf
+from django.conf import settings
+
+__all__ = ["settings", "SynctoolConf"]
+
+
+class SynctoolConf(AppConf):
+    # Server: the token (or list of tokens, to allow rotation) a client must
+    # present. None or empty means every request is refused.
+    API_TOKEN = None
+    # Server: routes served by include("synctool.urls"); see docs/routes.rst.
+    ROUTES = {}
+    # Server: rows fetched per database round trip while streaming a route.
+    CHUNK_SIZE = 2000
+
+    # Client: the token sent to the server (HTTP Basic user name).
+    CLIENT_TOKEN = None
+    # Client: base URL of the server's routes, e.g. "https://example.com/sync/".
+    CLIENT_ENDPOINT = None
+    # Client: base URL the server's media files are served from.
+    MEDIA_URL = None
+    # Client: (connect, read) timeout in seconds for every HTTP request.
+    TIMEOUT = (10.0, 60.0)
+    # Client: retries on connection errors and 502/503/504 before the body is used.
+    RETRIES = 3
+    # Client: exponential backoff factor between retries, in seconds.
+    RETRY_BACKOFF = 0.5
+    # Client: objects written per INSERT ... ON CONFLICT batch.
+    BATCH_SIZE = 1000
+    # Client: parallel media downloads.
+    MEDIA_WORKERS = 8
+
+    # Both sides: plugin modules registered with the plugin manager, in
+    # addition to the built-in defaults and the "synctool" entry points.
+    PLUGINS = [
+        "synctool_contrib.postgres",
+        "synctool_contrib.sqlite",
+        "synctool_contrib.mysql",
+    ]
+
+    class Meta:
+        prefix = "synctool"

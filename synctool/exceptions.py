@@ -1,0 +1,73 @@
+"""The exceptions synctool raises. Every one is a :class:`SynctoolError`.
+
+The management command turns them into a one-line ``CommandError``; tokens
+never appear in their messages.
+"""
+
+
+class SynctoolError(Exception):
+    """Base class of every error synctool raises on purpose."""
+
+
+class ConfigurationError(SynctoolError):
+    """A setting or argument is missing or wrong (no endpoint, bad route spec)."""
+
+
+class PluginImportError(ConfigurationError):
+    """A plugin named in SYNCTOOL_PLUGINS or an entry point failed to import."""
+
+
+class TransportError(SynctoolError):
+    """The HTTP exchange with the server failed."""
+
+
+class ServerUnreachable(TransportError):
+    """The server could not be reached (after the configured retries)."""
+
+
+class ServerTimeout(TransportError):
+    """The server stopped answering for longer than the read timeout."""
+
+
+class AuthenticationFailed(TransportError):
+    """The server refused the token (401 or 403)."""
+
+
+class RouteNotFound(TransportError):
+    """The server has no route at that URL (404)."""
+
+
+class ServerError(TransportError):
+    """The server answered with an unexpected HTTP status (5xx and others)."""
+
+
+class NotJSONResponse(TransportError):
+    """The answer is not JSON: an HTML error page or a login redirect."""
+
+
+class IncompleteResponse(TransportError):
+    """The body ended before the closing bracket: the connection was cut."""
+
+
+class PayloadError(SynctoolError):
+    """The body arrived but is not a usable fixture."""
+
+
+class MalformedResponse(PayloadError):
+    """The body is not valid JSON, or not a list of fixture objects."""
+
+
+class UnexpectedModel(PayloadError):
+    """An object belongs to a model the server did not announce."""
+
+
+class LoadError(SynctoolError):
+    """An object could not be built or written into the local database."""
+
+
+class CleanConflict(LoadError):
+    """Clean removed rows that local rows of models outside the route still use."""
+
+
+class HookError(SynctoolError):
+    """A plugin hook raised during a sync."""

@@ -1,0 +1,87 @@
+"""Server side: turn querysets into a stream of fixture objects.
+
+Querysets are regrouped in dependency order, read with ``iterator()`` in
+chunks (memory stays flat), serialized with Django's own python serializer
+(natural keys, many-to-many) and passed through ``transform_object``.
+"""
+
+from collections.abc import Iterable, Iterator
+from itertools import islice
+
+from django.core import serializers
+from django.db import models
+from django.db.models import prefetch_related_objects
+
+from synctool.conf import settings
+from synctool.ordering import sort_models
+from synctool.plugins import get_hooks, is_implemented
+
+
+def model_label(model: type[models.Model]) -> str:
+    """The label used in fixtures: ``app_label.modelname`` in lower case."""
+    return str(model._meta)
+
+
+def order_querysets(querysets: Iterable[models.QuerySet]) -> list[models.QuerySet]:
+    """Regroup querysets so each model comes after the models it points to.
+
+    Querysets of the same model keep their relative order.
+    """
+    querysets = list(querysets)
+    by_model: dict[type[models.Model], list[models.QuerySet]] = {}
+    for queryset in querysets:
+        by_model.setdefault(queryset.model._meta.concrete_model, []).append(queryset)
+    return [qs for model in sort_models(by_model) for qs in by_model[model]]
+
+
+def _rows(queryset: models.QuerySet, chunk_size: int) -> Iterator[models.Model]:
+    # A queryset the route function already evaluated (and possibly changed,
+    # as in the seed's "Modifying querysets" example) is sent as it is.
+    if queryset._result_cache is not None:
+        return iter(queryset._result_cache)
+    if not queryset.ordered and not queryset.query.is_sliced:
+        queryset = queryset.order_by(queryset.model._meta.pk.name)
+    return queryset.iterator(chunk_size=chunk_size)
+
+
+def _prefetch_lookups(model: type[models.Model], natural_keys: bool) -> list[str]:
+    """Relations the serializer would otherwise query once per object."""
+    opts = model._meta
+    lookups = [
+        field.name
+        for field in opts.many_to_many
+        if field.serialize and field.remote_field.through._meta.auto_created
+    ]
+    if natural_keys:
+        lookups += [
+            field.name
+            for field in opts.fields
+            if field.is_relation
+            and field.serialize
+            and hasattr(field.remote_field.model, "natural_key")
+        ]
+    return lookups
+
+
+def serialize_querysets(
+    querysets: Iterable[models.QuerySet], *, natural_keys: bool = False
+) -> Iterator[dict]:
+    """Yield the fixture objects of ``querysets`` (already in load order)."""
+    chunk_size = settings.SYNCTOOL_CHUNK_SIZE
+    hooks = get_hooks()
+    transform = is_implemented("transform_object")
+    serializer = serializers.get_serializer("python")()
+    for queryset in querysets:
+        rows = _rows(queryset, chunk_size)
+        lookups = _prefetch_lookups(queryset.model, natural_keys)
+        while chunk := list(islice(rows, chunk_size)):
+            if lookups:
+                prefetch_related_objects(chunk, *lookups)
+            for obj in serializer.serialize(
+                chunk,
+                use_natural_foreign_keys=natural_keys,
+                use_natural_primary_keys=natural_keys,
+            ):
+                if transform and False in hooks.transform_object(obj=obj, side="server"):
+                    continue
+                yield obj

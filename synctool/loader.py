@@ -1,0 +1,332 @@
+"""The one transaction of a sync: clean, load, check, reset.
+
+Everything happens inside ``transaction.atomic(using=...)``: any error
+(bad JSON, a cut connection, an IntegrityError, a hook raising) rolls the
+local database back to exactly what it was.
+"""
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+
+from django.apps import apps
+from django.core.serializers import base, python
+from django.db import DatabaseError, connections, models, router, transaction
+from django.db.models import Exists, OuterRef
+
+from synctool.conf import settings
+from synctool.exceptions import CleanConflict, HookError, LoadError, SynctoolError, UnexpectedModel
+from synctool.plugins import get_hooks, is_implemented
+from synctool.result import Progress, SyncResult
+from synctool.upsert import can_upsert, replace_many_to_many, save_raw, upsert
+
+BatchCallback = Callable[[type[models.Model], list[models.Model]], None]
+
+
+def call_hook(name: str, **kwargs):
+    """Call hook ``name``; an exception raised by a plugin becomes a HookError."""
+    try:
+        return getattr(get_hooks(), name)(**kwargs)
+    except SynctoolError:
+        raise
+    except Exception as exc:
+        raise HookError(f"the {name} hook raised {type(exc).__name__}: {exc}") from exc
+
+
+def auto_through_models(model: type[models.Model]) -> list[tuple[models.Field, type]]:
+    """The forward many-to-many fields of ``model`` with an auto-created through model."""
+    return [
+        (field, field.remote_field.through)
+        for field in model._meta.local_many_to_many
+        if field.remote_field.through._meta.auto_created
+    ]
+
+
+def raw_delete(queryset: models.QuerySet, using: str) -> int:
+    """Delete the rows of ``queryset`` with one DELETE, without Django's collector.
+
+    ``QuerySet.delete()`` would cascade into every related model, wiping
+    local-only rows and rows about to be synced; the references left behind
+    are checked after the load instead.
+    """
+    return queryset._raw_delete(using)
+
+
+class BatchWriter:
+    """Collects deserialized objects per model and writes them in batches."""
+
+    def __init__(self, using: str, result: SyncResult, on_batch: list[BatchCallback]):
+        self.using = using
+        self.result = result
+        self.on_batch = on_batch
+        self.batch_size = max(int(settings.SYNCTOOL_BATCH_SIZE), 1)
+        self.pending: dict[type[models.Model], dict] = {}
+        self.deferred: list[base.DeserializedObject] = []
+        self.written_models: set[type[models.Model]] = set()
+
+    def add(self, item: base.DeserializedObject) -> None:
+        model = type(item.object)
+        batch = self.pending.setdefault(model, {})
+        # Keyed by primary key: a row sent twice is written once, the last wins.
+        key = item.object.pk if item.object.pk is not None else id(item)
+        batch.pop(key, None)
+        batch[key] = item
+        if len(batch) >= self.batch_size:
+            self.flush(model)
+
+    def flush_all(self) -> None:
+        for model in list(self.pending):
+            self.flush(model)
+
+    def flush(self, model: type[models.Model]) -> None:
+        items = list(self.pending.pop(model, {}).values())
+        if not items:
+            return
+        instances = [item.object for item in items]
+        with_pk = [obj for obj in instances if obj.pk is not None]
+        if with_pk and can_upsert(model, self.using):
+            upsert(model, with_pk, self.using)
+            one_by_one = [obj for obj in instances if obj.pk is None]
+        else:
+            one_by_one = instances
+        for obj in one_by_one:
+            save_raw(obj, self.using)
+        m2m_rows: dict[str, dict] = {}
+        for item in items:
+            for name, targets in (item.m2m_data or {}).items():
+                m2m_rows.setdefault(name, {})[item.object.pk] = targets
+            if item.deferred_fields:
+                self.deferred.append(item)
+        replace_many_to_many(model, m2m_rows, self.using)
+        self.written_models.add(model)
+        self.result.counts(str(model._meta)).written += len(instances)
+        call_hook("post_save", model=model, instances=instances, using=self.using)
+        for callback in self.on_batch:
+            callback(model, instances)
+
+    def save_deferred(self) -> None:
+        """Resolve references to objects that came later in the stream (natural keys)."""
+        for item in self.deferred:
+            obj = item.object
+            label = str(obj._meta)
+            m2m_rows = {}
+            for field, value in item.deferred_fields.items():
+                try:
+                    if field.many_to_many:
+                        m2m_rows[field.name] = {
+                            obj.pk: base.deserialize_m2m_values(field, value, self.using, False)
+                        }
+                    else:
+                        setattr(
+                            obj,
+                            field.attname,
+                            base.deserialize_fk_value(field, value, self.using, False),
+                        )
+                except Exception as exc:
+                    raise LoadError(
+                        f"{label} pk={obj.pk}: {field.name}={value!r} does not resolve: {exc}"
+                    ) from exc
+            save_raw(obj, self.using)
+            for name, rows in m2m_rows.items():
+                replace_many_to_many(type(obj), {name: rows}, self.using)
+        self.deferred.clear()
+
+
+class SyncLoader:
+    """Loads one route's objects into the ``using`` database in one transaction."""
+
+    def __init__(
+        self,
+        *,
+        url: str,
+        using: str,
+        labels: list[str],
+        result: SyncResult,
+        clean: bool = False,
+        reset: bool = True,
+        dry_run: bool = False,
+        progress: Callable[[Progress], None] | None = None,
+        bytes_received: Callable[[], int] = lambda: 0,
+        on_batch: Iterable[BatchCallback] = (),
+    ):
+        self.url = url
+        self.using = using
+        self.labels = labels
+        self.models = [self._model(label) for label in labels]
+        self.result = result
+        self.clean = clean
+        self.reset = reset
+        self.dry_run = dry_run
+        self.progress = progress
+        self.bytes_received = bytes_received
+        self.writer = BatchWriter(using, result, list(on_batch))
+        self.cleaned_models: list[type[models.Model]] = []
+
+    def _model(self, label: str) -> type[models.Model]:
+        try:
+            return apps.get_model(label)
+        except (LookupError, ValueError):
+            raise LoadError(
+                f"{self.url} serves model {label!r}, which is not installed here"
+            ) from None
+
+    def _report(self, stage: str, label: str, count: int) -> None:
+        if self.progress is not None:
+            self.progress(Progress(stage, label, count, self.bytes_received()))
+
+    def run(self, objects: Iterable[dict]) -> None:
+        connection = connections[self.using]
+        try:
+            with transaction.atomic(using=self.using):
+                with connection.constraint_checks_disabled():
+                    if self.clean:
+                        self.clean_models()
+                    self.load(objects)
+                self.check_references()
+                self.check_constraints()
+                if self.reset and not self.dry_run:
+                    self.reset_sequences()
+                if self.dry_run:
+                    transaction.set_rollback(True, using=self.using)
+        except SynctoolError:
+            raise
+        except base.DeserializationError as exc:
+            raise LoadError(f"{self.url}: an object could not be built: {exc}") from exc
+        except (DatabaseError, ValueError, TypeError) as exc:
+            raise LoadError(
+                f"{self.url}: the database refused the data ({type(exc).__name__}): {exc}"
+            ) from exc
+
+    def clean_models(self) -> None:
+        """Delete the local rows of every announced model, children first."""
+        for model in reversed(self.models):
+            label = str(model._meta)
+            queryset = model._base_manager.using(self.using).all()
+            chosen = call_hook("pre_clean", model=model, queryset=queryset, using=self.using)
+            if chosen is not None:
+                if not isinstance(chosen, models.QuerySet) or chosen.model is not model:
+                    raise HookError(f"pre_clean must return a queryset of {label} or None")
+                queryset = chosen
+            for field, through in auto_through_models(model):
+                source = field.m2m_field_name()
+                raw_delete(
+                    through._base_manager.using(self.using).filter(
+                        **{f"{source}__in": queryset.values("pk")}
+                    ),
+                    self.using,
+                )
+            started = time.monotonic()
+            deleted = raw_delete(queryset, self.using)
+            counts = self.result.counts(label)
+            counts.deleted += deleted
+            counts.seconds += time.monotonic() - started
+            self.cleaned_models.append(model)
+            self._report("clean", label, deleted)
+
+    def _accepted(self, objects: Iterable[dict]) -> Iterator[dict]:
+        """Refuse unannounced models, count, transform; flush when the model changes."""
+        announced = set(self.labels)
+        transform = is_implemented("transform_object")
+        current = None
+        received = 0
+        started = time.monotonic()
+        for obj in objects:
+            label = obj["model"].lower()
+            if label not in announced:
+                raise UnexpectedModel(
+                    f"{self.url} sent an object of {obj['model']!r}, which is not among "
+                    f"the models it announced ({', '.join(self.labels) or 'none'})"
+                )
+            self.result.counts(label).received += 1
+            if transform and False in call_hook("transform_object", obj=obj, side="client"):
+                continue
+            if label != current:
+                # Earlier models must be in the database before this one's
+                # natural keys are looked up.
+                self.writer.flush_all()
+                if current is not None:
+                    self._report("load", current, received)
+                    now = time.monotonic()
+                    self.result.counts(current).seconds += now - started
+                    started = now
+                current, received = label, 0
+            received += 1
+            if received % 10000 == 0:
+                self._report("load", label, received)
+            yield obj
+        self.writer.flush_all()
+        if current is not None:
+            self._report("load", current, received)
+            self.result.counts(current).seconds += time.monotonic() - started
+
+    def load(self, objects: Iterable[dict]) -> None:
+        deserializer = python.Deserializer(
+            self._accepted(objects), using=self.using, handle_forward_references=True
+        )
+        for item in deserializer:
+            self.writer.add(item)
+        self.writer.flush_all()
+        self.writer.save_deferred()
+
+    def _referring_fields(self):
+        """(model, field) pairs outside the route pointing at a cleaned model."""
+        cleaned = {model._meta.concrete_model for model in self.cleaned_models}
+        carried = set(self.models)
+        carried_through = {
+            through for model in self.cleaned_models for _, through in auto_through_models(model)
+        }
+        for model in apps.get_models(include_auto_created=True):
+            if model in carried or model in carried_through or model._meta.proxy:
+                continue
+            if not router.allow_migrate_model(self.using, model):
+                continue
+            for field in model._meta.local_concrete_fields:
+                remote = field.remote_field
+                if field.is_relation and remote.model._meta.concrete_model in cleaned:
+                    yield model, field
+
+    def check_references(self) -> None:
+        """Fail, naming them, when rows outside the route point at cleaned rows that are gone."""
+        problems = []
+        for model, field in self._referring_fields():
+            target = field.remote_field.model
+            target_field = field.target_field
+            missing = (
+                model._base_manager.using(self.using)
+                .filter(**{f"{field.attname}__isnull": False})
+                .exclude(
+                    Exists(
+                        target._base_manager.using(self.using).filter(
+                            **{target_field.attname: OuterRef(field.attname)}
+                        )
+                    )
+                )
+            )
+            pks = list(missing.values_list("pk", flat=True)[:6])
+            if pks:
+                shown = ", ".join(map(str, pks[:5])) + (", ..." if len(pks) > 5 else "")
+                problems.append(
+                    f"{model._meta.label} (pk {shown}) via {field.name} -> {target._meta.label}"
+                )
+        if problems:
+            raise CleanConflict(
+                "clean removed rows that local rows outside the route still point to: "
+                + "; ".join(problems)
+                + ". Add those models to the route, delete those rows, or keep their "
+                "targets with a pre_clean hook. Nothing was changed."
+            )
+
+    def check_constraints(self) -> None:
+        connection = connections[self.using]
+        tables = set()
+        for model in [*self.models, *self.writer.written_models]:
+            tables.add(model._meta.db_table)
+            tables.update(through._meta.db_table for _, through in auto_through_models(model))
+        try:
+            connection.check_constraints(table_names=sorted(tables))
+        except DatabaseError as exc:
+            raise LoadError(f"{self.url}: the synced data breaks a constraint: {exc}") from exc
+
+    def reset_sequences(self) -> None:
+        models_to_reset = list(dict.fromkeys([*self.models, *self.writer.written_models]))
+        if models_to_reset:
+            call_hook("reset_sequences", connection=connections[self.using], models=models_to_reset)

@@ -1,0 +1,145 @@
+"""``manage.py sync_data ROUTE [ROUTE ...]``: pull routes from the server.
+
+A thin layer over :class:`synctool.client.Client`: it parses options, shows
+progress on a terminal, prints a summary and turns every SynctoolError into
+one line and exit status 1.
+"""
+
+import sys
+
+from django.core.management.base import BaseCommand, CommandError
+
+from synctool.client import Client
+from synctool.exceptions import SynctoolError
+from synctool.progress import ProgressBars
+from synctool.result import SyncResult
+
+
+def format_summary(results: list[SyncResult]) -> str:
+    """A plain-text table: model, received, written, deleted, seconds."""
+    rows = [("model", "received", "written", "deleted", "seconds")]
+    for result in results:
+        for label, counts in result.models.items():
+            rows.append(
+                (
+                    label,
+                    str(counts.received),
+                    str(counts.written),
+                    str(counts.deleted),
+                    f"{counts.seconds:.2f}",
+                )
+            )
+    rows.append(
+        (
+            "total",
+            str(sum(r.received for r in results)),
+            str(sum(r.written for r in results)),
+            str(sum(r.deleted for r in results)),
+            f"{sum(r.seconds for r in results):.2f}",
+        )
+    )
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    lines = []
+    for index, row in enumerate(rows):
+        cells = [row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)]
+        lines.append("  ".join(cells))
+        if index == 0 or index == len(rows) - 2:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+class Command(BaseCommand):
+    help = "Pull one or more synctool routes from the server into the local database."
+
+    def add_arguments(self, parser):
+        parser.add_argument("routes", nargs="*", metavar="ROUTE", help="route paths to sync")
+        parser.add_argument(
+            "--clean", action="store_true", help="delete the local rows of the routes' models first"
+        )
+        parser.add_argument(
+            "--images",
+            action="store_true",
+            help="download the ImageField files of the synced objects",
+        )
+        parser.add_argument(
+            "--files", action="store_true", help="download every other FileField file too"
+        )
+        parser.add_argument(
+            "--no-reset", action="store_true", help="do not reset primary-key sequences afterwards"
+        )
+        parser.add_argument(
+            "--dry-run", action="store_true", help="download and validate everything, write nothing"
+        )
+        parser.add_argument(
+            "--database",
+            default="default",
+            help="the database alias to sync into (default: 'default')",
+        )
+        parser.add_argument("--endpoint", help="server base URL (SYNCTOOL_CLIENT_ENDPOINT)")
+        parser.add_argument("--token", help="API token (SYNCTOOL_CLIENT_TOKEN)")
+        parser.add_argument("--media-url", help="media base URL (SYNCTOOL_MEDIA_URL)")
+        parser.add_argument(
+            "--list",
+            action="store_true",
+            help="list the server's routes and their models, then stop",
+        )
+
+    def handle(self, *args, **options):
+        client = Client(
+            api_token=options["token"],
+            api_url=options["endpoint"],
+            media_url=options["media_url"],
+        )
+        verbosity = options["verbosity"]
+        try:
+            if options["list"]:
+                self._list(client)
+                return
+            if not options["routes"]:
+                raise CommandError("name at least one route, or use --list")
+            results = self._sync_all(client, options, verbosity)
+        except SynctoolError as exc:
+            raise CommandError(str(exc)) from None
+        if verbosity > 0:
+            self.stdout.write(format_summary(results))
+        failed = [f for r in results if r.media for f in r.media.failed]
+        for result in results:
+            if result.media and verbosity > 0:
+                media = result.media
+                self.stdout.write(
+                    f"media: {media.downloaded} downloaded, {media.skipped} skipped, "
+                    f"{len(media.failed)} failed"
+                )
+        if failed:
+            for failure in failed:
+                self.stderr.write(f"media failed: {failure.name}: {failure.reason}")
+            raise CommandError(f"{len(failed)} media file(s) could not be fetched")
+        if options["dry_run"] and verbosity > 0:
+            self.stdout.write("dry run: nothing was written")
+
+    def _sync_all(self, client, options, verbosity) -> list[SyncResult]:
+        results = []
+        show_bars = verbosity > 0 and sys.stderr.isatty()
+        for route in options["routes"]:
+            with ProgressBars(enabled=show_bars, stream=sys.stderr) as bars:
+                results.append(
+                    client.sync(
+                        route,
+                        clean=options["clean"],
+                        reset=not options["no_reset"],
+                        images=options["images"],
+                        files=options["files"],
+                        using=options["database"],
+                        dry_run=options["dry_run"],
+                        progress=bars.update if show_bars else None,
+                    )
+                )
+        return results
+
+    def _list(self, client: Client) -> None:
+        manifest = client.manifest()
+        self.stdout.write(f"synctool {manifest.get('synctool', '?')} at {client.api_url}")
+        for route in manifest.get("routes", []):
+            models = route.get("models")
+            shown = ", ".join(models) if models else "(depends on the URL arguments)"
+            self.stdout.write(f"  {route['path']}  [{route['kind']}]  {shown}")

@@ -1,0 +1,75 @@
+"""What a sync reports back: counts per model, bytes, time and media."""
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class ModelCounts:
+    """Objects of one model: received from the server, written, deleted by clean."""
+
+    received: int = 0
+    written: int = 0
+    deleted: int = 0
+    seconds: float = 0.0
+
+
+@dataclass
+class MediaFailure:
+    """One media file that could not be fetched, and why."""
+
+    name: str
+    reason: str
+
+
+@dataclass
+class MediaResult:
+    downloaded: int = 0
+    skipped: int = 0
+    failed: list[MediaFailure] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+@dataclass
+class SyncResult:
+    """The outcome of one :meth:`synctool.client.Client.sync` call."""
+
+    url: str
+    using: str
+    dry_run: bool = False
+    models: dict[str, ModelCounts] = field(default_factory=dict)
+    bytes_received: int = 0
+    seconds: float = 0.0
+    media: MediaResult | None = None
+
+    def counts(self, label: str) -> ModelCounts:
+        """The counts of ``label`` (``app_label.modelname``), created on first use."""
+        return self.models.setdefault(label.lower(), ModelCounts())
+
+    @property
+    def received(self) -> int:
+        return sum(c.received for c in self.models.values())
+
+    @property
+    def written(self) -> int:
+        return sum(c.written for c in self.models.values())
+
+    @property
+    def deleted(self) -> int:
+        return sum(c.deleted for c in self.models.values())
+
+
+@dataclass
+class Progress:
+    """Passed to the ``progress`` callback of ``Client.sync``.
+
+    ``stage`` is ``"clean"``, ``"load"`` or ``"media"``; ``count`` is the
+    running total of objects (or files) for ``model`` in that stage.
+    """
+
+    stage: str
+    model: str
+    count: int
+    bytes_received: int = 0

@@ -1,0 +1,159 @@
+"""HTTP for the client: one session with timeouts and retries, and the
+mapping of every failure to a :class:`~synctool.exceptions.SynctoolError`.
+
+Retries (connection errors, 502/503/504) are urllib3's ``Retry``; they only
+happen before the body is used. Messages name the URL, never the token.
+"""
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ReadTimeoutError
+from urllib3.util.retry import Retry
+
+import synctool
+from synctool.conf import settings
+from synctool.exceptions import (
+    AuthenticationFailed,
+    IncompleteResponse,
+    MalformedResponse,
+    NotJSONResponse,
+    RouteNotFound,
+    ServerError,
+    ServerTimeout,
+    ServerUnreachable,
+)
+
+READ_CHUNK_SIZE = 64 * 1024
+RETRY_STATUSES = (502, 503, 504)
+
+
+def safe_url(url: str) -> str:
+    """``url`` without any user:password part, for messages and logs."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+
+
+def build_session(token: str | None) -> requests.Session:
+    """A session that retries connection errors and 502/503/504 with backoff."""
+    retry = Retry(
+        total=settings.SYNCTOOL_RETRIES,
+        connect=settings.SYNCTOOL_RETRIES,
+        read=0,
+        status=settings.SYNCTOOL_RETRIES,
+        status_forcelist=RETRY_STATUSES,
+        allowed_methods=frozenset({"GET", "HEAD"}),
+        backoff_factor=settings.SYNCTOOL_RETRY_BACKOFF,
+        raise_on_status=False,
+        respect_retry_after_header=True,
+    )
+    adapter = HTTPAdapter(max_retries=retry)
+    session = requests.Session()
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.headers["User-Agent"] = f"synctool/{synctool.__version__}"
+    session.headers["Accept-Encoding"] = "gzip"
+    if token:
+        session.auth = (token, "")
+    return session
+
+
+def timeout() -> tuple[float, float]:
+    value = settings.SYNCTOOL_TIMEOUT
+    if isinstance(value, int | float):
+        return (float(value), float(value))
+    return tuple(value)
+
+
+def _describe(response: requests.Response) -> str:
+    kind = response.headers.get("Content-Type", "no content type").split(";")[0]
+    hops = [safe_url(r.headers.get("Location", "")) for r in response.history]
+    redirected = f", after a redirect to {hops[-1]}" if hops else ""
+    return f"HTTP {response.status_code} ({kind}{redirected})"
+
+
+def check_response(response: requests.Response, url: str) -> None:
+    """Raise the matching error unless ``response`` is a synctool fixture."""
+    shown = safe_url(url)
+    status = response.status_code
+    if status in (401, 403):
+        detail = response.text[:200].strip() if status == 403 else "wrong or missing token"
+        raise AuthenticationFailed(f"{shown} refused the token: {_describe(response)}: {detail}")
+    if status == 404:
+        raise RouteNotFound(f"{shown} has no synctool route there (HTTP 404)")
+    if status >= 300:
+        raise ServerError(f"{shown} answered {_describe(response)}")
+    content_type = response.headers.get("Content-Type", "").split(";")[0].strip()
+    if content_type != "application/json":
+        hint = " (a login page?)" if response.history else ""
+        raise NotJSONResponse(f"{shown} answered {_describe(response)}, not JSON{hint}")
+
+
+@dataclass
+class Download:
+    """An open, checked response whose body has not been read yet."""
+
+    url: str
+    response: requests.Response
+    bytes_received: int = 0
+
+    @property
+    def announced_models(self) -> list[str]:
+        header = self.response.headers.get("X-Synctool-Models")
+        if header is None:
+            raise MalformedResponse(
+                f"{safe_url(self.url)} sent no X-Synctool-Models header: is it a synctool route?"
+            )
+        return [label.strip().lower() for label in header.split(",") if label.strip()]
+
+    def chunks(self) -> Iterator[bytes]:
+        """The decoded body, chunk by chunk; a cut connection raises IncompleteResponse."""
+        shown = safe_url(self.url)
+        try:
+            for chunk in self.response.iter_content(READ_CHUNK_SIZE):
+                self.bytes_received += len(chunk)
+                yield chunk
+        except requests.exceptions.ConnectionError as exc:
+            if isinstance(exc.args[0] if exc.args else None, ReadTimeoutError):
+                raise ServerTimeout(
+                    f"{shown} stopped sending for more than {timeout()[1]:g} s"
+                ) from None
+            raise IncompleteResponse(f"{shown}: the connection was cut: {exc}") from None
+        except (
+            requests.exceptions.ChunkedEncodingError,
+            requests.exceptions.ContentDecodingError,
+        ) as exc:
+            raise IncompleteResponse(f"{shown}: the connection was cut: {exc}") from None
+
+    def close(self) -> None:
+        self.response.close()
+
+
+def open_url(session: requests.Session, url: str, *, accept_json: bool = True) -> Download:
+    """GET ``url`` with streaming, timeouts and retries; raise on any failure."""
+    shown = safe_url(url)
+    try:
+        response = session.get(url, stream=True, timeout=timeout())
+    except requests.exceptions.ConnectTimeout:
+        raise ServerUnreachable(f"could not connect to {shown} within {timeout()[0]:g} s") from None
+    except requests.exceptions.ReadTimeout:
+        raise ServerTimeout(f"{shown} did not answer within {timeout()[1]:g} s") from None
+    except requests.exceptions.RetryError as exc:
+        raise ServerError(f"{shown} kept failing after retries: {exc}") from None
+    except requests.exceptions.ConnectionError as exc:
+        reason = exc.args[0].reason if exc.args and hasattr(exc.args[0], "reason") else exc
+        raise ServerUnreachable(f"could not reach {shown}: {reason}") from None
+    except requests.exceptions.RequestException as exc:
+        raise ServerUnreachable(f"request to {shown} failed: {exc}") from None
+    if accept_json:
+        try:
+            check_response(response, url)
+        except Exception:
+            response.close()
+            raise
+    return Download(url, response)

@@ -1,0 +1,76 @@
+"""Write model instances in batches as insert-or-update by primary key.
+
+``QuerySet.bulk_create(update_conflicts=True)`` would be the public way, but
+it runs ``pre_save()`` on every field, so ``auto_now``/``auto_now_add``
+values from the server would be replaced by the local time. ``loaddata``
+avoids that with raw saves; we do the same in bulk through the manager's
+``_insert(raw=True)``, the very call ``Model.save()`` makes, with Django's
+own ``ON CONFLICT``/``ON DUPLICATE KEY`` support. Models that cannot take
+that path (multi-table inheritance children, rows without a primary key,
+backends without upsert) are saved one by one with ``save_base(raw=True)``,
+exactly like ``loaddata``.
+"""
+
+from django.db import connections, models
+from django.db.models.constants import OnConflict
+
+
+def can_upsert(model: type[models.Model], using: str) -> bool:
+    """Whether ``model`` can be written by :func:`upsert` on ``using``."""
+    features = connections[using].features
+    return features.supports_update_conflicts and not model._meta.parents and not model._meta.proxy
+
+
+def upsert(model: type[models.Model], instances: list[models.Model], using: str) -> None:
+    """Insert ``instances`` (all with a primary key), updating rows whose key exists."""
+    opts = model._meta
+    connection = connections[using]
+    fields = [field for field in opts.local_concrete_fields if not field.generated]
+    update_fields = [field for field in fields if not field.primary_key]
+    if update_fields:
+        on_conflict = OnConflict.UPDATE
+        unique_fields = (
+            [opts.pk] if connection.features.supports_update_conflicts_with_target else []
+        )
+    else:
+        on_conflict, update_fields, unique_fields = OnConflict.IGNORE, None, None
+    batch_size = max(connection.ops.bulk_batch_size(fields, instances), 1)
+    manager = model._base_manager
+    for start in range(0, len(instances), batch_size):
+        manager._insert(
+            instances[start : start + batch_size],
+            fields=fields,
+            using=using,
+            raw=True,
+            on_conflict=on_conflict,
+            update_fields=update_fields,
+            unique_fields=unique_fields,
+        )
+
+
+def save_raw(instance: models.Model, using: str) -> None:
+    """Save one instance the way ``loaddata`` does (no model ``save()``, raw signals)."""
+    models.Model.save_base(instance, using=using, raw=True)
+
+
+def replace_many_to_many(model: type[models.Model], m2m_rows: dict[str, dict], using: str) -> None:
+    """Replace the through rows of the given objects for each m2m field.
+
+    ``m2m_rows`` maps a field name to ``{source pk: [target pks]}``.
+    """
+    for field_name, targets_by_source in m2m_rows.items():
+        field = model._meta.get_field(field_name)
+        through = field.remote_field.through
+        source = through._meta.get_field(field.m2m_field_name())
+        target = through._meta.get_field(field.m2m_reverse_field_name())
+        manager = through._base_manager.db_manager(using)
+        sources = list(targets_by_source)
+        batch = max(connections[using].ops.bulk_batch_size([source], sources), 1) if sources else 1
+        for start in range(0, len(sources), batch):
+            manager.filter(**{f"{source.attname}__in": sources[start : start + batch]}).delete()
+        rows = [
+            through(**{source.attname: source_pk, target.attname: target_pk})
+            for source_pk, target_pks in targets_by_source.items()
+            for target_pk in target_pks
+        ]
+        manager.bulk_create(rows, batch_size=1000)

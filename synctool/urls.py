@@ -1,0 +1,10 @@
+"""Routes declared in ``settings.SYNCTOOL_ROUTES``: ``include("synctool.urls")``.
+
+Entries that do not parse are left out here and reported by
+``manage.py check`` (synctool.E003 ... E005), which refuses to start the
+server.
+"""
+
+from synctool.settings_routes import route_from_settings
+
+urlpatterns = route_from_settings().urlpatterns

@@ -1,0 +1,98 @@
+"""The server views: the streamed export of one route, and the index."""
+
+import logging
+from collections.abc import Iterator
+
+import orjson
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.utils.cache import patch_vary_headers
+from django.utils.text import compress_sequence
+from django.views.decorators.http import require_safe
+
+import synctool
+from synctool.auth import refuse_unauthorized
+from synctool.export import model_label, serialize_querysets
+from synctool.wire import encode_fixture
+
+logger = logging.getLogger("synctool")
+
+MODELS_HEADER = "X-Synctool-Models"
+VERSION_HEADER = "X-Synctool-Version"
+
+
+def _accepts_gzip(request: HttpRequest) -> bool:
+    accepted = request.META.get("HTTP_ACCEPT_ENCODING", "")
+    return any(part.strip().split(";")[0] == "gzip" for part in accepted.split(","))
+
+
+def _logged(chunks: Iterator[bytes], path: str) -> Iterator[bytes]:
+    """Log an error raised while streaming, then let it abort the response.
+
+    The status line is already sent, so the only honest signal left is a
+    cut connection, which the client detects as an incomplete body.
+    """
+    try:
+        yield from chunks
+    except Exception:
+        logger.exception("synctool: streaming route %r failed; the response is cut", path)
+        raise
+
+
+def export_view(route, entry):
+    """The view streaming one route as a JSON fixture."""
+
+    @require_safe
+    def view(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        refused = refuse_unauthorized(request, route.api_token)
+        if refused is not None:
+            return refused
+        querysets = entry.querysets(request, args, kwargs)
+        labels = list(dict.fromkeys(model_label(qs.model) for qs in querysets))
+        headers = {
+            MODELS_HEADER: ",".join(labels),
+            VERSION_HEADER: synctool.__version__,
+            "Cache-Control": "no-store",
+        }
+        if request.method == "HEAD":
+            return HttpResponse(content_type="application/json", headers=headers)
+        chunks = encode_fixture(serialize_querysets(querysets, natural_keys=entry.natural_keys))
+        chunks = _logged(chunks, entry.path)
+        if _accepts_gzip(request):
+            chunks = compress_sequence(chunks)
+            headers["Content-Encoding"] = "gzip"
+        response = StreamingHttpResponse(chunks, content_type="application/json", headers=headers)
+        patch_vary_headers(response, ("Accept-Encoding", "Authorization"))
+        return response
+
+    view.synctool_entry = entry
+    return view
+
+
+def index_view(route):
+    """The view answering the manifest: synctool's version and every route."""
+
+    @require_safe
+    def view(request: HttpRequest) -> HttpResponse:
+        refused = refuse_unauthorized(request, route.api_token)
+        if refused is not None:
+            return refused
+        manifest = {
+            "synctool": synctool.__version__,
+            "routes": [
+                {
+                    "path": entry.path,
+                    "name": entry.name,
+                    "kind": entry.kind,
+                    "natural_keys": entry.natural_keys,
+                    "models": entry.manifest_models(request),
+                }
+                for entry in route.entries
+            ],
+        }
+        return HttpResponse(
+            orjson.dumps(manifest, option=orjson.OPT_INDENT_2),
+            content_type="application/json",
+            headers={"Cache-Control": "no-store"},
+        )
+
+    return view

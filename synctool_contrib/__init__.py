@@ -1,0 +1,1 @@
+"""Optional synctool plugins, one module each. Enable them in SYNCTOOL_PLUGINS."""

@@ -1,0 +1,3 @@
+from synctool.client import Client
+
+__all__ = ["Client"]

@@ -1,0 +1,3 @@
+from synctool.routing import Route
+
+__all__ = ["Route"]

@@ -1,0 +1,128 @@
+"""Fixtures: the end-to-end server (gunicorn in its own process, serving the
+``server`` test database over HTTP on 127.0.0.1) and helpers."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+from django.db import connections
+
+ROOT = Path(__file__).resolve().parent.parent
+TOKEN = "test-token-0123456789abcdef"  # noqa: S105
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class ServerProcess:
+    process: subprocess.Popen
+    base_url: str
+    log_path: Path
+
+    @property
+    def sync_url(self) -> str:
+        return self.base_url + "/sync/"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def start_server(tmp_path: Path, *, plugins: str = "", workers: int = 2, extra_env=None):
+    """Start gunicorn serving tests.wsgi on a free port; wait until it answers."""
+    port = free_port()
+    settings_dict = dict(connections["server"].settings_dict)
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE="tests.server_settings",
+        SYNCTOOL_E2E_DATABASE=json.dumps(
+            {
+                k: v
+                for k, v in settings_dict.items()
+                if k in {"ENGINE", "NAME", "USER", "PASSWORD", "HOST", "PORT", "OPTIONS"}
+            }
+        ),
+        SYNCTOOL_E2E_PLUGINS=plugins,
+        SYNCTOOL_E2E_MEDIA_ROOT=str(tmp_path / "server-media"),
+        PYTHONPATH=str(ROOT),
+        **(extra_env or {}),
+    )
+    log_path = tmp_path / f"gunicorn-{port}.log"
+    log = open(log_path, "wb")  # noqa: SIM115 - closed with the process
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+            "--timeout",
+            "120",
+            "--graceful-timeout",
+            "2",
+            "tests.wsgi:application",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    server = ServerProcess(process, f"http://127.0.0.1:{port}", log_path)
+    deadline = time.monotonic() + 30
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"the test server exited:\n{server.log()}")
+        try:
+            requests.get(server.sync_url, timeout=1)
+            break
+        except requests.ConnectionError:
+            if time.monotonic() > deadline:
+                process.kill()
+                raise RuntimeError(f"the test server did not start:\n{server.log()}") from None
+            time.sleep(0.1)
+    return server
+
+
+def stop_server(server: ServerProcess) -> None:
+    server.process.terminate()
+    try:
+        server.process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        server.process.wait()
+
+
+@pytest.fixture(scope="session")
+def live_server_process(django_db_setup, django_db_blocker, tmp_path_factory):
+    """One gunicorn server for the session, serving the ``server`` test database."""
+    server = start_server(tmp_path_factory.mktemp("server"))
+    yield server
+    stop_server(server)
+
+
+@pytest.fixture
+def client_for(live_server_process):
+    """Build a Client pointed at the live server (token defaults to the right one)."""
+    from synctool.client import Client
+
+    def build(token=TOKEN, **kwargs):
+        kwargs.setdefault("api_url", live_server_process.sync_url)
+        return Client(api_token=token, **kwargs)
+
+    return build
+
+
+# Every end-to-end test writes on the server database and syncs into default.
+e2e = pytest.mark.django_db(transaction=True, databases=["default", "server"])

@@ -1,0 +1,76 @@
+"""Test settings. ``SYNCTOOL_TEST_DB`` picks the backend: sqlite (default),
+postgres or mysql. Two databases: ``default`` is the client's, ``server`` the
+one the end-to-end server process serves from."""
+
+import os
+import tempfile
+
+BACKEND = os.environ.get("SYNCTOOL_TEST_DB", "sqlite")
+TEST_DIR = os.environ.setdefault("SYNCTOOL_TEST_DIR", tempfile.mkdtemp(prefix="synctool-tests-"))
+RUN_ID = os.environ.get("SYNCTOOL_TEST_RUN_ID", "")
+
+
+def database(role: str) -> dict:
+    if BACKEND == "postgres":
+        return {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": "test",
+            "USER": os.environ.get("PGUSER", "postgres"),
+            "HOST": os.environ.get("PGHOST", "127.0.0.1"),
+            "PORT": os.environ.get("PGPORT", "5432"),
+            "TEST": {"NAME": f"test_synctool_{role}{RUN_ID}"},
+        }
+    if BACKEND == "mysql":
+        return {
+            "ENGINE": "django.db.backends.mysql",
+            "NAME": "test",
+            "USER": os.environ.get("MYSQL_USER", "root"),
+            "PASSWORD": os.environ.get("MYSQL_PASSWORD", ""),
+            "HOST": os.environ.get("MYSQL_HOST", "127.0.0.1"),
+            "PORT": os.environ.get("MYSQL_PORT", "3306"),
+            "OPTIONS": {"charset": "utf8mb4"},
+            "TEST": {
+                "NAME": f"test_synctool_{role}{RUN_ID}",
+                "CHARSET": "utf8mb4",
+                "COLLATION": "utf8mb4_bin",
+            },
+        }
+    return {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": os.path.join(TEST_DIR, f"{role}.sqlite3"),
+        "TEST": {"NAME": os.path.join(TEST_DIR, f"test_{role}.sqlite3")},
+    }
+
+
+DATABASES = {"default": database("client"), "server": database("server")}
+SECRET_KEY = "synctool-tests-not-secret"  # noqa: S105
+USE_TZ = True
+TIME_ZONE = "UTC"
+DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
+INSTALLED_APPS = [
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "django.contrib.sites",
+    "synctool",
+    "tests.testapp",
+]
+SITE_ID = 1
+ROOT_URLCONF = "tests.urls"
+MIDDLEWARE = []
+ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
+MEDIA_ROOT = os.path.join(TEST_DIR, "media")
+MEDIA_URL = "/media/"
+SYNCTOOL_API_TOKEN = "test-token-0123456789abcdef"  # noqa: S105
+SYNCTOOL_ROUTES = {
+    "sites": "sites",
+    "blogs": {"models": ["testapp.Blog", "testapp.Post", "testapp.Tag", "testapp.Author"]},
+    "blog/(?P<slug>[^/]+)": {"queryset": "tests.routes.blog_by_slug"},
+    "users": {"app": "auth", "natural_keys": True},
+}
+SYNCTOOL_RETRY_BACKOFF = 0.05
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {"synctool": {"handlers": ["console"], "level": "ERROR"}},
+}
