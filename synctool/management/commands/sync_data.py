@@ -41,7 +41,8 @@ def format_summary(results: list[SyncResult]) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
     lines = []
     for index, row in enumerate(rows):
-        cells = [row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)]
+        numbers = zip(row[1:], widths[1:], strict=True)
+        cells = [row[0].ljust(widths[0])] + [cell.rjust(width) for cell, width in numbers]
         lines.append("  ".join(cells))
         if index == 0 or index == len(rows) - 2:
             lines.append("  ".join("-" * w for w in widths))
