@@ -1,0 +1,24 @@
+"""The benchmark's data: Blog (1 per 100 posts) and Post (the bulk of the rows)."""
+
+from django.db import models
+
+
+class Blog(models.Model):
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=200, unique=True)
+    description = models.TextField(blank=True)
+    created = models.DateTimeField()
+
+    def __str__(self):
+        return self.name
+
+
+class Post(models.Model):
+    blog = models.ForeignKey(Blog, on_delete=models.CASCADE, related_name="posts")
+    title = models.CharField(max_length=200)
+    body = models.TextField()
+    views = models.IntegerField()
+    published = models.DateTimeField()
+
+    def __str__(self):
+        return self.title
