@@ -94,6 +94,8 @@ class _ChunkReader:
         self._rest = rest
 
     def read(self, size: int = -1) -> bytes:
+        if size == 0:  # ijson probes with read(0) to learn bytes vs str
+            return b""
         if self._pending:
             data, self._pending = self._pending, b""
             return data
@@ -108,10 +110,12 @@ def decode_fixture(chunks: Iterable[bytes]) -> Iterator[dict]:
     """
     chunks = iter(chunks)
     head = b""
-    for chunk in chunks:
-        head += chunk
-        if b"\n" in head or len(head.lstrip()) > 1:
+    # Enough bytes to tell synctool's line framing ("[\n{" or "[\n]") apart.
+    while len(head.lstrip()) < 3:
+        chunk = next(chunks, None)
+        if chunk is None:
             break
+        head += chunk
     stripped = head.lstrip()
     if not stripped:
         raise IncompleteResponse("the body is empty")
@@ -119,7 +123,7 @@ def decode_fixture(chunks: Iterable[bytes]) -> Iterator[dict]:
         raise MalformedResponse(
             f"the body is not a JSON list of fixture objects; it starts with {stripped[:60]!r}"
         )
-    if head.startswith(b"[\n"):
+    if head.startswith((b"[\n{", b"[\n]")):
         yield from _decode_lines(head, chunks)
     else:
         yield from _decode_any(head, chunks)

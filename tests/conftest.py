@@ -107,7 +107,7 @@ def stop_server(server: ServerProcess) -> None:
 @pytest.fixture(scope="session")
 def live_server_process(django_db_setup, django_db_blocker, tmp_path_factory):
     """One gunicorn server for the session, serving the ``server`` test database."""
-    server = start_server(tmp_path_factory.mktemp("server"))
+    server = start_server(tmp_path_factory.mktemp("server"), plugins="tests.plugins")
     yield server
     stop_server(server)
 
@@ -122,6 +122,23 @@ def client_for(live_server_process):
         return Client(api_token=token, **kwargs)
 
     return build
+
+
+@pytest.fixture
+def register_plugin():
+    """Register plugin objects for one test; they are unregistered afterwards."""
+    from synctool.plugins import get_plugin_manager
+
+    registered = []
+
+    def register(plugin):
+        get_plugin_manager().register(plugin)
+        registered.append(plugin)
+        return plugin
+
+    yield register
+    for plugin in registered:
+        get_plugin_manager().unregister(plugin)
 
 
 # Every end-to-end test writes on the server database and syncs into default.

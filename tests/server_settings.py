@@ -17,3 +17,5 @@ SYNCTOOL_PLUGINS = [
 ]
 SYNCTOOL_PLUGINS = [p for p in SYNCTOOL_PLUGINS if p]
 DEBUG = False
+if os.environ.get("SYNCTOOL_E2E_NO_TOKEN"):
+    SYNCTOOL_API_TOKEN = None

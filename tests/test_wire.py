@@ -1,0 +1,93 @@
+import datetime
+import decimal
+import json
+
+import pytest
+
+from synctool.exceptions import IncompleteResponse, MalformedResponse
+from synctool.wire import decode_fixture, encode_fixture, encode_object
+
+
+def chunked(data: bytes, size: int):
+    return [data[i : i + size] for i in range(0, len(data), size)]
+
+
+def test_encode_keeps_microseconds_and_decimal_digits():
+    obj = {
+        "model": "a.b",
+        "pk": 1,
+        "fields": {
+            "when": datetime.datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=datetime.UTC),
+            "at": datetime.time(1, 2, 3, 4),
+            "amount": decimal.Decimal("12345678901234567890.0000000001"),
+        },
+    }
+    decoded = json.loads(encode_object(obj))
+    assert decoded["fields"] == {
+        "when": "2024-05-06T07:08:09.123456+00:00",
+        "at": "01:02:03.000004",
+        "amount": "12345678901234567890.0000000001",
+    }
+
+
+def test_encode_falls_back_for_huge_integers():
+    obj = {"model": "a.b", "pk": 1, "fields": {"json": {"n": 2**80}}}
+    assert json.loads(encode_object(obj))["fields"]["json"]["n"] == 2**80
+
+
+@pytest.mark.parametrize("chunk_size", [1, 7, 4096])
+def test_round_trip_through_any_chunking(chunk_size):
+    objects = [
+        {"model": "a.b", "pk": i, "fields": {"text": f"line {i}\nnext \u00e9\u20ac", "n": i}}
+        for i in range(50)
+    ]
+    body = b"".join(encode_fixture(objects))
+    assert json.loads(body) == objects  # a valid fixture for loaddata too
+    assert list(decode_fixture(chunked(body, chunk_size))) == objects
+
+
+def test_empty_fixture():
+    body = b"".join(encode_fixture([]))
+    assert json.loads(body) == []
+    assert list(decode_fixture([body])) == []
+
+
+def test_fixture_from_elsewhere_is_parsed_with_ijson():
+    objects = [{"model": "a.b", "pk": 1, "fields": {"x": 1}}]
+    body = json.dumps(objects, indent=2).encode()
+    assert list(decode_fixture(chunked(body, 5))) == objects
+
+
+@pytest.mark.parametrize("cut", [1, 3, 30, -3, -2])
+def test_truncated_body_is_incomplete(cut):
+    objects = [{"model": "a.b", "pk": i, "fields": {"t": "\u20ac" * 5}} for i in range(3)]
+    body = b"".join(encode_fixture(objects))
+    with pytest.raises(IncompleteResponse):
+        list(decode_fixture(chunked(body[:cut], 4)))
+
+
+def test_truncated_at_object_boundary_is_incomplete():
+    body = b'[\n{"model":"a.b","pk":1,"fields":{}},\n{"model":"a.b","pk":2,"fields":{}}\n'
+    with pytest.raises(IncompleteResponse, match="2 objects"):
+        list(decode_fixture([body]))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"model": "a.b"}',
+        b"<html><body>Server Error</body></html>",
+        b'[\n{"model":"a.b","pk":1,"fields":{}\n]\n',
+        b'[\n{"pk":1}\n]\n',
+        b'[\n{"model":"a.b","pk":1,"fields":{}}\n]\ntrailing\n',
+        b'[{"model": "a.b", "fields": {}}, nonsense]',
+    ],
+)
+def test_malformed_bodies(body):
+    with pytest.raises(MalformedResponse):
+        list(decode_fixture([body]))
+
+
+def test_empty_body_is_incomplete():
+    with pytest.raises(IncompleteResponse):
+        list(decode_fixture([b""]))

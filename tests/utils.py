@@ -1,0 +1,89 @@
+"""Test helpers: database digests and a scriptable HTTP server on 127.0.0.1."""
+
+import hashlib
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from django.apps import apps
+
+
+def database_digest(using: str, app_labels=("testapp", "auth", "contenttypes", "sites")) -> str:
+    """A digest of every row of every table of ``app_labels`` (m2m tables included)."""
+    digest = hashlib.sha256()
+    for label in app_labels:
+        for model in apps.get_app_config(label).get_models(include_auto_created=True):
+            if model._meta.proxy:
+                continue
+            digest.update(model._meta.db_table.encode())
+            for row in model._base_manager.using(using).order_by("pk").values_list():
+                digest.update(repr(row).encode())
+    return digest.hexdigest()
+
+
+Responder = Callable[[BaseHTTPRequestHandler], None]
+
+
+class ScriptedServer:
+    """A real HTTP server whose answers are Python functions, one per path.
+
+    ``server.routes["/sync/x"] = responder`` where the responder writes the
+    answer with ``handler.send_response(...)`` etc.
+    """
+
+    def __init__(self):
+        self.routes: dict[str, Responder] = {}
+        self.requests: list[str] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self):  # noqa: N802
+                outer.requests.append(self.path)
+                responder = outer.routes.get(self.path.split("?")[0])
+                if responder is None:
+                    self.send_response(404)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                responder(self)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def answer(
+    status=200, body=b"", content_type="application/json", headers=None, close_after=None
+) -> Responder:
+    """A responder sending ``body`` (or only its first ``close_after`` bytes, then closing)."""
+
+    def respond(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(status)
+        handler.send_header("Content-Type", content_type)
+        handler.send_header("Content-Length", str(len(body)))
+        for name, value in (headers or {}).items():
+            handler.send_header(name, value)
+        handler.end_headers()
+        handler.wfile.write(body if close_after is None else body[:close_after])
+        handler.wfile.flush()
+        if close_after is not None:
+            handler.close_connection = True
+
+    return respond
