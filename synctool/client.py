@@ -14,7 +14,7 @@ from django.db import DEFAULT_DB_ALIAS, models
 from synctool.conf import settings
 from synctool.exceptions import ConfigurationError
 from synctool.loader import SyncLoader
-from synctool.media import MediaCollector, fetch_media_files
+from synctool.media import MediaCollector, fetch_media_files, media_url_optional
 from synctool.result import MediaResult, Progress, SyncResult
 from synctool.transport import build_session, open_url, safe_url
 from synctool.wire import decode_fixture
@@ -146,8 +146,9 @@ class Client:
             finally:
                 download.close()
 
-    def _require_media_url(self) -> str:
-        if not self.media_url:
+    def _require_media_url(self) -> str | None:
+        # Not needed when a plugin (synctool_contrib.s3) fetches without HTTP.
+        if not self.media_url and not media_url_optional():
             raise ConfigurationError(
                 "no media URL: pass Client(media_url=...) or set SYNCTOOL_MEDIA_URL"
             )

@@ -35,6 +35,27 @@ class SynctoolConf(AppConf):
     BATCH_SIZE = 1000
     # Client: parallel media downloads.
     MEDIA_WORKERS = 8
+    # Client: largest media file accepted, in bytes (None: no limit). A larger
+    # announced size is refused before the download, a longer body is stopped.
+    MEDIA_MAX_BYTES = 1024**3
+
+    # synctool_contrib.s3: the bucket production media are read from. None
+    # (the default) disables the plugin: the HTTP download runs instead.
+    S3_BUCKET = None
+    # synctool_contrib.s3: key prefix of the media in that bucket ("media/").
+    S3_PREFIX = ""
+    # synctool_contrib.s3: S3 endpoint URL (None: AWS; set for MinIO, R2, ...).
+    S3_ENDPOINT_URL = None
+    # synctool_contrib.s3: region of the source bucket (None: boto3's default).
+    S3_REGION = None
+    # synctool_contrib.s3: credentials (None: boto3's default chain, i.e. the
+    # AWS_* environment variables, ~/.aws, instance roles).
+    S3_ACCESS_KEY_ID = None
+    S3_SECRET_ACCESS_KEY = None
+    S3_SESSION_TOKEN = None
+    # synctool_contrib.s3: server-side copy when the destination storage is S3
+    # on the same endpoint (these credentials then need write access there).
+    S3_COPY = True
 
     # Both sides: plugin modules registered with the plugin manager, in
     # addition to the built-in defaults and the "synctool" entry points.

@@ -1,51 +1,147 @@
 """Built-in ``fetch_media``: download over HTTP into the field's storage.
 
-The body is streamed into a temporary file and handed to
-``storage.save()`` only once complete, so an interrupted download never
-leaves a partial file behind (which a later sync would then skip).
+The body is streamed into a temporary file and handed to ``storage.save()``
+only once complete (see :class:`synctool.media.MediaDownload`), so an
+interrupted download never leaves a partial file behind, which a later sync
+would then skip. Every request has the ``SYNCTOOL_TIMEOUT`` timeouts;
+connection errors, read timeouts and 5xx answers are retried
+``SYNCTOOL_RETRIES`` times with backoff, and so is a body cut in the middle
+(nothing has been saved yet, so the whole file is fetched again).
 """
 
-import tempfile
 import threading
+import time
 
 import requests
-from django.core.files import File
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, ReadTimeoutError
+from urllib3.util.retry import Retry
 
+import synctool
 from synctool import hookimpl
-from synctool.transport import build_session, safe_url, timeout
+from synctool.conf import settings
+from synctool.media import MediaDownload, MediaError
+from synctool.transport import safe_url, timeout
+
+CHUNK_SIZE = 64 * 1024
+RETRY_STATUSES = frozenset(range(500, 600))
 
 _local = threading.local()
 
 
+class MediaDownloadError(MediaError):
+    pass
+
+
+def _retry_config() -> tuple[int, float]:
+    return max(int(settings.SYNCTOOL_RETRIES), 0), float(settings.SYNCTOOL_RETRY_BACKOFF)
+
+
+def build_media_session(retries: int, backoff: float) -> requests.Session:
+    """A session retrying connection errors, read timeouts and every 5xx."""
+    retry = Retry(
+        total=retries,
+        connect=retries,
+        read=retries,
+        status=retries,
+        other=0,
+        status_forcelist=RETRY_STATUSES,
+        allowed_methods=frozenset({"GET"}),
+        backoff_factor=backoff,
+        raise_on_status=False,
+        # A media server in maintenance must not make a sync wait for hours.
+        respect_retry_after_header=False,
+    )
+    adapter = HTTPAdapter(max_retries=retry)
+    session = requests.Session()
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.headers["User-Agent"] = f"synctool/{synctool.__version__}"
+    return session
+
+
 def _session() -> requests.Session:
-    # requests sessions are not shared between threads.
-    if getattr(_local, "session", None) is None:
-        _local.session = build_session(token=None)
+    # requests sessions are not shared between threads; one per worker thread,
+    # rebuilt when the retry settings change.
+    config = _retry_config()
+    if getattr(_local, "config", None) != config:
+        if getattr(_local, "session", None) is not None:
+            _local.session.close()
+        _local.session = build_media_session(*config)
+        _local.config = config
     return _local.session
 
 
-class MediaDownloadError(Exception):
-    pass
+def _announced_length(response: requests.Response) -> int | None:
+    if response.headers.get("Content-Encoding", "identity") not in ("", "identity"):
+        return None  # the length of the encoded body, not of the file
+    try:
+        return int(response.headers["Content-Length"])
+    except (KeyError, ValueError):
+        return None
+
+
+def _request_failed(exc: requests.RequestException) -> str:
+    """A short reason for a request that failed (after its retries)."""
+    # After the retries, requests wraps urllib3's MaxRetryError: use its reason.
+    cause = exc.args[0] if exc.args else None
+    reason = getattr(cause, "reason", None) or cause
+    connect, read = timeout()
+    if isinstance(exc, requests.exceptions.ConnectTimeout) or isinstance(
+        reason, ConnectTimeoutError
+    ):
+        return f"could not connect within {connect:g} s"
+    if isinstance(exc, requests.exceptions.ReadTimeout) or isinstance(reason, ReadTimeoutError):
+        return f"no answer within {read:g} s"
+    if isinstance(reason, NewConnectionError):
+        return f"could not connect: {reason}"
+    return str(reason or exc)
+
+
+def _download(download: MediaDownload, url: str) -> None:
+    """One GET of ``url`` into ``download``; raise MediaDownloadError or _BodyCut."""
+    shown = safe_url(url)
+    try:
+        response = _session().get(url, stream=True, timeout=timeout())
+    except requests.RequestException as exc:
+        raise MediaDownloadError(f"{shown}: {_request_failed(exc)}") from None
+    with response:
+        if response.status_code != 200:
+            retried = len(response.raw.retries.history) if response.raw.retries else 0
+            after = f" (after {retried} retries)" if retried else ""
+            raise MediaDownloadError(f"{shown} answered HTTP {response.status_code}{after}")
+        announced = _announced_length(response)
+        download.check_size(announced)
+        try:
+            size = download.write_all(response.iter_content(CHUNK_SIZE))
+        except requests.RequestException as exc:
+            raise _BodyCut(
+                f"{shown}: the download was cut after {download.size} bytes: {exc}"
+            ) from None
+        if announced is not None and size != announced:
+            raise _BodyCut(f"{shown}: got {size} of {announced} bytes")
+
+
+class _BodyCut(MediaDownloadError):
+    """The body ended early: retried from the start."""
 
 
 @hookimpl(trylast=True)
 def fetch_media(name, url, storage):
-    try:
-        response = _session().get(url, stream=True, timeout=timeout())
-    except requests.RequestException as exc:
-        raise MediaDownloadError(f"{safe_url(url)}: {exc}") from None
-    with response:
-        if response.status_code != 200:
-            raise MediaDownloadError(f"{safe_url(url)} answered HTTP {response.status_code}")
-        with tempfile.TemporaryFile() as buffer:
+    if not url:
+        raise MediaDownloadError(
+            "no media URL: pass Client(media_url=...) or set SYNCTOOL_MEDIA_URL"
+        )
+    retries, backoff = _retry_config()
+    with MediaDownload(storage, name, what=safe_url(url)) as download:
+        for attempt in range(retries + 1):
             try:
-                for chunk in response.iter_content(64 * 1024):
-                    buffer.write(chunk)
-            except requests.RequestException as exc:
-                raise MediaDownloadError(f"{safe_url(url)}: download cut: {exc}") from None
-            buffer.seek(0)
-            saved = storage.save(name, File(buffer, name=name))
-    if saved != name:
-        storage.delete(saved)
-        raise MediaDownloadError(f"the storage saved {name!r} as {saved!r}; removed it")
+                _download(download, url)
+                break
+            except _BodyCut:
+                if attempt == retries:
+                    raise
+                download.restart()
+                time.sleep(backoff * (2**attempt))
+        download.save()
     return True
