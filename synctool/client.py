@@ -12,7 +12,7 @@ import orjson
 from django.db import DEFAULT_DB_ALIAS, models
 
 from synctool.conf import settings
-from synctool.exceptions import ConfigurationError
+from synctool.exceptions import ConfigurationError, SynctoolError
 from synctool.loader import SyncLoader
 from synctool.media import MediaCollector, fetch_media_files, media_url_optional
 from synctool.result import MediaResult, Progress, SyncResult
@@ -115,6 +115,10 @@ class Client:
                     on_batch=[collector.collect] if collector else [],
                 )
                 loader.run(decode_fixture(download.chunks()))
+            except SynctoolError as exc:
+                if result.url in str(exc):
+                    raise
+                raise type(exc)(f"{result.url}: {exc}") from exc
             finally:
                 result.bytes_received = download.bytes_received
                 download.close()

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 
 from django.apps import apps
+from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.core.serializers import base, python
 from django.db import DatabaseError, connections, models, router, transaction
 from django.db.models import Exists, OuterRef
@@ -62,6 +63,7 @@ class BatchWriter:
         self.pending: dict[type[models.Model], dict] = {}
         self.deferred: list[base.DeserializedObject] = []
         self.written_models: set[type[models.Model]] = set()
+        self.length_limits: dict[type[models.Model], list[tuple[str, int]]] = {}
 
     def add(self, item: base.DeserializedObject) -> None:
         model = type(item.object)
@@ -77,11 +79,36 @@ class BatchWriter:
         for model in list(self.pending):
             self.flush(model)
 
+    def _length_limits(self, model: type[models.Model]) -> list[tuple[str, int]]:
+        if model not in self.length_limits:
+            self.length_limits[model] = [
+                (field.attname, field.max_length)
+                for field in model._meta.concrete_fields
+                if isinstance(field, models.CharField) and field.max_length
+            ]
+        return self.length_limits[model]
+
+    def check_lengths(self, model: type[models.Model], instances: list[models.Model]) -> None:
+        """Refuse strings longer than the local field allows.
+
+        PostgreSQL and strict MySQL refuse them; SQLite would store them
+        silently. Checking here gives the same clear error on every backend.
+        """
+        for attname, limit in self._length_limits(model):
+            for obj in instances:
+                value = getattr(obj, attname)
+                if isinstance(value, str) and len(value) > limit:
+                    raise LoadError(
+                        f"{model._meta.label} pk={obj.pk}: {attname} has {len(value)} "
+                        f"characters, the local field allows {limit}"
+                    )
+
     def flush(self, model: type[models.Model]) -> None:
         items = list(self.pending.pop(model, {}).values())
         if not items:
             return
         instances = [item.object for item in items]
+        self.check_lengths(model, instances)
         with_pk = [obj for obj in instances if obj.pk is not None]
         if with_pk and can_upsert(model, self.using):
             upsert(model, with_pk, self.using)
@@ -189,7 +216,7 @@ class SyncLoader:
                     transaction.set_rollback(True, using=self.using)
         except SynctoolError:
             raise
-        except base.DeserializationError as exc:
+        except (base.DeserializationError, FieldDoesNotExist, ValidationError) as exc:
             raise LoadError(f"{self.url}: an object could not be built: {exc}") from exc
         except (DatabaseError, ValueError, TypeError) as exc:
             raise LoadError(

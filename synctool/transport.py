@@ -44,7 +44,7 @@ def build_session(token: str | None) -> requests.Session:
     retry = Retry(
         total=settings.SYNCTOOL_RETRIES,
         connect=settings.SYNCTOOL_RETRIES,
-        read=0,
+        read=False,  # a read timeout is not retried: it would double the wait
         status=settings.SYNCTOOL_RETRIES,
         status_forcelist=RETRY_STATUSES,
         allowed_methods=frozenset({"GET", "HEAD"}),

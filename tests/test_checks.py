@@ -1,0 +1,111 @@
+"""System checks: each id under the settings that trigger it."""
+
+import pytest
+from django.core import checks
+from django.test import override_settings
+
+from synctool.routing import Route
+
+
+def ids(tags=None) -> list[str]:
+    return sorted(
+        {
+            message.id
+            for message in checks.run_checks(tags=tags)
+            if message.id.startswith("synctool")
+        }
+    )
+
+
+def test_test_settings_are_clean():
+    assert ids() == []
+
+
+@pytest.mark.parametrize("value", [None, "", []])
+def test_E001_routes_without_token(value):
+    with override_settings(SYNCTOOL_API_TOKEN=value):
+        assert "synctool.E001" in ids()
+
+
+def test_E001_route_object_without_token():
+    route = Route()
+    route.app("x", "sites")
+    with override_settings(SYNCTOOL_API_TOKEN=None, SYNCTOOL_ROUTES={}):
+        messages = [m for m in checks.run_checks() if m.id == "synctool.E001"]
+    assert messages and messages[0].hint
+    del route
+
+
+def test_E001_for_a_urlconf_route_relying_on_the_settings_token():
+    with override_settings(SYNCTOOL_ROUTES={}, SYNCTOOL_API_TOKEN=None, ROOT_URLCONF="tests.urls"):
+        import gc
+
+        gc.collect()  # forget Route objects of other tests
+        errors = [m.id for m in checks.run_checks() if m.id == "synctool.E001"]
+    # tests.urls has a Route relying on the settings token: still an error.
+    assert errors == ["synctool.E001"]
+
+
+@pytest.mark.parametrize("value", [42, ["ok-0123456789abcdefghij", 3], {"a": "b"}])
+def test_E002_bad_token_type(value):
+    with override_settings(SYNCTOOL_API_TOKEN=value):
+        assert "synctool.E002" in ids()
+
+
+@pytest.mark.parametrize(
+    "routes",
+    [
+        ["not", "a", "dict"],
+        {"x": 42},
+        {"x": {"app": "sites", "colour": "red"}},
+        {"x": {"app": "sites", "models": ["sites.Site"]}},
+        {"x": {}},
+        {"x": {"models": []}},
+        {"x": {"app": "sites", "natural_keys": "yes"}},
+        {"": "sites"},
+    ],
+)
+def test_E003_malformed_routes(routes):
+    with override_settings(SYNCTOOL_ROUTES=routes):
+        assert "synctool.E003" in ids()
+
+
+@pytest.mark.parametrize(
+    "routes",
+    [
+        {"x": "django.contrib.sites"},
+        {"x": {"app": "nosuchapp"}},
+        {"x": {"models": ["sites.Site", "sites.Nope"]}},
+        {"x": {"models": ["nolabel"]}},
+    ],
+)
+def test_E004_unknown_labels(routes):
+    with override_settings(SYNCTOOL_ROUTES=routes):
+        assert ids() == ["synctool.E004"]
+
+
+def test_E004_route_object_with_unknown_model():
+    route = Route(api_token="a-long-enough-token-0123456789")
+    route.models("x", "testapp.Nope")
+    assert "synctool.E004" in ids()
+    del route
+
+
+@pytest.mark.parametrize(
+    "path", ["tests.routes.nope", "no.such.module.func", "tests.settings.SITE_ID"]
+)
+def test_E005_queryset_paths(path):
+    with override_settings(SYNCTOOL_ROUTES={"x": {"queryset": path}}):
+        assert ids() == ["synctool.E005"]
+
+
+def test_E006_plugin_that_does_not_import():
+    with override_settings(SYNCTOOL_PLUGINS=["tests.no_such_plugin"]):
+        messages = [m for m in checks.run_checks() if m.id == "synctool.E006"]
+    assert len(messages) == 1
+    assert "tests.no_such_plugin" in messages[0].msg
+
+
+def test_W001_short_token():
+    with override_settings(SYNCTOOL_API_TOKEN="short"):
+        assert ids() == ["synctool.W001"]

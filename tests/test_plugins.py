@@ -1,0 +1,71 @@
+"""The plugin manager: defaults, settings, entry points, laziness, errors."""
+
+import pytest
+from django.test import override_settings
+
+from synctool import hookspecs
+from synctool.exceptions import PluginImportError
+from synctool.plugins import DEFAULT_PLUGINS, get_plugin_manager, is_implemented
+
+
+def names():
+    return {name for name, _ in get_plugin_manager().list_name_plugin()}
+
+
+def test_defaults_and_settings_plugins_are_registered():
+    assert set(DEFAULT_PLUGINS) | {"synctool_contrib.sqlite"} <= names()
+
+
+def test_manager_is_built_once():
+    assert get_plugin_manager() is get_plugin_manager()
+
+
+def test_rebuilt_when_the_setting_changes():
+    before = get_plugin_manager()
+    with override_settings(SYNCTOOL_PLUGINS=["tests.plugins"]):
+        assert "tests.plugins" in names()
+        assert "synctool_contrib.sqlite" not in names()
+        assert is_implemented("transform_object")
+    assert get_plugin_manager() is not before
+    assert "tests.plugins" not in names()
+    assert not is_implemented("transform_object")
+
+
+def test_failing_plugin_is_named():
+    with (
+        override_settings(SYNCTOOL_PLUGINS=["tests.does_not_exist"]),
+        pytest.raises(PluginImportError, match="tests.does_not_exist"),
+    ):
+        get_plugin_manager()
+
+
+def test_misspelt_hook_is_refused(tmp_path, monkeypatch):
+    (tmp_path / "typo_plugin.py").write_text(
+        "from synctool import hookimpl\n\n@hookimpl\ndef transform_objekt(obj):\n    pass\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with (
+        override_settings(SYNCTOOL_PLUGINS=["typo_plugin"]),
+        pytest.raises(Exception, match="transform_objekt"),
+    ):
+        get_plugin_manager()
+
+
+def test_entry_point_plugins_are_loaded(tmp_path, monkeypatch):
+    dist = tmp_path / "synctool_ep_demo-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: synctool-ep-demo\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[synctool]\nep_demo = ep_demo_plugin\n")
+    (tmp_path / "ep_demo_plugin.py").write_text(
+        "from synctool import hookimpl\n\n@hookimpl\ndef post_save(model):\n    pass\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with override_settings(SYNCTOOL_PLUGINS=[]):
+        assert "ep_demo" in names()
+        assert is_implemented("post_save")
+
+
+def test_every_spec_is_documented_in_its_docstring():
+    for name in ("pre_clean", "transform_object", "post_save", "fetch_media", "reset_sequences"):
+        spec = getattr(hookspecs, name)
+        assert ":returns:" in spec.__doc__, name

@@ -1,0 +1,174 @@
+"""Client errors against a scripted HTTP server on 127.0.0.1: each failure has
+its own SynctoolError subclass, names the URL and leaves the database as it was."""
+
+import gzip
+import threading
+
+import pytest
+
+from synctool import exceptions
+from synctool.client import Client
+from tests.testapp.models import Tag
+from tests.utils import ScriptedServer, answer, database_digest
+
+pytestmark = pytest.mark.django_db
+
+TAGS = "testapp.tag"
+GOOD = (
+    b'[\n{"model":"testapp.tag","pk":1,"fields":{"name":"one"}},\n'
+    b'{"model":"testapp.tag","pk":2,"fields":{"name":"two"}}\n]\n'
+)
+
+
+@pytest.fixture
+def server():
+    with ScriptedServer() as scripted:
+        yield scripted
+
+
+@pytest.fixture
+def client(server):
+    return Client(api_url=server.url + "/sync/", api_token="t0ken-0123456789abcdef")
+
+
+@pytest.fixture
+def unchanged():
+    Tag.objects.create(name="local")
+    before = database_digest("default", app_labels=("testapp",))
+    yield
+    assert database_digest("default", app_labels=("testapp",)) == before
+
+
+def fixture(body=GOOD, models=TAGS, **kwargs):
+    return answer(body=body, headers={"X-Synctool-Models": models}, **kwargs)
+
+
+def test_good_answer_loads(server, client):
+    server.routes["/sync/tags"] = fixture()
+    result = client.sync("tags")
+    assert list(Tag.objects.values_list("name", flat=True)) == ["one", "two"]
+    assert result.bytes_received == len(GOOD)
+
+
+def test_gzip_answer_loads(server, client):
+    server.routes["/sync/tags"] = answer(
+        body=gzip.compress(GOOD), headers={"X-Synctool-Models": TAGS, "Content-Encoding": "gzip"}
+    )
+    client.sync("tags")
+    assert Tag.objects.count() == 2
+
+
+@pytest.mark.parametrize(
+    ("responder", "error", "message"),
+    [
+        (
+            answer(500, b"<html>Server Error</html>", "text/html"),
+            exceptions.ServerError,
+            "HTTP 500",
+        ),
+        (answer(200, b"<html>Welcome</html>", "text/html"), exceptions.NotJSONResponse, "not JSON"),
+        (answer(401, b""), exceptions.AuthenticationFailed, "refused the token"),
+        (answer(403, b"no"), exceptions.AuthenticationFailed, "refused the token"),
+        (answer(200, b"[\n]\n"), exceptions.MalformedResponse, "X-Synctool-Models"),
+        (
+            fixture(b'[\n{"model":"testapp.tag","pk":1,"fields":{"name":"x"}\n]\n'),
+            exceptions.MalformedResponse,
+            "not valid JSON",
+        ),
+        (fixture(b'{"not": "a list"}'), exceptions.MalformedResponse, "not a JSON list"),
+        (
+            fixture(b'[\n{"model":"testapp.tag","pk":1}\n]\n'),
+            exceptions.MalformedResponse,
+            "not a fixture object",
+        ),
+        (fixture(GOOD, models="testapp.blog"), exceptions.UnexpectedModel, "testapp.tag"),
+        (fixture(GOOD, models="nosuch.model"), exceptions.LoadError, "not installed here"),
+        (
+            fixture(GOOD[: GOOD.index(b"\n]")] + b"\n"),
+            exceptions.IncompleteResponse,
+            "closing bracket",
+        ),
+        (fixture(GOOD, close_after=40), exceptions.IncompleteResponse, "cut"),
+        (
+            fixture(GOOD.replace(b'"name":"one"', b'"name":"one","colour":"red"')),
+            exceptions.LoadError,
+            "colour",
+        ),
+        (
+            fixture(GOOD.replace(b'"name":"one"', b'"name":"' + b"x" * 80 + b'"')),
+            exceptions.LoadError,
+            "80 characters, the local field allows 50",
+        ),
+        (fixture(GOOD.replace(b'"pk":2', b'"pk":"two"')), exceptions.LoadError, "two"),
+    ],
+)
+def test_failures(server, client, unchanged, responder, error, message):
+    server.routes["/sync/tags"] = responder
+    with pytest.raises(error, match=message) as info:
+        client.sync("tags")
+    assert f"{server.url}/sync/tags" in str(info.value)
+
+
+def test_login_redirect_is_not_json(server, client, unchanged):
+    server.routes["/sync/tags"] = answer(302, headers={"Location": "/accounts/login/"})
+    server.routes["/accounts/login/"] = answer(200, b"<form>login</form>", "text/html")
+    with pytest.raises(exceptions.NotJSONResponse, match="login"):
+        client.sync("tags")
+
+
+def test_502_and_503_are_retried_then_succeed(server, client, settings):
+    settings.SYNCTOOL_RETRIES = 3
+    statuses = iter([502, 503])
+
+    def flaky(handler):
+        status = next(statuses, None)
+        if status is None:
+            return fixture()(handler)
+        return answer(status, b"busy", "text/plain")(handler)
+
+    server.routes["/sync/tags"] = flaky
+    client.sync("tags")
+    assert Tag.objects.count() == 2
+    assert server.requests.count("/sync/tags") == 3
+
+
+def test_retries_give_up(server, client, settings, unchanged):
+    settings.SYNCTOOL_RETRIES = 2
+    server.routes["/sync/tags"] = answer(503, b"down", "text/plain")
+    with pytest.raises(exceptions.ServerError, match="503"):
+        client.sync("tags")
+    assert server.requests.count("/sync/tags") == 3
+
+
+def test_read_timeout_is_honoured(server, client, settings, unchanged):
+    settings.SYNCTOOL_TIMEOUT = (2, 0.3)
+    release = threading.Event()
+
+    def stalls(handler):
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("X-Synctool-Models", TAGS)
+        handler.send_header("Content-Length", str(len(GOOD)))
+        handler.end_headers()
+        handler.wfile.write(GOOD[:20])
+        handler.wfile.flush()
+        release.wait(10)
+
+    server.routes["/sync/tags"] = stalls
+    try:
+        with pytest.raises(exceptions.ServerTimeout, match="0.3 s"):
+            client.sync("tags")
+    finally:
+        release.set()
+
+
+def test_silent_server_before_headers(server, client, settings, unchanged):
+    settings.SYNCTOOL_TIMEOUT = 0.3
+    settings.SYNCTOOL_RETRIES = 0
+    release = threading.Event()
+    server.routes["/sync/tags"] = lambda handler: release.wait(10)
+    try:
+        with pytest.raises(exceptions.ServerTimeout, match="did not answer"):
+            client.sync("tags")
+    finally:
+        release.set()
