@@ -65,5 +65,18 @@ class SynctoolConf(AppConf):
         "synctool_contrib.mysql",
     ]
 
+    # Both sides, with synctool_contrib.scrub: scrubbing rules per model label
+    # and field name, e.g. {"auth.user": {"email": "email"}, "*": {"ip": "ip"}}.
+    SCRUB = {}
+    # Both sides, with synctool_contrib.scrub: the key of the deterministic
+    # scrubbing (a string); None derives one from SECRET_KEY.
+    SCRUB_SECRET = None
+    # Server: refuse to serve a route whose models have a likely personal field
+    # (email, phone, name, address, IP, birth date...) without a SYNCTOOL_SCRUB rule.
+    SCRUB_STRICT = False
+    # Both sides, with synctool_contrib.scrub: the Faker locale of fake values;
+    # None follows LANGUAGE_CODE (en_US when Faker does not know it).
+    SCRUB_LOCALE = None
+
     class Meta:
         prefix = "synctool"
