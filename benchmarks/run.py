@@ -48,6 +48,16 @@ CLIENT_SETTINGS = "benchmarks.bench_project.client_settings"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
+LEGEND = """\
+seconds: wall time of the client process (synctool: sync_data, Django start-up included;
+  dump+load and psql copy: the two steps added). RSS client: peak of sync_data / loaddata /
+  psql in (wait4). RSS server: peak VmHWM of the gunicorn worker / dumpdata / psql out.
+  CPU: user+system seconds of those processes (not the database server's).
+speedup vs dump+load: dumpdata+loaddata seconds / these seconds (goal: PostgreSQL >= 25x,
+  SQLite >= 10x). time / psql copy: these seconds / psql copy seconds (goal <= 3x).
+load: 1-minute load average when the run started (other work on the machine skews times)."""
+
+
 class BenchError(Exception):
     pass
 
@@ -63,7 +73,9 @@ class Row:
     cpu_client: float | None = None
     cpu_server: float | None = None
     digest: str = "-"
-    kind: str = "sync"  # "sync", "dump" (dumpdata+loaddata), "copy" (psql), "part"
+    # "sync", "dump" (dumpdata+loaddata), "copy" (psql out+in), "part" (one half)
+    kind: str = "sync"
+    load: float | None = None  # 1-minute load average when the run started
 
 
 # -- processes ---------------------------------------------------------------
@@ -339,6 +351,7 @@ def bench_sync(backend, options, total: int, source: dict, index: int) -> Row:
                     )
                 )
             time.sleep(1)
+        load = os.getloadavg()[0]
         before = server.cpu()
         seconds, rss, cpu = run_timed(cmd, env, backend.log)
         after = server.cpu()
@@ -360,11 +373,13 @@ def bench_sync(backend, options, total: int, source: dict, index: int) -> Row:
         cpu,
         server_cpu,
         check,
+        load=load,
     )
 
 
 def bench_dumpdata(backend, options, total: int, source: dict) -> list[Row]:
     fixture = backend.tmp / "dump.json"
+    load = os.getloadavg()[0]
     dump_env = django_env(SETTINGS, backend.settings("server"))
     cmd = [PYTHON, "-m", "django", "dumpdata", "bench", "--output", str(fixture)]
     out_seconds, out_rss, out_cpu = run_timed(cmd, dump_env, backend.log)
@@ -381,13 +396,14 @@ def bench_dumpdata(backend, options, total: int, source: dict) -> list[Row]:
         Row(backend.name, "loaddata (in)", total, in_seconds, in_rss, None, in_cpu, None,
             kind="part"),
         Row(backend.name, "dumpdata+loaddata", total, out_seconds + in_seconds, in_rss, out_rss,
-            in_cpu, out_cpu, check, kind="dump"),
+            in_cpu, out_cpu, check, kind="dump", load=load),
     ]  # fmt: skip
 
 
 def bench_copy(backend, options, total: int, source: dict) -> list[Row]:
     tables = ["bench_blog", "bench_post"]
     files = {table: backend.tmp / f"{table}.copy" for table in tables}
+    load = os.getloadavg()[0]
     server = backend.dbname("server")
     out = backend.psql(server, *(f"\\copy {t} TO '{files[t]}'" for t in tables))
     out_seconds, out_rss, out_cpu = run_timed(out, None, backend.log)
@@ -404,7 +420,7 @@ def bench_copy(backend, options, total: int, source: dict) -> list[Row]:
         Row(backend.name, "psql \\copy in", total, in_seconds, in_rss, None, in_cpu, None,
             kind="part"),
         Row(backend.name, "psql \\copy out+in", total, out_seconds + in_seconds, in_rss, out_rss,
-            in_cpu, out_cpu, check, kind="copy"),
+            in_cpu, out_cpu, check, kind="copy", load=load),
     ]  # fmt: skip
 
 
@@ -473,6 +489,7 @@ def table(rows: list[Row]) -> str:
         "CPU server s",
         "speedup vs dump+load",
         "time / psql copy",
+        "load",
         "digest",
     )
     lines = [header]
@@ -493,6 +510,7 @@ def table(rows: list[Row]) -> str:
                 secs(row.cpu_server),
                 f"{dump / row.seconds:.1f}x" if dump and row.kind == "sync" else "-",
                 f"{row.seconds / copy:.2f}x" if copy and row.kind == "sync" else "-",
+                "-" if row.load is None else f"{row.load:.1f}",
                 row.digest,
             )
         )
@@ -500,7 +518,7 @@ def table(rows: list[Row]) -> str:
     text = []
     for number, line in enumerate(lines):
         cells = [
-            cell.ljust(width) if i in (0, 1, 11) else cell.rjust(width)
+            cell.ljust(width) if i in (0, 1, 12) else cell.rjust(width)
             for i, (cell, width) in enumerate(zip(line, widths, strict=True))
         ]
         text.append("  ".join(cells).rstrip())
@@ -569,6 +587,7 @@ def main(argv=None) -> int:
         finally:
             backend.cleanup()
     print(table(rows))
+    print(LEGEND)
     if options.json:
         Path(options.json).write_text(json.dumps([asdict(row) for row in rows], indent=2))
     mismatched = [r for r in rows if r.digest != "-" and not r.digest.startswith("ok")]
