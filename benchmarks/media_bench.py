@@ -1,11 +1,16 @@
 """Media download benchmark: N files of SIZE bytes from a loopback HTTP server.
 
-The files are served by ``python -m http.server`` (threaded, HTTP/1.1 keep-alive
-by default) in its own process on 127.0.0.1, and fetched with synctool's media step (the built-in
+The files are served on 127.0.0.1 by gunicorn in its own process (gthread
+workers: keep-alive and sendfile, as a production web server would; or
+``--server http.server`` for ``python -m http.server``, one connection per
+file), and fetched with synctool's media step (the built-in
 ``fetch_media``: streamed to a temporary file, saved through a
 FileSystemStorage) into a fresh temporary MEDIA_ROOT for each worker count.
 
     .venv/bin/python benchmarks/media_bench.py --files 500 --size 100000 --workers 1 8
+
+``--latency 0.02`` makes gunicorn wait 20 ms before each answer, which is
+closer to fetching from a server across the Internet than loopback is.
 """
 
 import argparse
@@ -51,11 +56,44 @@ def make_files(directory: Path, count: int, size: int) -> list[str]:
     return names
 
 
-def serve(directory: Path, protocol: str) -> tuple[subprocess.Popen, str]:
+def application(environ, start_response):
+    """The static file server run by gunicorn: SERVED_ROOT/<path>, nothing else."""
+    root = Path(os.environ["MEDIA_BENCH_ROOT"]).resolve()
+    time.sleep(float(os.environ.get("MEDIA_BENCH_LATENCY", "0")))  # a simulated network
+    path = (root / environ["PATH_INFO"].lstrip("/")).resolve()
+    if root not in path.parents or not path.is_file():
+        start_response("404 Not Found", [("Content-Length", "0")])
+        return [b""]
+    size = path.stat().st_size
+    start_response("200 OK", [("Content-Type", "image/jpeg"), ("Content-Length", str(size))])
+    return environ["wsgi.file_wrapper"](open(path, "rb"), 64 * 1024)  # noqa: SIM115
+
+
+def serve(directory: Path, server: str, latency: float) -> tuple[subprocess.Popen, str]:
     port = free_port()
+    if server == "gunicorn":
+        command = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--worker-class",
+            "gthread",
+            "--workers",
+            "2",
+            "--threads",
+            "8",
+            "--chdir",
+            str(Path(__file__).parent),
+            "media_bench:application",
+        ]
+    else:  # http.server, HTTP/1.0: one connection per file
+        command = [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"]
     process = subprocess.Popen(
-        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "-p", protocol],
+        command,
         cwd=directory,
+        env={**os.environ, "MEDIA_BENCH_ROOT": str(directory), "MEDIA_BENCH_LATENCY": str(latency)},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -105,18 +143,26 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--repeat", type=int, default=3, help="runs per worker count (best kept)")
     parser.add_argument(
-        "--protocol",
-        default="HTTP/1.1",
-        help="HTTP/1.1 keeps connections alive as production servers do; HTTP/1.0 does not",
+        "--server",
+        choices=["gunicorn", "http.server"],
+        default="gunicorn",
+        help="gunicorn (gthread, keep-alive, sendfile) or python -m http.server (HTTP/1.0)",
+    )
+    parser.add_argument(
+        "--latency",
+        type=float,
+        default=0.0,
+        help="seconds gunicorn waits before each answer, to stand for a real network",
     )
     args = parser.parse_args()
     setup_django()
     with tempfile.TemporaryDirectory(prefix="media-bench-served-") as served:
         names = make_files(Path(served), args.files, args.size)
-        process, url = serve(Path(served), args.protocol)
+        process, url = serve(Path(served), args.server, args.latency)
         try:
             print(
-                f"{args.files} files of {args.size} bytes from {url} ({args.protocol}), "
+                f"{args.files} files of {args.size} bytes from {url} ({args.server}, "
+                f"{args.latency * 1000:g} ms added latency), "
                 f"best of {args.repeat}, {os.cpu_count()} CPUs"
             )
             print(f"{'workers':>7}  {'seconds':>8}  {'files/s':>8}  {'MB/s':>7}")
