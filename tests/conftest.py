@@ -85,9 +85,9 @@ def start_server(tmp_path: Path, *, plugins: str = "", workers: int = 2, extra_e
         if process.poll() is not None:
             raise RuntimeError(f"the test server exited:\n{server.log()}")
         try:
-            requests.get(server.sync_url, timeout=1)
+            requests.get(server.sync_url, timeout=5)
             break
-        except requests.ConnectionError:
+        except requests.RequestException:
             if time.monotonic() > deadline:
                 process.kill()
                 raise RuntimeError(f"the test server did not start:\n{server.log()}") from None

@@ -6,6 +6,9 @@ from django.test import override_settings
 
 from synctool.routing import Route
 
+# Model checks (JSONField support) query the database features on Django 6.
+pytestmark = pytest.mark.django_db(databases=["default", "server"])
+
 
 def ids(tags=None) -> list[str]:
     return sorted(
