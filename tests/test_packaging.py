@@ -1,0 +1,154 @@
+"""The distribution: a wheel built from a copy of the source tree carries the
+three packages and nothing else (no tests, example, docs, databases or media),
+and installs into a clean virtualenv where ``import synctool`` works.
+
+Building needs setuptools from PyPI (pip's build isolation); when the
+network is not there, the tests are skipped with the reason.
+"""
+
+import email.parser
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+OFFLINE_MARKERS = (
+    "NewConnectionError",
+    "Temporary failure in name resolution",
+    "Network is unreachable",
+    "No matching distribution found for setuptools",
+    "Could not find a version that satisfies the requirement setuptools",
+    "ProxyError",
+)
+COPY_IGNORE = shutil.ignore_patterns(
+    ".git",
+    ".venv*",
+    "__pycache__",
+    "*.egg-info",
+    "build",
+    "dist",
+    "_build",
+    ".pytest_cache",
+    ".ruff_cache",
+    "node_modules",
+)
+
+
+def pip(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "pip", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def fail_or_skip(what: str, result: subprocess.CompletedProcess) -> None:
+    output = result.stdout + result.stderr
+    if any(marker in output for marker in OFFLINE_MARKERS):
+        pytest.skip(f"{what} needs PyPI, which is not reachable: {output.strip()[-300:]}")
+    pytest.fail(f"{what} failed:\n{output[-4000:]}")
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    tmp = tmp_path_factory.mktemp("packaging")
+    source = tmp / "source"
+    shutil.copytree(ROOT, source, ignore=COPY_IGNORE)
+    # Strays a careless configuration would pick up.
+    (source / "synctool" / "stray.sqlite3").write_bytes(b"SQLite format 3\x00")
+    (source / "synctool" / "media").mkdir()
+    (source / "synctool" / "media" / "photo.png").write_bytes(b"\x89PNG")
+    out = tmp / "dist"
+    result = pip("wheel", "--no-deps", "--quiet", "--wheel-dir", str(out), str(source))
+    if result.returncode:
+        fail_or_skip("building the wheel", result)
+    (built,) = out.glob("django_synctool-*.whl")
+    return built
+
+
+def wheel_names(wheel: Path) -> list[str]:
+    with zipfile.ZipFile(wheel) as archive:
+        return archive.namelist()
+
+
+def test_wheel_carries_the_three_packages(wheel):
+    names = wheel_names(wheel)
+    for required in (
+        "synctool/__init__.py",
+        "synctool/client.py",
+        "synctool/routing.py",
+        "synctool/management/commands/sync_data.py",
+        "synctool_contrib/__init__.py",
+        "synctool_contrib/postgres.py",
+        "synctools/__init__.py",
+        "synctools/client.py",
+        "synctools/routing.py",
+    ):
+        assert required in names
+    packages = {name.split("/")[0] for name in names if "/" in name}
+    assert {p for p in packages if not p.endswith(".dist-info")} == {
+        "synctool",
+        "synctool_contrib",
+        "synctools",
+    }
+
+
+def test_wheel_carries_no_tests_examples_databases_or_media(wheel):
+    for name in wheel_names(wheel):
+        top = name.split("/")[0]
+        assert top not in {"tests", "example", "docs", "benchmarks", "scripts"}, name
+        assert not name.endswith((".sqlite3", ".db", ".png", ".jpg", ".pyc")), name
+        assert "/media/" not in name, name
+
+
+def test_wheel_metadata(wheel):
+    with zipfile.ZipFile(wheel) as archive:
+        (metadata_name,) = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
+        metadata = email.parser.Parser().parsestr(archive.read(metadata_name).decode())
+    import synctool
+
+    assert metadata["Name"] == "django-synctool"
+    assert metadata["Version"] == synctool.__version__
+    requires = " ".join(metadata.get_all("Requires-Dist"))
+    for dependency in ("Django", "requests", "django-appconf", "pluggy", "orjson", "ijson"):
+        assert dependency in requires
+    extras = set(metadata.get_all("Provides-Extra"))
+    assert {"postgres", "mysql", "s3", "scrub", "test", "docs"} <= extras
+    # The README is the long description: the two commands are on PyPI too.
+    assert "make demo" in metadata.get_payload()
+
+
+def test_wheel_installs_into_a_clean_virtualenv(wheel, tmp_path):
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    result = pip("--python", str(python), "install", "--quiet", str(wheel))
+    if result.returncode:
+        fail_or_skip("installing the wheel", result)
+    check = subprocess.run(
+        [
+            str(python),
+            "-c",
+            "import django; from django.conf import settings; "
+            "settings.configure(INSTALLED_APPS=['synctool']); django.setup(); "
+            "import synctool, synctools.client, synctools.routing, synctool_contrib.sqlite; "
+            "print(synctool.__version__, synctool.__file__)",
+        ],
+        cwd=tmp_path,
+        env={
+            k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE", "PYTHONPATH")
+        },
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert check.returncode == 0, check.stderr
+    version, location = check.stdout.split()
+    assert location.startswith(str(venv)), location
