@@ -15,6 +15,7 @@
 #   REQUIRE_ALL_DBS  1: an unreachable PostgreSQL or MariaDB fails the run
 #   BACKENDS         the databases to try, in order (sqlite postgres mysql)
 #   PYTEST_ARGS      extra arguments for pytest, e.g. PYTEST_ARGS='-k client -x'
+#   BENCH_ARGS       arguments for benchmarks/run.py, e.g. BENCH_ARGS="--rows 200000"
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -22,6 +23,7 @@ DJANGO ?=
 REQUIRE_ALL_DBS ?= 0
 BACKENDS ?= sqlite postgres mysql
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
@@ -32,7 +34,7 @@ INSTALL_KEY = $(shell cat setup.cfg pyproject.toml | cksum | cut -d' ' -f1)-$(DJ
 .PHONY: demo test lint docs bench venv clean help
 
 help:
-	@sed -n '2,18p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,/^$$/p' Makefile | sed 's/^# \{0,1\}//'
 
 venv: $(PY)
 
@@ -80,7 +82,7 @@ docs: $(PY)
 
 bench: $(PY)
 	@if [ -f benchmarks/run.py ]; then \
-		$(MAKE) --no-print-directory test-deps && $(PY) benchmarks/run.py; \
+		$(MAKE) --no-print-directory test-deps && $(PY) benchmarks/run.py $(BENCH_ARGS); \
 	else \
 		echo "benchmarks/run.py is not there yet: no benchmarks to run."; \
 	fi
