@@ -354,6 +354,15 @@ class SyncLoader:
             raise LoadError(f"{self.url}: the synced data breaks a constraint: {exc}") from exc
 
     def reset_sequences(self) -> None:
-        models_to_reset = list(dict.fromkeys([*self.models, *self.writer.written_models]))
+        """Reset the sequences of every app the synced models belong to (as the seed did)."""
+        app_configs = {
+            model._meta.app_config for model in [*self.models, *self.writer.written_models]
+        }
+        models_to_reset = [
+            model
+            for config in sorted(app_configs, key=lambda config: config.label)
+            for model in config.get_models()
+            if not model._meta.proxy and router.allow_migrate_model(self.using, model)
+        ]
         if models_to_reset:
             call_hook("reset_sequences", connection=connections[self.using], models=models_to_reset)

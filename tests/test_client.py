@@ -425,3 +425,17 @@ def test_server_without_token_refuses_clients(tmp_path, client_for, django_db_bl
             Client(api_url=server.sync_url, api_token=TOKEN).sync("blogs")
     finally:
         stop_server(server)
+
+
+@e2e
+def test_progress_callback_reports_clean_and_load(client_for):
+    make_blog(posts=3)
+    Tag.objects.create(pk=900, name="local")
+    events = []
+    client_for().sync("blogs", clean=True, progress=events.append)
+    stages = {(event.stage, event.model) for event in events}
+    assert ("clean", "testapp.tag") in stages
+    assert ("load", "testapp.post") in stages
+    final_posts = [e.count for e in events if e.stage == "load" and e.model == "testapp.post"]
+    assert final_posts[-1] == 3
+    assert events[-1].bytes_received > 0
