@@ -15,6 +15,7 @@ closer to fetching from a server across the Internet than loopback is.
 
 import argparse
 import os
+import resource
 import socket
 import subprocess
 import sys
@@ -120,9 +121,12 @@ def run(names: list[str], url: str, workers: int, size: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="media-bench-") as media_root:
         field = models.ImageField(storage=FileSystemStorage(location=media_root))
         with override_settings(SYNCTOOL_MEDIA_WORKERS=workers):
+            load = os.getloadavg()[0]
+            cpu_before = cpu_seconds()
             started = time.perf_counter()
             result = fetch_media_files([(field, n) for n in names], url)
             seconds = time.perf_counter() - started
+            cpu = cpu_seconds() - cpu_before
         if result.failed or result.downloaded != len(names):
             raise SystemExit(f"download failed: {result.failed[:3]}")
         on_disk = sum(p.stat().st_size for p in Path(media_root).rglob("*.jpg"))
@@ -133,7 +137,14 @@ def run(names: list[str], url: str, workers: int, size: int) -> dict:
         "seconds": seconds,
         "files_per_s": len(names) / seconds,
         "mb_per_s": on_disk / seconds / 1e6,
+        "cpu": cpu,
+        "load": load,
     }
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
@@ -165,7 +176,10 @@ def main() -> None:
                 f"{args.latency * 1000:g} ms added latency), "
                 f"best of {args.repeat}, {os.cpu_count()} CPUs"
             )
-            print(f"{'workers':>7}  {'seconds':>8}  {'files/s':>8}  {'MB/s':>7}")
+            print(
+                f"{'workers':>7}  {'seconds':>8}  {'files/s':>8}  {'MB/s':>7}  "
+                f"{'client CPU s':>12}  {'load':>5}"
+            )
             for workers in args.workers:
                 best = min(
                     (run(names, url, workers, args.size) for _ in range(args.repeat)),
@@ -173,8 +187,13 @@ def main() -> None:
                 )
                 print(
                     f"{best['workers']:>7}  {best['seconds']:>8.2f}  "
-                    f"{best['files_per_s']:>8.0f}  {best['mb_per_s']:>7.1f}"
+                    f"{best['files_per_s']:>8.0f}  {best['mb_per_s']:>7.1f}  "
+                    f"{best['cpu']:>12.2f}  {best['load']:>5.1f}"
                 )
+            print(
+                "client CPU s: user+system seconds of this process during the download; "
+                "load: 1-minute load average when the run started."
+            )
         finally:
             process.terminate()
             process.wait()
