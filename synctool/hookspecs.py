@@ -63,7 +63,9 @@ def fetch_media(name, url, storage, field):
     """Download one media file into a storage.
 
     :param name: the file name as stored in the field (relative to the storage).
-    :param url: the full URL of the file on the server.
+    :param url: the full URL of the file on the server, or ``None`` when no
+        media URL is configured (only possible when a plugin other than the
+        built-in HTTP download implements this hook).
     :param storage: the Django storage the file must be written to.
     :param field: the ``FileField`` or ``ImageField`` the file belongs to.
     :returns: ``True`` when this implementation wrote the file. Stops at the
