@@ -7,6 +7,10 @@ E004  a route names an app or model that is not installed
 E005  a queryset route's dotted path does not import or is not callable
 E006  a plugin does not import
 W001  an API token is shorter than 20 characters
+
+A registered plugin's own ``synctool_checks(app_configs, **kwargs)`` function
+runs with these, so a plugin's checks run exactly when it is enabled (the scrub
+plugin lists its ids in synctool_contrib/scrub/checks.py).
 """
 
 import contextlib
@@ -166,7 +170,7 @@ def check_plugins(app_configs=None, **kwargs):
     from synctool.plugins import build_plugin_manager
 
     try:
-        build_plugin_manager()
+        manager = build_plugin_manager()
     except Exception as exc:
         return [
             Error(
@@ -176,4 +180,11 @@ def check_plugins(app_configs=None, **kwargs):
                 id="synctool.E006",
             )
         ]
-    return []
+    # A plugin module may bring its own checks as a ``synctool_checks``
+    # function: they run only when the plugin is enabled.
+    errors = []
+    for plugin in manager.get_plugins():
+        plugin_checks = getattr(plugin, "synctool_checks", None)
+        if callable(plugin_checks):
+            errors.extend(plugin_checks(app_configs=app_configs, **kwargs))
+    return errors

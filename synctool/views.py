@@ -13,6 +13,7 @@ import synctool
 from synctool.auth import refuse_unauthorized
 from synctool.export import model_label, serialize_querysets
 from synctool.wire import encode_fixture
+from synctool_contrib.scrub.strict import refuse_unscrubbed
 
 logger = logging.getLogger("synctool")
 
@@ -47,6 +48,9 @@ def export_view(route, entry):
         if refused is not None:
             return refused
         querysets = entry.querysets(request, args, kwargs)
+        refused = refuse_unscrubbed(entry.path, querysets)
+        if refused is not None:
+            return refused
         labels = list(dict.fromkeys(model_label(qs.model) for qs in querysets))
         headers = {
             MODELS_HEADER: ",".join(labels),
