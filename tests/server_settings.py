@@ -19,3 +19,7 @@ SYNCTOOL_PLUGINS = [p for p in SYNCTOOL_PLUGINS if p]
 DEBUG = False
 if os.environ.get("SYNCTOOL_E2E_NO_TOKEN"):
     SYNCTOOL_API_TOKEN = None
+# synctool_contrib.scrub tests: the rules (JSON) and strict mode of the server.
+if os.environ.get("SYNCTOOL_E2E_SCRUB"):
+    SYNCTOOL_SCRUB = json.loads(os.environ["SYNCTOOL_E2E_SCRUB"])
+SYNCTOOL_SCRUB_STRICT = os.environ.get("SYNCTOOL_E2E_SCRUB_STRICT") == "1"
