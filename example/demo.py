@@ -9,7 +9,9 @@
    ``manage.py sync_data blogs tags --clean --images``, which prints the summary;
    then the same route once more through the seed's Click interface
    (example/click_sync.py);
-5. show what arrived, and stop the server whatever happened.
+5. show what arrived (the authors' name, email and phone scrubbed by
+   synctool_contrib.scrub on the server), and stop the server whatever
+   happened.
 
 Run it again: the local database is cleaned and reloaded, and the images it
 already has are skipped.
@@ -141,6 +143,9 @@ def demo() -> int:
         wait_until_up(server, f"{base}/sync/", log_path)
         print(f"gunicorn is up (pid {server.pid}, log: {log_path})")
 
+        step("What production has (the authors' personal data is real here)")
+        run(PRODUCTION, "demo_report", env=production_env)
+
         step("What the server offers")
         run(LOCAL, "sync_data", "--list", env=local_env)
 
@@ -167,7 +172,7 @@ def demo() -> int:
             check=True,
         )
 
-        step("What the local project has now")
+        step("What the local project has now (the authors are scrubbed)")
         run(LOCAL, "demo_report", env=local_env)
     except BaseException:
         print(f"Server log: {log_path}")

@@ -47,11 +47,20 @@ SYNCTOOL_ROUTES = {
 }
 
 # --- Scrubbing the authors' personal data ---------------------------------
-# SCRUB: authors' email and phone must not leave production as they are.
-# This is the place for synctool_contrib.scrub (SYNCTOOL_SCRUB rules for
-# blog.Author's email and phone), wired below when the plugin is installed.
+# The authors' name, email and phone never leave production as they are:
+# synctool_contrib.scrub replaces them in transform_object, on the server,
+# before each object is written to the response. The values are fake but
+# deterministic (keyed by SYNCTOOL_SCRUB_SECRET, here derived from
+# SECRET_KEY), so every sync gives the same ones and unique fields stay unique.
 SYNCTOOL_PLUGINS = [
     "synctool_contrib.postgres",
     "synctool_contrib.sqlite",
     "synctool_contrib.mysql",
+    "synctool_contrib.scrub",
 ]
+SYNCTOOL_SCRUB = {
+    "blog.author": {"name": "name", "email": "email", "phone": "phone"},
+}
+# Refuse to serve a route carrying a likely personal field without a rule
+# (`manage.py synctool_scrub_report` lists them).
+SYNCTOOL_SCRUB_STRICT = True
