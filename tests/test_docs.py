@@ -47,13 +47,23 @@ def settings_sections() -> dict[str, str]:
     return sections
 
 
-def check_ids() -> set[str]:
-    """Every id in synctool/checks.py: its docstring's list and its ``id=`` arguments."""
-    source = (ROOT / "synctool" / "checks.py").read_text()
+def ids_in(path: Path) -> set[str]:
+    """The check ids of a checks module: its docstring's list and its ``id=`` arguments."""
+    source = path.read_text()
     docstring = ast.get_docstring(ast.parse(source)) or ""
     listed = {f"synctool.{m}" for m in re.findall(r"^([EW]\d{3})\b", docstring, re.MULTILINE)}
     used = set(re.findall(r"""id=["'](synctool\.[EW]\d{3})["']""", source))
     return listed | used
+
+
+def check_ids() -> set[str]:
+    """Every id of synctool/checks.py."""
+    return ids_in(ROOT / "synctool" / "checks.py")
+
+
+def contrib_check_ids() -> set[str]:
+    """Every id of the contrib plugins' checks modules (synctool_contrib/**/checks.py)."""
+    return set().union(*(ids_in(p) for p in (ROOT / "synctool_contrib").rglob("checks.py")))
 
 
 def sync_data_options() -> list[str]:
@@ -108,6 +118,11 @@ def test_settings_page_documents_no_setting_that_does_not_exist():
 @pytest.mark.parametrize("check_id", sorted(check_ids()))
 def test_every_check_id_is_documented(check_id):
     assert re.search(rf"^``{re.escape(check_id)}``\n-+\n", read("checks.rst"), re.MULTILINE)
+
+
+@pytest.mark.parametrize("check_id", sorted(contrib_check_ids()))
+def test_every_contrib_check_id_is_listed(check_id):
+    assert re.search(rf"^``{re.escape(check_id)}``  ", read("checks.rst"), re.MULTILINE)
 
 
 @pytest.mark.parametrize("option", sync_data_options())
