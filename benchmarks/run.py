@@ -120,6 +120,15 @@ def manage(args: list[str], settings: str, database: dict, log: Path, **extra) -
     return run([PYTHON, "-m", "django", *args], django_env(settings, database, **extra), log)
 
 
+def py_spy() -> str:
+    """py-spy from this interpreter's environment, else from PATH."""
+    beside = Path(sys.executable).parent / "py-spy"
+    found = str(beside) if beside.exists() else shutil.which("py-spy")
+    if not found:
+        raise BenchError("--profile needs py-spy: pip install py-spy")
+    return found
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -339,7 +348,7 @@ def bench_sync(backend, options, total: int, source: dict, index: int) -> Row:
             profile_dir = Path(options.profile).resolve()
             profile_dir.mkdir(parents=True, exist_ok=True)
             stem = f"{backend.name}-{total}-{index}"
-            spy = ["py-spy", "record", "--rate", "200", "--format", "raw", "--nonblocking"]
+            spy = [py_spy(), "record", "--rate", "200", "--format", "raw", "--nonblocking"]
             cmd = [*spy, "-o", str(profile_dir / f"client-{stem}.txt"), "--", *cmd]
             for pid in server.workers():
                 out = profile_dir / f"server-{stem}-{pid}.txt"
@@ -365,7 +374,7 @@ def bench_sync(backend, options, total: int, source: dict, index: int) -> Row:
     check = compare(source, digest(backend, "client"), exact=True)
     return Row(
         backend.name,
-        f"synctool run {index}",
+        f"synctool run {index}" + (" (py-spy: RSS/CPU client are py-spy's)" if spies else ""),
         total,
         seconds,
         rss,
