@@ -17,6 +17,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+# The wheel does not depend on the database: build it once, in the SQLite run.
+pytestmark = pytest.mark.skipif(
+    os.environ.get("SYNCTOOL_TEST_DB", "sqlite") != "sqlite",
+    reason="the packaging tests run with SQLite only (they do not use a database)",
+)
 OFFLINE_MARKERS = (
     "NewConnectionError",
     "Temporary failure in name resolution",
