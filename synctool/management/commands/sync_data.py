@@ -13,6 +13,7 @@ from synctool.client import Client
 from synctool.exceptions import SynctoolError
 from synctool.progress import ProgressBars
 from synctool.result import SyncResult
+from synctool.transport import safe_url
 
 
 def format_summary(results: list[SyncResult]) -> str:
@@ -139,7 +140,8 @@ class Command(BaseCommand):
 
     def _list(self, client: Client) -> None:
         manifest = client.manifest()
-        self.stdout.write(f"synctool {manifest.get('synctool', '?')} at {client.api_url}")
+        where = safe_url(client.api_url or "")
+        self.stdout.write(f"synctool {manifest.get('synctool', '?')} at {where}")
         for route in manifest.get("routes", []):
             models = route.get("models")
             shown = ", ".join(models) if models else "(depends on the URL arguments)"
