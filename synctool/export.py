@@ -1,8 +1,10 @@
 """Server side: turn querysets into a stream of fixture objects.
 
 Querysets are regrouped in dependency order, read with ``iterator()`` in
-chunks (memory stays flat), serialized with Django's own python serializer
-(natural keys, many-to-many) and passed through ``transform_object``.
+chunks (memory stays flat), serialized by :mod:`synctool.rowexport` for
+plain models or by Django's own python serializer otherwise (natural keys,
+custom fields, querysets the route function already evaluated), and passed
+through ``transform_object``.
 """
 
 from collections.abc import Iterable, Iterator
@@ -15,6 +17,7 @@ from django.db.models import prefetch_related_objects
 from synctool.conf import settings
 from synctool.ordering import sort_models
 from synctool.plugins import get_hooks, is_implemented
+from synctool.rowexport import row_serializer
 
 
 def model_label(model: type[models.Model]) -> str:
@@ -63,6 +66,36 @@ def _prefetch_lookups(model: type[models.Model], natural_keys: bool) -> list[str
     return lookups
 
 
+def _django_serialized(
+    queryset: models.QuerySet, natural_keys: bool, chunk_size: int
+) -> Iterator[dict]:
+    serializer = serializers.get_serializer("python")()
+    rows = _rows(queryset, chunk_size)
+    lookups = _prefetch_lookups(queryset.model, natural_keys)
+    while chunk := list(islice(rows, chunk_size)):
+        if lookups:
+            prefetch_related_objects(chunk, *lookups)
+        yield from serializer.serialize(
+            chunk,
+            use_natural_foreign_keys=natural_keys,
+            use_natural_primary_keys=natural_keys,
+        )
+
+
+def serialized_objects(
+    queryset: models.QuerySet, natural_keys: bool, chunk_size: int
+) -> Iterator[dict]:
+    """The fixture objects of one queryset, by the fastest exact path."""
+    fast = (
+        None if queryset._result_cache is not None else row_serializer(queryset.model, natural_keys)
+    )
+    if fast is None:
+        return _django_serialized(queryset, natural_keys, chunk_size)
+    if not queryset.ordered and not queryset.query.is_sliced:
+        queryset = queryset.order_by(queryset.model._meta.pk.name)
+    return fast.serialize(queryset, chunk_size)
+
+
 def serialize_querysets(
     querysets: Iterable[models.QuerySet], *, natural_keys: bool = False
 ) -> Iterator[dict]:
@@ -70,18 +103,12 @@ def serialize_querysets(
     chunk_size = settings.SYNCTOOL_CHUNK_SIZE
     hooks = get_hooks()
     transform = is_implemented("transform_object")
-    serializer = serializers.get_serializer("python")()
     for queryset in querysets:
-        rows = _rows(queryset, chunk_size)
-        lookups = _prefetch_lookups(queryset.model, natural_keys)
-        while chunk := list(islice(rows, chunk_size)):
-            if lookups:
-                prefetch_related_objects(chunk, *lookups)
-            for obj in serializer.serialize(
-                chunk,
-                use_natural_foreign_keys=natural_keys,
-                use_natural_primary_keys=natural_keys,
-            ):
-                if transform and False in hooks.transform_object(obj=obj, side="server"):
-                    continue
-                yield obj
+        objects = serialized_objects(queryset, natural_keys, chunk_size)
+        if not transform:
+            yield from objects
+            continue
+        for obj in objects:
+            if False in hooks.transform_object(obj=obj, side="server"):
+                continue
+            yield obj
