@@ -17,17 +17,31 @@ docs/contrib/scrub.rst; the system checks are listed in
 """
 
 from synctool import hookimpl
+from synctool.conf import settings
+from synctool_contrib.scrub import rules
 from synctool_contrib.scrub.checks import run_checks as synctool_checks
-from synctool_contrib.scrub.rules import get_scrubber
 
 __all__ = ["synctool_checks", "transform_object"]
+
+_MISSING = object()
 
 
 @hookimpl
 def transform_object(obj):
-    plan = get_scrubber().plan(obj["model"])
+    # The hot path: one call per object. get_scrubber() and Scrubber.plan()
+    # inlined for their common case (rules compiled, plan known).
+    current = rules._current
+    if current is None or current[0] is not settings.SYNCTOOL_SCRUB:
+        scrubber = rules.get_scrubber()
+    else:
+        scrubber = current[1]
+    plan = scrubber._plans.get(obj["model"])
+    if plan is None:
+        plan = scrubber.plan(obj["model"])
     if plan:
         fields = obj["fields"]
+        get = fields.get
         for name, scrub in plan:
-            if name in fields:
-                fields[name] = scrub(fields[name], obj)
+            value = get(name, _MISSING)
+            if value is not _MISSING:
+                fields[name] = scrub(value, obj)

@@ -64,13 +64,20 @@ def keyed_hash(key: bytes, value) -> int:
     return make_hasher(key)(value)
 
 
-def make_hasher(key: bytes):
-    """A fast ``keyed_hash(key, value)``: ``hasher(value) -> int``.
+def keyed_state(key: bytes):
+    """A function returning a fresh BLAKE2b state that has absorbed ``key``.
 
-    The key block is absorbed once; each call copies that state, which
-    halves the cost of a hash (about 0.4 instead of 0.9 microseconds).
+    The key block is absorbed once; copying that state halves the cost of a
+    hash (about 0.4 instead of 0.9 microseconds). The hottest strategies
+    inline ``state = new(); state.update(data); int.from_bytes(state.digest())``
+    to save a function call per value as well.
     """
-    copy = _blake2b(key=key, digest_size=16).copy
+    return _blake2b(key=key, digest_size=16).copy
+
+
+def make_hasher(key: bytes):
+    """A fast ``keyed_hash(key, value)``: ``hasher(value) -> int``."""
+    copy = keyed_state(key)
     from_bytes = int.from_bytes
 
     def hasher(value) -> int:

@@ -24,7 +24,7 @@ from synctool.conf import settings
 from synctool.exceptions import ConfigurationError
 from synctool_contrib.scrub import fakedata
 from synctool_contrib.scrub.fields import FieldInfo, field_info, serialized_fields
-from synctool_contrib.scrub.keys import configured_key, make_hasher
+from synctool_contrib.scrub.keys import configured_key, keyed_state, make_hasher
 from synctool_contrib.scrub.strategies import (
     OPTION_CHECKS,
     STRATEGIES,
@@ -178,6 +178,7 @@ class Context:
     def __init__(self, key: bytes, locale: str | None = None):
         self.key = key
         self.hash = make_hasher(key)
+        self.new_state = keyed_state(key)
         self._locale = locale
 
     @functools.cached_property

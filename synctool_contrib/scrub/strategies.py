@@ -31,7 +31,14 @@ from django.utils.module_loading import import_string
 from synctool.exceptions import ConfigurationError
 from synctool_contrib.scrub import fakedata
 from synctool_contrib.scrub.fields import FieldInfo
-from synctool_contrib.scrub.keys import DIGITS_LENGTH, TOKEN_LENGTH, TOKEN_MASK, digits, token
+from synctool_contrib.scrub.keys import (
+    DIGITS_LENGTH,
+    TOKEN_LENGTH,
+    TOKEN_MASK,
+    canonical,
+    digits,
+    token,
+)
 
 ScrubFunction = Callable[[object, dict | None], object]
 
@@ -42,6 +49,7 @@ class Context(Protocol):
     key: bytes  # the scrub key
     locale: str  # the Faker locale
     hash: Callable[[object], int]  # keyed_hash(key, value), made fast
+    new_state: Callable[[], object]  # a BLAKE2b state that has absorbed the key
 
 
 ANY = frozenset({"text", "ip", "date", "datetime", "relation", "m2m", "other"})
@@ -123,117 +131,146 @@ def build_hash(info, option, ctx):
     return scrub
 
 
-def _user_pool(ctx, info: FieldInfo, tail_length: int) -> tuple[str, ...]:
-    """ASCII user names, cut so that ``user + "." + tail`` fits max_length."""
+def _user_pool(ctx, info: FieldInfo, tail_length: int, separator: str) -> tuple[str, ...]:
+    """ASCII user names followed by ``separator``, cut so that a tail fits max_length."""
     users = fakedata.ascii_pool("user_name", ctx.locale)
-    if info.max_length is None:
-        return users
-    room = max(info.max_length - tail_length - 1, 0)
-    return tuple(user[:room].rstrip("._") for user in users)
+    if info.max_length is not None:
+        room = max(info.max_length - tail_length - 1, 0)
+        users = tuple(user[:room].rstrip("._") for user in users)
+    return tuple(user + separator if user else "" for user in users)
+
+
+def _cut(info: FieldInfo, length: int) -> int | None:
+    """``max_length`` when values of ``length`` characters may exceed it, else None."""
+    if info.max_length is not None and info.max_length < length:
+        return info.max_length
+    return None
 
 
 def build_email(info, option, ctx):
     """``user.TOKEN@example.com``: a Faker user name, a 64-bit token, a reserved domain."""
-    hasher, max_length = ctx.hash, info.max_length
-    users = _user_pool(ctx, info, TOKEN_LENGTH + 1 + len(EMAIL_DOMAINS[0]))
-    count = len(users)
+    new, from_bytes = ctx.new_state, int.from_bytes
+    domains = tuple(f"@{domain}" for domain in EMAIL_DOMAINS)
+    tail_length = TOKEN_LENGTH + len(domains[0])
+    users = _user_pool(ctx, info, tail_length, ".")
+    count, cut = len(users), _cut(info, tail_length)
 
     def scrub(value, obj):
         if value is None or value == "":
             return value
-        number = hasher(value)
-        tail = f"{number & TOKEN_MASK:016x}@{EMAIL_DOMAINS[(number >> 100) % 3]}"
-        user = users[(number >> 64) % count]
-        return f"{user}.{tail}" if user else _fit(tail, max_length)
+        state = new()
+        state.update(value.encode() if value.__class__ is str else canonical(value))
+        number = from_bytes(state.digest())
+        user, domain = users[(number >> 64) % count], domains[(number >> 100) % 3]
+        email = f"{user}{number & TOKEN_MASK:016x}{domain}"
+        return email if cut is None else email[:cut]
 
     return scrub
 
 
 def build_username(info, option, ctx):
     """``user_TOKEN``: a Faker user name and a 64-bit token."""
-    hasher, max_length = ctx.hash, info.max_length
-    users = _user_pool(ctx, info, TOKEN_LENGTH)
-    count = len(users)
+    new, from_bytes = ctx.new_state, int.from_bytes
+    users = _user_pool(ctx, info, TOKEN_LENGTH, "_")
+    count, cut = len(users), _cut(info, TOKEN_LENGTH)
 
     def scrub(value, obj):
         if value is None or value == "":
             return value
-        number = hasher(value)
-        user = users[(number >> 64) % count]
-        tail = f"{number & TOKEN_MASK:016x}"
-        return f"{user}_{tail}" if user else _fit(tail, max_length)
+        state = new()
+        state.update(value.encode() if value.__class__ is str else canonical(value))
+        number = from_bytes(state.digest())
+        username = f"{users[(number >> 64) % count]}{number & TOKEN_MASK:016x}"
+        return username if cut is None else username[:cut]
 
     return scrub
 
 
-def _pool_builder(render):
-    """A strategy drawing a display value from Faker's pools."""
+def _pool_strategy(kind: str, shift: int = 0):
+    """A strategy picking a value of one Faker pool (first names, addresses...)."""
 
     def build(info, option, ctx):
-        hasher, make = ctx.hash, render(ctx.locale)
+        hasher, values = ctx.hash, fakedata.pool(kind, ctx.locale)
+        new, from_bytes = ctx.new_state, int.from_bytes
+        count = len(values)
         if info.unique:
 
             def scrub(value, obj):
                 if value is None or value == "":
                     return value
                 number = hasher(value)
-                return _with_token(make(number), info, number)
+                return _with_token(values[(number >> shift) % count], info, number)
 
-        else:
-            max_length = info.max_length or 1 << 30
+            return scrub
+        if info.max_length is not None:
+            values = tuple(v[: info.max_length] for v in values)
 
-            def scrub(value, obj):
-                if value is None or value == "":
-                    return value
-                return make(hasher(value))[:max_length]
+        def scrub(value, obj):
+            if value is None or value == "":
+                return value
+            state = new()
+            state.update(value.encode() if value.__class__ is str else canonical(value))
+            return values[(from_bytes(state.digest()) >> shift) % count]
 
         return scrub
 
     return build
 
 
-def _render_name(locale):
-    first, last = fakedata.pool("first_name", locale), fakedata.pool("last_name", locale)
+def build_name(info, option, ctx):
+    """``"First Last"`` from Faker's pools."""
+    new, from_bytes = ctx.new_state, int.from_bytes
+    first, last = fakedata.pool("first_name", ctx.locale), fakedata.pool("last_name", ctx.locale)
     nf, nl = len(first), len(last)
-    return lambda n: f"{first[n % nf]} {last[(n >> 24) % nl]}"
+    cut = _cut(info, max(map(len, first)) + 1 + max(map(len, last)))
+    if info.unique:
+
+        def scrub(value, obj):
+            if value is None or value == "":
+                return value
+            state = new()
+            state.update(value.encode() if value.__class__ is str else canonical(value))
+            number = from_bytes(state.digest())
+            return _with_token(f"{first[number % nf]} {last[(number >> 24) % nl]}", info, number)
+
+        return scrub
+
+    def scrub(value, obj):
+        if value is None or value == "":
+            return value
+        state = new()
+        state.update(value.encode() if value.__class__ is str else canonical(value))
+        number = from_bytes(state.digest())
+        name = f"{first[number % nf]} {last[(number >> 24) % nl]}"
+        return name if cut is None else name[:cut]
+
+    return scrub
 
 
-def _render_first_name(locale):
-    first = fakedata.pool("first_name", locale)
-    return lambda n: first[n % len(first)]
+_LAST_DIGITS = re.compile(r"\d{4,}(?!.*\d{4})")
 
 
-def _render_last_name(locale):
-    last = fakedata.pool("last_name", locale)
-    return lambda n: last[(n >> 24) % len(last)]
+def _phone_template(phone: str):
+    """``(format, modulus)``: Faker's number with its last run of digits as a slot.
 
-
-def _render_address(locale):
-    addresses = fakedata.pool("address", locale)
-    return lambda n: addresses[n % len(addresses)]
-
-
-_COUNTRY_CODE = re.compile(r"^\+\d{1,3}[\s\-.(]")
-
-
-def _phone_template(phone: str) -> tuple[str, int]:
-    """A %-format of a phone number with its digits as slots, and their count.
-
-    A leading ``+NN`` country code is kept so numbers stay plausible.
+    The run (four digits or more) gets digits of the hash, the rest of the
+    number (country code, area code, separators, extension) stays Faker's.
     """
-    match = _COUNTRY_CODE.match(phone)
-    head = match.group(0) if match else ""
-    body = phone[len(head) :].replace("%", "%%")
-    count = sum(c.isdigit() for c in body)
-    return head.replace("%", "%%") + re.sub(r"\d", "%s", body), count
+    match = _LAST_DIGITS.search(phone)
+    if match is None:
+        return phone.replace("{", "{{").replace("}", "}}").format, 1
+    head, tail = (
+        part.replace("{", "{{").replace("}", "}}")
+        for part in (phone[: match.start()], phone[match.end() :])
+    )
+    width = match.end() - match.start()
+    return (head + f"{{:0{width}d}}" + tail).format, 10**width
 
 
 def build_phone(info, option, ctx):
     hasher, max_length = ctx.hash, info.max_length or 1 << 30
-    templates = [
-        (template, count, 10**count)
-        for template, count in map(_phone_template, fakedata.pool("phone", ctx.locale))
-    ]
+    templates = [_phone_template(phone) for phone in fakedata.pool("phone", ctx.locale)]
+    count = len(templates)
     if info.unique:
 
         def scrub(value, obj):
@@ -243,13 +280,16 @@ def build_phone(info, option, ctx):
 
         return scrub
 
+    new, from_bytes = ctx.new_state, int.from_bytes
+
     def scrub(value, obj):
         if value is None or value == "":
             return value
-        number = hasher(value)
-        template, count, limit = templates[number % len(templates)]
-        filler = f"{(number >> 12) % limit:0{count}d}" if count else ""
-        return (template % tuple(filler))[:max_length]
+        state = new()
+        state.update(value.encode() if value.__class__ is str else canonical(value))
+        number = from_bytes(state.digest())
+        render, modulus = templates[number % count]
+        return render((number >> 16) % modulus)[:max_length]
 
     return scrub
 
@@ -319,7 +359,7 @@ def _shift(value, delta: datetime.timedelta):
 
 def build_date_shift(info, option, ctx):
     """Move dates by 1 to N days, earlier or later, the same for every date of a row."""
-    hasher, label = ctx.hash, info.label
+    new, from_bytes, label = ctx.new_state, int.from_bytes, info.label
     days = DEFAULT_SHIFT_DAYS if option is None else option
     # Index 2k is k+1 days later, 2k+1 is k+1 days earlier.
     deltas = [datetime.timedelta(days=sign * (k + 1)) for k in range(days) for sign in (1, -1)]
@@ -331,7 +371,9 @@ def build_date_shift(info, option, ctx):
         pk = obj.get("pk") if obj is not None else None
         # Per row when the object has a primary key; objects sent with
         # natural keys only are shifted by their own value.
-        number = hasher(f"row:{label}:{pk}" if pk is not None else value)
+        state = new()
+        state.update(f"row:{label}:{pk}".encode() if pk is not None else canonical(value))
+        number = from_bytes(state.digest())
         return _shift(value, deltas[number % count])
 
     return scrub
@@ -393,25 +435,25 @@ STRATEGIES = {
         Strategy("username", build_username, unique_min_length=TOKEN_LENGTH, needs_faker=True),
         Strategy(
             "name",
-            _pool_builder(_render_name),
+            build_name,
             needs_faker=True,
             unique_min_length=TOKEN_LENGTH + 1,
         ),
         Strategy(
             "first_name",
-            _pool_builder(_render_first_name),
+            _pool_strategy("first_name"),
             needs_faker=True,
             unique_min_length=TOKEN_LENGTH + 1,
         ),
         Strategy(
             "last_name",
-            _pool_builder(_render_last_name),
+            _pool_strategy("last_name", 24),
             needs_faker=True,
             unique_min_length=TOKEN_LENGTH + 1,
         ),
         Strategy(
             "address",
-            _pool_builder(_render_address),
+            _pool_strategy("address"),
             needs_faker=True,
             unique_min_length=TOKEN_LENGTH + 1,
         ),
