@@ -14,6 +14,7 @@
 #   DJANGO           a requirement pinning Django, e.g. DJANGO='Django>=6,<7'
 #   REQUIRE_ALL_DBS  1: an unreachable PostgreSQL or MariaDB fails the run
 #   BACKENDS         the databases to try, in order (sqlite postgres mysql)
+#   TEST_JOBS        backends tested at once (1: one after the other)
 #   PYTEST_ARGS      extra arguments for pytest, e.g. PYTEST_ARGS='-k client -x'
 #   BENCH_ARGS       arguments for benchmarks/run.py, e.g. BENCH_ARGS="--rows 200000"
 
@@ -24,6 +25,7 @@ REQUIRE_ALL_DBS ?= 0
 BACKENDS ?= sqlite postgres mysql
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
+TEST_JOBS ?= 1
 
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
@@ -68,7 +70,7 @@ test: $(PY)
 		$(PIP) install --quiet "mysqlclient>=2.2" > "$(VENV)/mysqlclient-build.log" 2>&1 \
 			|| echo "mysqlclient could not be built (log: $(VENV)/mysqlclient-build.log)"; \
 	fi
-	REQUIRE_ALL_DBS=$(REQUIRE_ALL_DBS) $(PY) scripts/runtests.py $(BACKENDS) -- $(PYTEST_ARGS)
+	REQUIRE_ALL_DBS=$(REQUIRE_ALL_DBS) TEST_JOBS=$(TEST_JOBS) $(PY) scripts/runtests.py $(BACKENDS) -- $(PYTEST_ARGS)
 
 lint: $(PY)
 	$(call install,test)

@@ -9,6 +9,10 @@ PGPORT, PGUSER, MYSQL_HOST, MYSQL_PORT, MYSQL_USER, MYSQL_PASSWORD); an
 unreachable one is skipped with a one-line reason, or counts as a failure
 when REQUIRE_ALL_DBS=1.
 
+The backends run one after the other; TEST_JOBS=N runs up to N at once (each
+has its own databases: a temporary directory for SQLite, its own server for
+the others), with each run's output printed when it ends.
+
 The last line is the total over the backends, "total: N passed, N failed,
 N skipped"; with SYNCTOOL_TEST_TOTALS=FILE the same counts are also appended
 to FILE as JSON (one line per run), for .ci/run's summary.
@@ -107,17 +111,37 @@ def counts_from_junit(path: Path) -> dict:
     return counts
 
 
-def run_pytest(backend: str, pytest_args: list[str]) -> tuple[int, dict, float]:
-    with tempfile.TemporaryDirectory(prefix="synctool-junit-") as tmp:
-        junit = Path(tmp) / "junit.xml"
-        env = dict(os.environ, SYNCTOOL_TEST_DB=backend)
-        started = time.monotonic()
-        code = subprocess.call(  # noqa: S603 - our own interpreter
-            [sys.executable, "-m", "pytest", f"--junitxml={junit}", *pytest_args],
-            cwd=ROOT,
-            env=env,
-        )
-        return code, counts_from_junit(junit), time.monotonic() - started
+def start_pytest(backend: str, pytest_args: list[str], tmp: Path, quiet: bool) -> dict:
+    """Start pytest on ``backend``; with ``quiet`` its output goes to a log file."""
+    junit = tmp / f"junit-{backend}.xml"
+    env = dict(os.environ, SYNCTOOL_TEST_DB=backend)
+    command = [sys.executable, "-m", "pytest", f"--junitxml={junit}", *pytest_args]
+    log = None
+    if quiet:
+        # Parallel runs: no shared .pytest_cache writes, output kept per backend.
+        command[3:3] = ["-p", "no:cacheprovider"]
+        log = open(tmp / f"pytest-{backend}.log", "wb")  # noqa: SIM115 - closed in finish_pytest
+    process = subprocess.Popen(  # noqa: S603 - our own interpreter
+        command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT if log else None
+    )
+    return {
+        "backend": backend,
+        "process": process,
+        "junit": junit,
+        "log": log,
+        "started": time.monotonic(),
+    }
+
+
+def finish_pytest(run: dict) -> tuple[int, dict, float]:
+    code = run["process"].wait()
+    seconds = time.monotonic() - run["started"]
+    if run["log"] is not None:
+        run["log"].close()
+        print(f"\n=== output of the {NAMES[run['backend']]} run ===", flush=True)
+        sys.stdout.write(Path(run["log"].name).read_text(errors="replace"))
+        sys.stdout.flush()
+    return code, counts_from_junit(run["junit"]), seconds
 
 
 def django_version() -> str:
@@ -142,38 +166,54 @@ def main(argv: list[str]) -> int:
     require_all = os.environ.get("REQUIRE_ALL_DBS", "0") not in ("", "0", "no", "false")
     versions = f"Django {django_version()}, Python {platform.python_version()}"
 
-    lines = []
+    jobs = max(int(os.environ.get("TEST_JOBS", "1") or 1), 1)
+
+    lines = {}
     failed = False
-    totals = {"passed": 0, "failed": 0, "skipped": 0}
+    runnable = []
     for backend in backends:
         name = NAMES[backend]
         reason = probe(backend)
-        if reason is not None:
-            if require_all:
-                failed = True
-                lines.append(f"FAILED   {name}: {reason} (REQUIRE_ALL_DBS=1)")
-            else:
-                lines.append(f"skipped  {name}: {reason}")
-            print(lines[-1], flush=True)
+        if reason is None:
+            runnable.append(backend)
             continue
-        print(f"\n=== synctool tests on {name} ({versions}) ===", flush=True)
-        code, counts, seconds = run_pytest(backend, pytest_args)
-        for key in totals:
-            totals[key] += counts[key]
-        summary = (
-            f"{counts['passed']} passed, {counts['failed']} failed, "
-            f"{counts['skipped']} skipped in {seconds:.0f} s"
-        )
-        if code == 0:
-            lines.append(f"passed   {name}: {summary}")
-        else:
+        if require_all:
             failed = True
-            why = "no tests ran" if code == 5 else f"pytest exit status {code}"
-            lines.append(f"FAILED   {name}: {summary} ({why})")
+            lines[backend] = f"FAILED   {name}: {reason} (REQUIRE_ALL_DBS=1)"
+        else:
+            lines[backend] = f"skipped  {name}: {reason}"
+        print(lines[backend], flush=True)
+
+    totals = {"passed": 0, "failed": 0, "skipped": 0}
+    with tempfile.TemporaryDirectory(prefix="synctool-runtests-") as tmp:
+        pending = list(runnable)
+        while pending:
+            batch, pending = pending[:jobs], pending[jobs:]
+            if len(batch) > 1:
+                shown = ", ".join(NAMES[b] for b in batch)
+                print(f"\n=== synctool tests on {shown}, in parallel ({versions}) ===", flush=True)
+            else:
+                print(f"\n=== synctool tests on {NAMES[batch[0]]} ({versions}) ===", flush=True)
+            runs = [start_pytest(b, pytest_args, Path(tmp), quiet=len(batch) > 1) for b in batch]
+            for run in runs:
+                backend = run["backend"]
+                code, counts, seconds = finish_pytest(run)
+                for key in totals:
+                    totals[key] += counts[key]
+                summary = (
+                    f"{counts['passed']} passed, {counts['failed']} failed, "
+                    f"{counts['skipped']} skipped in {seconds:.0f} s"
+                )
+                if code == 0:
+                    lines[backend] = f"passed   {NAMES[backend]}: {summary}"
+                else:
+                    failed = True
+                    why = "no tests ran" if code == 5 else f"pytest exit status {code}"
+                    lines[backend] = f"FAILED   {NAMES[backend]}: {summary} ({why})"
 
     print(f"\n=== synctool test summary ({versions}) ===")
-    for line in lines:
-        print(line)
+    for backend in backends:
+        print(lines[backend])
     totals_file = os.environ.get("SYNCTOOL_TEST_TOTALS")
     if totals_file:
         with open(totals_file, "a") as handle:
