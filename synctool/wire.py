@@ -25,6 +25,9 @@ import orjson
 from synctool.exceptions import IncompleteResponse, MalformedResponse
 
 OUTPUT_BUFFER_SIZE = 64 * 1024
+# orjson 3.13 writes a time with 10000-99999 microseconds with five digits
+# ("00:00:00.10000" for 0.01 s), which reads back as 0.1 s.
+_ORJSON_TIMES_OK = orjson.dumps(datetime.time(0, 0, 0, 10000)) == b'"00:00:00.010000"'
 
 
 def _orjson_default(value):
@@ -48,6 +51,11 @@ def encode_object(obj: dict) -> bytes:
     digits (as strings, like Django's serializer). orjson never writes a raw
     newline, so the result always fits on one line.
     """
+    fields = obj.get("fields")
+    if not _ORJSON_TIMES_OK and isinstance(fields, dict):
+        for name, value in fields.items():
+            if type(value) is datetime.time:
+                fields[name] = value.isoformat()
     try:
         return orjson.dumps(obj, default=_orjson_default)
     except orjson.JSONEncodeError:
