@@ -6,13 +6,13 @@ from collections.abc import Iterator
 import orjson
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.utils.cache import patch_vary_headers
-from django.utils.text import compress_sequence
 from django.views.decorators.http import require_safe
 
 import synctool
 from synctool.auth import refuse_unauthorized
+from synctool.conf import settings
 from synctool.export import model_label, serialize_querysets
-from synctool.wire import encode_fixture
+from synctool.wire import encode_fixture, gzip_chunks
 from synctool_contrib.scrub.strict import refuse_unscrubbed
 
 logger = logging.getLogger("synctool")
@@ -61,8 +61,9 @@ def export_view(route, entry):
             return HttpResponse(content_type="application/json", headers=headers)
         chunks = encode_fixture(serialize_querysets(querysets, natural_keys=entry.natural_keys))
         chunks = _logged(chunks, entry.path)
-        if _accepts_gzip(request):
-            chunks = compress_sequence(chunks)
+        level = settings.SYNCTOOL_GZIP_LEVEL
+        if level and _accepts_gzip(request):
+            chunks = gzip_chunks(chunks, level)
             headers["Content-Encoding"] = "gzip"
         response = StreamingHttpResponse(chunks, content_type="application/json", headers=headers)
         patch_vary_headers(response, ("Accept-Encoding", "Authorization"))

@@ -203,3 +203,10 @@ def test_seed_decorator_spelling_is_harmless():
 
     assert anything() is None
     assert [entry.kind for entry in route.entries] == ["app"]
+
+
+def test_gzip_level_zero_sends_plain_json(client, blog_data, settings):
+    settings.SYNCTOOL_GZIP_LEVEL = 0
+    response = get(client, "/sync/blogs", HTTP_ACCEPT_ENCODING="gzip")
+    assert not response.has_header("Content-Encoding")
+    assert len(body_of(response)) == 4

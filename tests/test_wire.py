@@ -91,3 +91,15 @@ def test_malformed_bodies(body):
 def test_empty_body_is_incomplete():
     with pytest.raises(IncompleteResponse):
         list(decode_fixture([b""]))
+
+
+def test_gzip_chunks_make_one_stream():
+    import gzip
+
+    from synctool.wire import gzip_chunks
+
+    objects = [{"model": "a.b", "pk": i, "fields": {"t": "x" * i}} for i in range(300)]
+    body = b"".join(encode_fixture(objects))
+    compressed = b"".join(gzip_chunks(encode_fixture(objects), 1))
+    assert gzip.decompress(compressed) == body
+    assert len(compressed) < len(body) / 3
