@@ -134,7 +134,7 @@ class TestRoutes:
         client_for(api_url=live_server_process.base_url + "/settings-sync").sync("blog/blog")
         assert_same_rows(Author, Blog, Post, Tag)
 
-    def test_resync_updates_rows_in_place(self, client_for):
+    def test_resync_updates_rows_in_place(self, client_for, write_path):
         make_blog()
         client_for().sync("blogs")
         Post.objects.using("server").filter(title="blog 0").update(title="changed", views=42)
@@ -147,9 +147,31 @@ class TestRoutes:
         )
 
 
+@pytest.fixture(params=["batched insert", "copy"])
+def write_path(request, monkeypatch):
+    """Run a test through both write paths (COPY only exists on PostgreSQL)."""
+    from django.db import connection
+
+    from synctool import upsert
+
+    monkeypatch.setattr(upsert, "COPY_THRESHOLD", 1 if request.param == "copy" else 10**9)
+    copies = []
+    original = upsert.copy_upsert
+
+    def counting(*args):
+        done = original(*args)
+        copies.append(done)
+        return done
+
+    monkeypatch.setattr(upsert, "copy_upsert", counting)
+    yield request.param
+    expect_copy = request.param == "copy" and connection.vendor == "postgresql"
+    assert any(copies) is expect_copy
+
+
 @e2e
 class TestExactRoundTrip:
-    def test_every_field_type(self, client_for):
+    def test_every_field_type(self, client_for, write_path):
         values = dict(
             char='ünïcødé \u20ac \U0001f600 "quoted" \\ back',
             text="multi\nline\r\ntext\twith\x01control",
