@@ -1,31 +1,31 @@
 #!/usr/bin/env python
-"""The cost of synctool_contrib.scrub on the server side.
+"""The cost of synctool_contrib.scrub: a route of N customer rows with five
+scrubbed fields (name, email, phone, address, birth date) against the same
+route unscrubbed.
 
-Builds N rows in a SQLite database, then times what the export view does
-for a route serving them: ``synctool.export.serialize_querysets`` (read,
-serialize, ``transform_object``) and ``synctool.wire.encode_fixture`` (JSON
-bytes), once without the scrub plugin and once with it scrubbing five
-fields. Runs alternate; the median of each mode is reported, in CPU time of
-the process (steady on a busy machine) and in wall time, with the ratio
-(target: at most 1.5).
+Two measures:
 
-Scenarios:
+- default, **server side**: in one process, what the export view does for
+  the route (``synctool.export.serialize_querysets``: read, serialize,
+  ``transform_object``; then ``synctool.wire.encode_fixture``), timed in CPU
+  seconds of the process (steady on a busy machine) and in wall seconds;
+- ``--e2e``, **end to end**: gunicorn serving the route from a SQLite
+  database (with or without the plugin), and ``manage.py sync_data
+  customers --clean`` in its own process loading it into another SQLite
+  database; timed in wall seconds of the client process.
 
-- ``customer`` (default): a table without relations, the worst case for the
-  ratio since serializing it is cheap: name, email (unique), phone, address
-  and birth_date are scrubbed (name, email, phone, address, date_shift);
-  five other fields are sent as they are.
-- ``user``: ``auth.User`` with username, email, first_name, last_name
-  (fake values) and password (unusable_password); its two many-to-many
-  fields make Django's serializer far slower per row.
+Runs alternate between the two modes; the median of each is reported with
+the ratio (target: at most 1.5). The rows look like real customers (Faker's
+names, domains, phones and addresses mixed by a seeded generator), so the
+plain body compresses like real data, not like a counter.
 
-    .venv/bin/python benchmarks/scrub_bench.py                        # customer, 200,000 rows
-    .venv/bin/python benchmarks/scrub_bench.py --scenario user --rows 50000
-    .venv/bin/python benchmarks/scrub_bench.py --gzip                 # the body gzipped, as sent
+    .venv/bin/python benchmarks/scrub_bench.py                  # 200,000 rows, server side
+    .venv/bin/python benchmarks/scrub_bench.py --gzip           # body gzipped, as sent
+    .venv/bin/python benchmarks/scrub_bench.py --e2e --repeat 3 # over HTTP, into a database
     .venv/bin/python benchmarks/scrub_bench.py --rows 20000 --repeat 3
 
-The Faker pools are drawn once per process, before the timed runs; their
-cost is printed on its own line. Exit status 1 when the scrubbed output
+The project it runs (an app with the Customer model, settings, URLs) is
+written to a temporary directory. Exit status 1 when the scrubbed output
 differs between runs (it must be deterministic) or equals the plain one.
 """
 
@@ -33,145 +33,153 @@ import argparse
 import datetime
 import decimal
 import hashlib
+import json
 import os
+import random
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
+TOKEN = "scrub-bench-token-0123456789"  # noqa: S105
 RULES = {
-    "auth.user": {
-        "username": "username",
-        "email": "email",
-        "first_name": "first_name",
-        "last_name": "last_name",
-        "password": "unusable_password",
-    },
-    "synctool.benchcustomer": {
+    "scrubbench.customer": {
         "name": "name",
         "email": "email",
         "phone": "phone",
         "address": "address",
         "birth_date": "date_shift",
-    },
+    }
 }
 BASE_PLUGINS = ["synctool_contrib.sqlite"]
+PLUGINS = {"plain": BASE_PLUGINS, "scrubbed": [*BASE_PLUGINS, "synctool_contrib.scrub"]}
+
+MODELS = """
+from django.db import models
 
 
-def configure(directory: str) -> None:
-    import django
-    from django.conf import settings
+class Customer(models.Model):
+    name = models.CharField(max_length=100)
+    email = models.EmailField(unique=True)
+    phone = models.CharField(max_length=40, blank=True)
+    address = models.CharField(max_length=200, blank=True)
+    birth_date = models.DateField(null=True)
+    plan = models.CharField(max_length=20)
+    balance = models.DecimalField(max_digits=12, decimal_places=2)
+    visits = models.IntegerField()
+    active = models.BooleanField()
+    created = models.DateTimeField()
+"""
+SETTINGS = f"""
+import json, os
+DATABASES = {{"default": json.loads(os.environ["SCRUB_BENCH_DATABASE"])}}
+SECRET_KEY = "scrub-benchmark"
+USE_TZ = True
+DEBUG = False
+DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
+INSTALLED_APPS = ["django.contrib.contenttypes", "django.contrib.auth", "synctool", "scrubbench"]
+ROOT_URLCONF = "scrubbench.urls"
+ALLOWED_HOSTS = ["127.0.0.1"]
+MIDDLEWARE = []
+SYNCTOOL_API_TOKEN = {TOKEN!r}
+SYNCTOOL_CLIENT_TOKEN = {TOKEN!r}
+SYNCTOOL_CLIENT_ENDPOINT = os.environ.get("SCRUB_BENCH_ENDPOINT")
+SYNCTOOL_ROUTES = {{"customers": {{"models": ["scrubbench.Customer"]}}}}
+SYNCTOOL_PLUGINS = os.environ.get("SCRUB_BENCH_PLUGINS", "synctool_contrib.sqlite").split(",")
+SYNCTOOL_SCRUB = {RULES!r}
+"""
+URLS = """
+from django.urls import include, path
 
-    settings.configure(
-        DATABASES={
-            "default": {
-                "ENGINE": "django.db.backends.sqlite3",
-                "NAME": os.path.join(directory, "scrub-bench.sqlite3"),
-            }
-        },
-        INSTALLED_APPS=["django.contrib.contenttypes", "django.contrib.auth", "synctool"],
-        SECRET_KEY="scrub-benchmark",
-        USE_TZ=True,
-        SYNCTOOL_PLUGINS=BASE_PLUGINS,
-        SYNCTOOL_SCRUB=RULES,
+urlpatterns = [path("sync/", include("synctool.urls"))]
+"""
+
+
+def write_project(directory: Path) -> None:
+    package = directory / "scrubbench"
+    package.mkdir()
+    for name, text in {
+        "__init__.py": "",
+        "models.py": MODELS,
+        "settings.py": SETTINGS,
+        "urls.py": URLS,
+    }.items():
+        (package / name).write_text(text)
+
+
+def environment(directory: Path, database: Path, plugins: list[str], **extra) -> dict:
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE="scrubbench.settings",
+        PYTHONPATH=os.pathsep.join([str(directory), str(ROOT)]),
+        SCRUB_BENCH_DATABASE=json.dumps(
+            {"ENGINE": "django.db.backends.sqlite3", "NAME": str(database)}
+        ),
+        SCRUB_BENCH_PLUGINS=",".join(plugins),
+        **extra,
     )
-    django.setup()
-
-
-def customer_model():
-    """A model declared here (in the synctool app, which has none) and its table."""
-    from django.db import connection, models
-
-    class BenchCustomer(models.Model):
-        name = models.CharField(max_length=100)
-        email = models.EmailField(unique=True)
-        phone = models.CharField(max_length=40, blank=True)
-        address = models.CharField(max_length=200, blank=True)
-        birth_date = models.DateField(null=True)
-        plan = models.CharField(max_length=20)
-        balance = models.DecimalField(max_digits=12, decimal_places=2)
-        visits = models.IntegerField()
-        active = models.BooleanField()
-        created = models.DateTimeField()
-
-        class Meta:
-            app_label = "synctool"
-
-    with connection.schema_editor() as editor:
-        editor.create_model(BenchCustomer)
-    return BenchCustomer
+    return env
 
 
 def build_customers(count: int):
-    model = customer_model()
+    """Rows that look like real customers, from Faker's pools and a seeded generator."""
+    from django.core.management import call_command
+    from scrubbench.models import Customer
+
+    from synctool_contrib.scrub import fakedata
+
+    call_command("migrate", run_syncdb=True, verbosity=0)
+    rng = random.Random(7)
+    first, last = fakedata.pool("first_name", "en_US"), fakedata.pool("last_name", "en_US")
+    phones, addresses = fakedata.pool("phone", "en_US"), fakedata.pool("address", "en_US")
+    domains = ("gmail.com", "yahoo.com", "hotmail.com", "outlook.com", "example.org")
     start = datetime.datetime(2020, 1, 1, tzinfo=datetime.UTC)
     batch = []
     for index in range(count):
+        given, family = rng.choice(first), rng.choice(last)
         batch.append(
-            model(
-                name=f"Customer Number{index}",
-                email=f"customer{index}@mail{index % 97}.example",
-                phone=f"+1 555 {index:07d}",
-                address=f"{index % 900 + 1} Main Street, Springfield {index % 50:02d}",
-                birth_date=datetime.date(1950, 1, 1) + datetime.timedelta(days=index % 20000),
-                plan=("free", "pro", "team")[index % 3],
-                balance=decimal.Decimal(index % 100000) / 100,
-                visits=index % 1000,
-                active=index % 7 != 0,
-                created=start + datetime.timedelta(seconds=index * 37, microseconds=index),
+            Customer(
+                name=f"{given} {family}",
+                email=f"{given}.{family}{index}@{rng.choice(domains)}".lower(),
+                phone=rng.choice(phones)[:-4] + f"{rng.randrange(10000):04d}",
+                address=rng.choice(addresses),
+                birth_date=datetime.date(1940, 1, 1) + datetime.timedelta(rng.randrange(25000)),
+                plan=rng.choice(("free", "pro", "team")),
+                balance=decimal.Decimal(rng.randrange(10_000_000)) / 100,
+                visits=rng.randrange(1000),
+                active=rng.random() > 0.1,
+                created=start + datetime.timedelta(seconds=rng.randrange(10**8), microseconds=7),
             )
         )
         if len(batch) == 5000:
-            model.objects.bulk_create(batch)
+            Customer.objects.bulk_create(batch)
             batch = []
-    model.objects.bulk_create(batch)
-    return model
+    Customer.objects.bulk_create(batch)
+    return Customer
 
 
-def build_users(count: int):
-    from django.contrib.auth.models import User
-
-    password = "pbkdf2_sha256$870000$abcdefghijklmnop$" + "x" * 44
-    batch = []
-    for index in range(count):
-        batch.append(
-            User(
-                username=f"user{index:07d}",
-                email=f"person{index}@mail{index % 97}.example",
-                first_name=f"First{index % 5003}",
-                last_name=f"Last{index % 7919}",
-                password=password,
-                is_staff=index % 50 == 0,
-            )
-        )
-        if len(batch) == 5000:
-            User.objects.bulk_create(batch)
-            batch = []
-    User.objects.bulk_create(batch)
-    return User
+# -- server side, in process ---------------------------------------------------
 
 
-def export_once(model, gzip: bool) -> tuple[float, float, int, str]:
-    """CPU seconds, wall seconds, bytes and digest of one export of ``model``."""
+def export_once(model, gzip: bool) -> tuple[float, float, str]:
+    """CPU seconds, wall seconds and digest of one export of ``model``."""
     from django.utils.text import compress_sequence
 
     from synctool.export import serialize_querysets
     from synctool.wire import encode_fixture
 
     digest = hashlib.sha256()
-    size = 0
     cpu, wall = time.process_time(), time.perf_counter()
     chunks = encode_fixture(serialize_querysets([model.objects.all()]))
     if gzip:
         chunks = compress_sequence(chunks)  # what the view adds for synctool's client
     for chunk in chunks:
-        size += len(chunk)
         digest.update(chunk)
-    return time.process_time() - cpu, time.perf_counter() - wall, size, digest.hexdigest()[:12]
+    return time.process_time() - cpu, time.perf_counter() - wall, digest.hexdigest()[:12]
 
 
 def set_plugins(plugins: list[str]) -> None:
@@ -183,73 +191,150 @@ def set_plugins(plugins: list[str]) -> None:
     reset_plugin_manager()
 
 
-def run(scenario: str, rows: int, repeat: int, gzip: bool) -> int:
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-    started = time.perf_counter()
-    model = build_customers(rows) if scenario == "customer" else build_users(rows)
-    label = model._meta.label_lower
-    print(f"built {rows} {label} rows in {time.perf_counter() - started:.1f} s", end="")
-    print(", body gzipped" if gzip else ", body not compressed")
-
+def server_side(model, repeat: int, gzip: bool) -> dict:
     from synctool_contrib.scrub.rules import get_scrubber
 
     started = time.perf_counter()
-    plan = get_scrubber().plan(label)
-    print(
-        f"scrubbed fields: {', '.join(name for name, _ in plan)}; rules compiled and "
-        f"Faker pools drawn in {time.perf_counter() - started:.2f} s"
-    )
-    cpu: dict[str, list[float]] = {"plain": [], "scrubbed": []}
-    wall: dict[str, list[float]] = {"plain": [], "scrubbed": []}
-    digests: dict[str, set[str]] = {"plain": set(), "scrubbed": set()}
-    sizes: dict[str, int] = {}
+    get_scrubber().plan("scrubbench.customer")
+    print(f"rules compiled in {time.perf_counter() - started:.2f} s")
+    results = {mode: {"cpu": [], "wall": [], "digests": set()} for mode in PLUGINS}
     for _ in range(repeat):
-        for mode, plugins in (
-            ("plain", BASE_PLUGINS),
-            ("scrubbed", [*BASE_PLUGINS, "synctool_contrib.scrub"]),
-        ):
+        for mode, plugins in PLUGINS.items():
             set_plugins(plugins)
-            cpu_s, wall_s, size, digest = export_once(model, gzip)
-            cpu[mode].append(cpu_s)
-            wall[mode].append(wall_s)
-            digests[mode].add(digest)
-            sizes[mode] = size
-    print(f"{'mode':<9} {'cpu s':>7} {'wall s':>7} {'rows/s cpu':>11} {'MB':>6}  cpu runs")
+            cpu, wall, digest = export_once(model, gzip)
+            results[mode]["cpu"].append(cpu)
+            results[mode]["wall"].append(wall)
+            results[mode]["digests"].add(digest)
+    return results
+
+
+# -- end to end, over HTTP -------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_gunicorn(env: dict, log: Path) -> tuple[subprocess.Popen, str]:
+    import urllib.error
+    import urllib.request
+
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "1",
+         "--timeout", "600", "django.core.wsgi:get_wsgi_application()"],
+        env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}/sync/"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=1)  # noqa: S310 - loopback
+            break
+        except urllib.error.HTTPError:
+            break  # 401: it answers
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise RuntimeError(f"gunicorn did not start; see {log}") from None
+            time.sleep(0.1)
+    return process, url
+
+
+def end_to_end(directory: Path, server_db: Path, repeat: int) -> dict:
+    results = {mode: {"cpu": [], "wall": [], "digests": set()} for mode in PLUGINS}
+    log = directory / "e2e.log"
+    client_db = directory / "client.sqlite3"
+    manage = [sys.executable, "-m", "django"]
+    subprocess.run(
+        [*manage, "migrate", "--run-syncdb", "-v", "0"],
+        env=environment(directory, client_db, BASE_PLUGINS), check=True,
+    )  # fmt: skip
+    for _ in range(repeat):
+        for mode, plugins in PLUGINS.items():
+            process, url = start_gunicorn(environment(directory, server_db, plugins), log)
+            try:
+                env = environment(directory, client_db, BASE_PLUGINS, SCRUB_BENCH_ENDPOINT=url)
+                started = time.perf_counter()
+                subprocess.run(
+                    [*manage, "sync_data", "customers", "--clean"],
+                    env=env, check=True, stdout=log.open("ab"), stderr=subprocess.STDOUT,
+                )  # fmt: skip
+                results[mode]["wall"].append(time.perf_counter() - started)
+            finally:
+                process.terminate()
+                process.wait()
+            digest = subprocess.run(
+                [*manage, "shell", "-v", "0", "-c", DIGEST_SCRIPT],
+                env=env, check=True, capture_output=True, text=True,
+            ).stdout.strip()  # fmt: skip
+            results[mode]["digests"].add(digest)
+    return results
+
+
+DIGEST_SCRIPT = (
+    "import hashlib; from scrubbench.models import Customer; "
+    "print(hashlib.sha256(repr(list(Customer.objects.order_by('pk').values_list()))"
+    ".encode()).hexdigest()[:12])"
+)
+
+
+# -- report ------------------------------------------------------------------------
+
+
+def report(results: dict, rows: int, key: str) -> float:
+    print(f"{'mode':<9} {'median s':>9} {'rows/s':>9}  runs ({key} seconds)")
     medians = {}
-    for mode in ("plain", "scrubbed"):
-        medians[mode] = (statistics.median(cpu[mode]), statistics.median(wall[mode]))
-        runs = " ".join(f"{t:.2f}" for t in cpu[mode])
-        print(
-            f"{mode:<9} {medians[mode][0]:>7.2f} {medians[mode][1]:>7.2f} "
-            f"{rows / medians[mode][0]:>11.0f} {sizes[mode] / 1e6:>6.1f}  {runs}"
-        )
-    ratio_cpu = medians["scrubbed"][0] / medians["plain"][0]
-    ratio_wall = medians["scrubbed"][1] / medians["plain"][1]
-    print(f"ratio scrubbed/plain: {ratio_cpu:.2f} cpu, {ratio_wall:.2f} wall (target <= 1.50)")
-    if len(digests["scrubbed"]) != 1:
-        print("ERROR: the scrubbed exports differ between runs", file=sys.stderr)
-        return 1
-    if digests["plain"] == digests["scrubbed"]:
-        print("ERROR: the scrubbed export equals the plain one", file=sys.stderr)
-        return 1
-    print(f"scrubbed output identical across runs (sha256 {digests['scrubbed'].pop()}...)")
-    return 0
+    for mode, result in results.items():
+        medians[mode] = statistics.median(result[key])
+        runs = " ".join(f"{t:.2f}" for t in result[key])
+        print(f"{mode:<9} {medians[mode]:>9.2f} {rows / medians[mode]:>9.0f}  {runs}")
+    ratio = medians["scrubbed"] / medians["plain"]
+    print(f"ratio scrubbed/plain ({key}): {ratio:.2f} (target <= 1.50)")
+    return ratio
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--scenario", choices=("customer", "user"), default="customer")
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument(
         "--gzip", action="store_true", help="gzip the body, as the view does for synctool's client"
     )
+    parser.add_argument("--e2e", action="store_true", help="sync over HTTP into a database")
     options = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="scrub-bench-") as directory:
-        configure(directory)
-        return run(options.scenario, options.rows, options.repeat, options.gzip)
+    with tempfile.TemporaryDirectory(prefix="scrub-bench-") as name:
+        directory = Path(name)
+        write_project(directory)
+        server_db = directory / "server.sqlite3"
+        os.environ.update(environment(directory, server_db, BASE_PLUGINS))
+        sys.path[:0] = [str(directory), str(ROOT)]
+        import django
+
+        django.setup()
+        started = time.perf_counter()
+        model = build_customers(options.rows)
+        print(f"built {options.rows} customer rows in {time.perf_counter() - started:.1f} s")
+        print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+        if options.e2e:
+            results = end_to_end(directory, server_db, options.repeat)
+            report(results, options.rows, "wall")
+        else:
+            print("server side, body " + ("gzipped" if options.gzip else "not compressed"))
+            results = server_side(model, options.repeat, options.gzip)
+            report(results, options.rows, "cpu")
+            report(results, options.rows, "wall")
+        print(f"load average {os.getloadavg()[0]:.1f} at the end")
+    if len(results["scrubbed"]["digests"]) != 1:
+        print("ERROR: the scrubbed results differ between runs", file=sys.stderr)
+        return 1
+    if results["plain"]["digests"] == results["scrubbed"]["digests"]:
+        print("ERROR: the scrubbed result equals the plain one", file=sys.stderr)
+        return 1
+    print(f"scrubbed result identical across runs ({results['scrubbed']['digests'].pop()})")
+    return 0
 
 
 if __name__ == "__main__":

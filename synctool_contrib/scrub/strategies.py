@@ -297,6 +297,7 @@ def build_phone(info, option, ctx):
 def build_text(info, option, ctx):
     """Words of the locale, of a length in the same power-of-two class."""
     hasher, words = ctx.hash, fakedata.pool("word", ctx.locale)
+    average = max(sum(map(len, words)) // len(words), 1) + 1  # with its space
     room = info.max_length
     if info.unique and room is not None:
         room -= TOKEN_LENGTH + 1
@@ -311,12 +312,10 @@ def build_text(info, option, ctx):
         if room is not None:
             target = min(target, room)
         rng = random.Random(number)  # noqa: S311 - a deterministic filler, not a secret
-        parts, size = [], 0
-        while size < target:
-            word = rng.choice(words)
-            parts.append(word)
-            size += len(word) + 1
-        text = " ".join(parts)[:target]
+        text = ""
+        while len(text) < target:
+            text += " ".join(rng.choices(words, k=target // average + 1)) + " "
+        text = text[:target]
         if text.endswith(" "):
             text = text[:-1] + "."
         text = text[:1].upper() + text[1:]
