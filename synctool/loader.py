@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 from django.apps import apps
 from django.core.exceptions import FieldDoesNotExist, ValidationError
-from django.core.serializers import base, python
+from django.core.serializers import base
 from django.db import DatabaseError, connections, models, router, transaction
 from django.db.models import Exists, OuterRef
 
@@ -18,6 +18,7 @@ from synctool.conf import settings
 from synctool.exceptions import CleanConflict, HookError, LoadError, SynctoolError, UnexpectedModel
 from synctool.plugins import get_hooks, is_implemented
 from synctool.result import Progress, SyncResult
+from synctool.rowload import RowBuilder, deserialize_one
 from synctool.upsert import can_upsert, replace_many_to_many, save_raw, upsert
 
 BatchCallback = Callable[[type[models.Model], list[models.Model]], None]
@@ -286,10 +287,16 @@ class SyncLoader:
             self.result.counts(current).seconds += time.monotonic() - started
 
     def load(self, objects: Iterable[dict]) -> None:
-        deserializer = python.Deserializer(
-            self._accepted(objects), using=self.using, handle_forward_references=True
-        )
-        for item in deserializer:
+        builders: dict[str, RowBuilder | None] = {}
+        for obj in self._accepted(objects):
+            label = obj["model"]
+            if label not in builders:
+                model = apps.get_model(label)
+                builders[label] = RowBuilder.for_model(model)
+            builder = builders[label]
+            item = builder.build(obj) if builder is not None else None
+            if item is None:
+                item = deserialize_one(obj, self.using)
             self.writer.add(item)
         self.writer.flush_all()
         self.writer.save_deferred()

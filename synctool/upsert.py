@@ -23,6 +23,22 @@ def can_upsert(model: type[models.Model], using: str) -> bool:
 
 COPY_THRESHOLD = 200
 
+# Fields whose Python values psycopg adapts as they are: get_db_prep_save()
+# would only return them unchanged (they were built by to_python()).
+UNPREPARED_FIELDS = (
+    models.AutoField, models.BigAutoField, models.SmallAutoField,
+    models.IntegerField, models.BigIntegerField, models.SmallIntegerField,
+    models.PositiveIntegerField, models.PositiveBigIntegerField,
+    models.PositiveSmallIntegerField, models.FloatField, models.BooleanField,
+    models.CharField, models.TextField, models.SlugField, models.EmailField,
+)  # fmt: skip
+
+
+def _needs_prep(field: models.Field) -> bool:
+    if field.is_relation:
+        return _needs_prep(field.target_field)
+    return type(field) not in UNPREPARED_FIELDS
+
 
 def _copy_cursor(connection):
     """The psycopg 3 cursor under Django's wrapper, if it can COPY."""
@@ -60,10 +76,18 @@ def copy_upsert(model: type[models.Model], instances: list[models.Model], using:
         f"(LIKE {table} INCLUDING DEFAULTS) ON COMMIT DROP"
     )
     cursor.execute(f"TRUNCATE {staging}")
-    prepare = [(field.attname, field.get_db_prep_save) for field in fields]
+    prepare = [
+        (field.attname, field.get_db_prep_save if _needs_prep(field) else None) for field in fields
+    ]
     with cursor.copy(f"COPY {staging} ({columns}) FROM STDIN") as copy:
         for obj in instances:
-            copy.write_row([to_db(getattr(obj, attname), connection) for attname, to_db in prepare])
+            values = obj.__dict__
+            copy.write_row(
+                [
+                    values[attname] if to_db is None else to_db(values[attname], connection)
+                    for attname, to_db in prepare
+                ]
+            )
     cursor.execute(
         f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {staging} "  # noqa: S608
         f"ON CONFLICT ({quote(opts.pk.column)}) {conflict}"

@@ -15,6 +15,7 @@ from tests.testapp.models import (
     Author,
     Blog,
     Club,
+    Comment,
     Membership,
     Node,
     Post,
@@ -42,6 +43,7 @@ def data():
             hero_image=f"posts/p{index}.png" if index % 2 else "",
         )
         post.tags.set(tags[:index])
+        Comment.objects.create(post=post, text=f"c{index}")
     AllTypes.objects.create(
         char="ü€",
         text="t\nx",

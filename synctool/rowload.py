@@ -1,0 +1,79 @@
+"""Build model instances from fixture objects, quickly where it is safe.
+
+Django's python ``Deserializer`` looks every field up, converts it and
+builds the instance with keyword arguments, once per object. For an object
+that carries exactly the concrete fields of a plain model, with plain (not
+natural) keys, :class:`RowBuilder` does the same conversions
+(``to_python``) from a field list prepared once, and builds the instance
+positionally. Anything else (natural keys, missing or unknown fields,
+multi-table inheritance) goes through Django's ``Deserializer``, so errors
+and semantics stay Django's.
+"""
+
+from django.core.serializers import base, python
+from django.db import models
+
+
+class RowBuilder:
+    """Builds ``DeserializedObject``s of one plain model."""
+
+    def __init__(self, model: type[models.Model]):
+        opts = model._meta
+        self.model = model
+        self.label = str(opts)
+        self.columns = []  # (field name or None for the pk, converter, is_relation)
+        expected = set()
+        for field in opts.concrete_fields:
+            if field.primary_key:
+                self.columns.append((None, field.to_python, False))
+                continue
+            converter = field.target_field.to_python if field.is_relation else field.to_python
+            self.columns.append((field.name, converter, field.is_relation))
+            expected.add(field.name)
+        self.many_to_many = []
+        for field in opts.many_to_many:
+            if field.remote_field.through._meta.auto_created and field.serialize:
+                self.many_to_many.append((field.name, field.remote_field.model._meta.pk.to_python))
+                expected.add(field.name)
+        self.expected = frozenset(expected)
+
+    @classmethod
+    def for_model(cls, model: type[models.Model]) -> "RowBuilder | None":
+        if model._meta.parents or model._meta.proxy:
+            return None
+        return cls(model)
+
+    def build(self, obj: dict) -> base.DeserializedObject | None:
+        """The built object, or None when Django's Deserializer must handle ``obj``."""
+        fields = obj["fields"]
+        if "pk" not in obj or fields.keys() != self.expected:
+            return None
+        values = []
+        name = None
+        value = obj["pk"]
+        try:
+            for name, convert, is_relation in self.columns:
+                if name is None:
+                    values.append(convert(obj["pk"]))
+                    continue
+                value = fields[name]
+                if is_relation:
+                    if isinstance(value, list):  # a natural key
+                        return None
+                    values.append(None if value is None else convert(value))
+                else:
+                    values.append(convert(value))
+            m2m_data = {}
+            for name, convert in self.many_to_many:
+                value = fields[name]
+                if any(isinstance(item, list) for item in value):
+                    return None
+                m2m_data[name] = [convert(item) for item in value]
+        except Exception as exc:
+            raise base.DeserializationError.WithData(exc, obj["model"], obj["pk"], value) from exc
+        return base.DeserializedObject(self.model(*values), m2m_data, {})
+
+
+def deserialize_one(obj: dict, using: str) -> base.DeserializedObject:
+    """Django's own path for one object (natural keys, forward references...)."""
+    return next(iter(python.Deserializer([obj], using=using, handle_forward_references=True)))
