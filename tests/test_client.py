@@ -147,26 +147,28 @@ class TestRoutes:
         )
 
 
-@pytest.fixture(params=["batched insert", "copy"])
+@pytest.fixture(params=["django insert", "fast path"])
 def write_path(request, monkeypatch):
-    """Run a test through both write paths (COPY only exists on PostgreSQL)."""
+    """Run a test through Django's bulk insert and the backend's fast path
+    (COPY on PostgreSQL, executemany on SQLite; MySQL has none)."""
     from django.db import connection
 
     from synctool import upsert
 
-    monkeypatch.setattr(upsert, "COPY_THRESHOLD", 1 if request.param == "copy" else 10**9)
-    copies = []
-    original = upsert.copy_upsert
+    fast = request.param == "fast path"
+    monkeypatch.setattr(upsert, "FAST_PATH_THRESHOLD", 1 if fast else 10**9)
+    used = []
+    for name in ("copy_upsert", "executemany_upsert"):
+        original = getattr(upsert, name)
 
-    def counting(*args):
-        done = original(*args)
-        copies.append(done)
-        return done
+        def counting(*args, original=original):
+            done = original(*args)
+            used.append(done)
+            return done
 
-    monkeypatch.setattr(upsert, "copy_upsert", counting)
+        monkeypatch.setattr(upsert, name, counting)
     yield request.param
-    expect_copy = request.param == "copy" and connection.vendor == "postgresql"
-    assert any(copies) is expect_copy
+    assert any(used) is (fast and connection.vendor in ("postgresql", "sqlite"))
 
 
 @e2e
