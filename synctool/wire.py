@@ -17,6 +17,7 @@ as if it were whole.
 import datetime
 import decimal
 import json
+import re
 import zlib
 from collections.abc import Iterable, Iterator
 
@@ -29,6 +30,9 @@ OUTPUT_BUFFER_SIZE = 64 * 1024
 # orjson 3.13 writes a time with 10000-99999 microseconds with five digits
 # ("00:00:00.10000" for 0.01 s), which reads back as 0.1 s.
 _ORJSON_TIMES_OK = orjson.dumps(datetime.time(0, 0, 0, 10000)) == b'"00:00:00.010000"'
+# 19 digits in a row: a line that may hold an integer orjson cannot read
+# exactly (beyond 64 bits); the standard json module reads those lines.
+_LONG_DIGIT_RUN = re.compile(rb"\d{19}")
 
 
 def _orjson_default(value):
@@ -182,8 +186,11 @@ def _decode_lines(head: bytes, chunks: Iterator[bytes]) -> Iterator[dict]:
             line = line[:-1]
         position += 1
         try:
+            if _LONG_DIGIT_RUN.search(line):
+                # Maybe an integer beyond 64 bits, which orjson reads as a float.
+                raise ValueError
             obj = orjson.loads(line)
-        except orjson.JSONDecodeError:
+        except ValueError:  # orjson.JSONDecodeError included
             try:
                 obj = json.loads(line)
             except ValueError as exc:
