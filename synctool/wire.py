@@ -93,9 +93,14 @@ def gzip_chunks(chunks: Iterable[bytes], level: int) -> Iterator[bytes]:
     reduction at a fraction of the cost.
     """
     compressor = zlib.compressobj(level, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    # The gzip header goes out at once, as with Django's compress_sequence:
+    # the status line is then sent, and a later failure shows as a cut body.
+    yield compressor.flush(zlib.Z_SYNC_FLUSH)
     for chunk in chunks:
         if data := compressor.compress(chunk):
             yield data
+    # The end of the JSON leaves with the gzip trailer, so a body cut near
+    # its end is also an incomplete fixture.
     yield compressor.flush()
 
 
