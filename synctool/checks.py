@@ -6,6 +6,7 @@ E003  SYNCTOOL_ROUTES is malformed (not a dict, unknown keys, ...)
 E004  a route names an app or model that is not installed
 E005  a queryset route's dotted path does not import or is not callable
 E006  a plugin does not import
+E007  SYNCTOOL_SCRUB or SYNCTOOL_SCRUB_STRICT is set but the scrub plugin is not enabled
 W001  an API token is shorter than 20 characters
 
 A registered plugin's own ``synctool_checks(app_configs, **kwargs)`` function
@@ -180,9 +181,22 @@ def check_plugins(app_configs=None, **kwargs):
                 id="synctool.E006",
             )
         ]
+    scrub_plugin = "synctool_contrib.scrub"
+    scrub_configured = settings.SYNCTOOL_SCRUB or settings.SYNCTOOL_SCRUB_STRICT
+    if scrub_configured and manager.get_plugin(scrub_plugin) is None:
+        errors_before = [
+            Error(
+                "SYNCTOOL_SCRUB or SYNCTOOL_SCRUB_STRICT is set, but the scrub plugin is "
+                "not enabled: nothing would be scrubbed or refused.",
+                hint=f"Add {scrub_plugin!r} to SYNCTOOL_PLUGINS.",
+                id="synctool.E007",
+            )
+        ]
+    else:
+        errors_before = []
     # A plugin module may bring its own checks as a ``synctool_checks``
     # function: they run only when the plugin is enabled.
-    errors = []
+    errors = errors_before
     for plugin in manager.get_plugins():
         plugin_checks = getattr(plugin, "synctool_checks", None)
         if callable(plugin_checks):

@@ -30,7 +30,8 @@ class ServerTimeout(TransportError):
 
 
 class AuthenticationFailed(TransportError):
-    """The server refused the token (401 or 403)."""
+    """The server refused the token (401) or the request (403: no token configured,
+    or a plugin such as strict scrubbing refused the route)."""
 
 
 class RouteNotFound(TransportError):

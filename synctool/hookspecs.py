@@ -14,6 +14,20 @@ hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 
 
 @hookspec(firstresult=True)
+def refuse_route(path, models, request):
+    """Decide, on the server, whether a route may be served to this request.
+
+    Called after the token is checked and before the first byte is sent.
+
+    :param path: the route's URL regex.
+    :param models: the model classes the route would serve, in load order.
+    :param request: the ``HttpRequest``.
+    :returns: a message (a string) to refuse with HTTP 403 and that message,
+        or ``None`` to serve. Stops at the first non-None result.
+    """
+
+
+@hookspec(firstresult=True)
 def pre_clean(model, queryset, using):
     """Choose the local rows of ``model`` that ``clean`` deletes.
 

@@ -81,9 +81,13 @@ def check_response(response: requests.Response, url: str) -> None:
     """Raise the matching error unless ``response`` is a synctool fixture."""
     shown = safe_url(url)
     status = response.status_code
-    if status in (401, 403):
-        detail = response.text[:200].strip() if status == 403 else "wrong or missing token"
-        raise AuthenticationFailed(f"{shown} refused the token: {_describe(response)}: {detail}")
+    if status == 401:
+        raise AuthenticationFailed(
+            f"{shown} refused the token: {_describe(response)}: wrong or missing token"
+        )
+    if status == 403:
+        detail = response.text[:300].strip()
+        raise AuthenticationFailed(f"{shown} refused the request: {_describe(response)}: {detail}")
     if status == 404:
         raise RouteNotFound(f"{shown} has no synctool route there (HTTP 404)")
     if status >= 300:

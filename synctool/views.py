@@ -12,8 +12,8 @@ import synctool
 from synctool.auth import refuse_unauthorized
 from synctool.conf import settings
 from synctool.export import model_label, serialize_querysets
+from synctool.plugins import get_hooks
 from synctool.wire import encode_fixture, gzip_chunks
-from synctool_contrib.scrub.strict import refuse_unscrubbed
 
 logger = logging.getLogger("synctool")
 
@@ -48,9 +48,14 @@ def export_view(route, entry):
         if refused is not None:
             return refused
         querysets = entry.querysets(request, args, kwargs)
-        refused = refuse_unscrubbed(entry.path, querysets)
-        if refused is not None:
-            return refused
+        reason = get_hooks().refuse_route(
+            path=entry.path, models=[qs.model for qs in querysets], request=request
+        )
+        if reason is not None:
+            logger.error("synctool: route %r refused: %s", entry.path, reason)
+            return HttpResponse(
+                f"synctool: {reason}\n", status=403, content_type="text/plain; charset=utf-8"
+            )
         labels = list(dict.fromkeys(model_label(qs.model) for qs in querysets))
         headers = {
             MODELS_HEADER: ",".join(labels),

@@ -21,9 +21,19 @@ from synctool.conf import settings
 from synctool_contrib.scrub import rules
 from synctool_contrib.scrub.checks import run_checks as synctool_checks
 
-__all__ = ["synctool_checks", "transform_object"]
+__all__ = ["refuse_route", "synctool_checks", "transform_object"]
 
 _MISSING = object()
+
+
+@hookimpl
+def refuse_route(path, models):
+    """Strict mode: refuse routes serving likely personal fields without a rule."""
+    if not settings.SYNCTOOL_SCRUB_STRICT:
+        return None
+    from synctool_contrib.scrub.strict import unscrubbed_message
+
+    return unscrubbed_message(path, models)
 
 
 @hookimpl

@@ -1,22 +1,15 @@
 """Strict mode: a route refuses to serve personal data that has no rule.
 
-With ``SYNCTOOL_SCRUB_STRICT = True`` the export view calls
-:func:`refuse_unscrubbed` before the first byte is sent; a route serving a
-model with a likely personal field and no ``SYNCTOOL_SCRUB`` rule for it
-answers 403, naming the fields, instead of streaming. If the scrub plugin
-is not in ``SYNCTOOL_PLUGINS`` no rule is applied at all, so every likely
-personal field is refused. This module must stay cheap to import (the view
-imports it) and never needs Faker.
+With ``SYNCTOOL_SCRUB_STRICT = True`` the plugin's ``refuse_route`` hook
+(called by the export view before the first byte is sent) makes a route
+serving a model with a likely personal field and no ``SYNCTOOL_SCRUB`` rule
+for it answer 403, naming the fields, instead of streaming. Strict mode
+without the plugin registered is the core check ``synctool.E007``. This
+module never needs Faker.
 """
-
-import logging
-
-from django.http import HttpResponse
 
 from synctool.conf import settings
 from synctool.exceptions import ConfigurationError
-
-logger = logging.getLogger("synctool")
 
 PLUGIN = "synctool_contrib.scrub"
 
@@ -50,17 +43,4 @@ def unscrubbed_message(path: str, model_list) -> str | None:
     return (
         f"route {path!r} refuses to serve (SYNCTOOL_SCRUB_STRICT): these fields look "
         f"personal: {fields}; {why}."
-    )
-
-
-def refuse_unscrubbed(path: str, querysets) -> HttpResponse | None:
-    """A 403 response when strict mode forbids serving ``querysets``, else None."""
-    if not settings.SYNCTOOL_SCRUB_STRICT:
-        return None
-    message = unscrubbed_message(path, [qs.model for qs in querysets])
-    if message is None:
-        return None
-    logger.error("synctool: %s", message)
-    return HttpResponse(
-        f"synctool: {message}\n", status=403, content_type="text/plain; charset=utf-8"
     )

@@ -29,7 +29,6 @@ from synctool_contrib.scrub.keys import derive_key
 from synctool_contrib.scrub.personal import _category, personal_fields
 from synctool_contrib.scrub.rules import Context, get_scrubber, natural_key_fields
 from synctool_contrib.scrub.strategies import STRATEGIES
-from synctool_contrib.scrub.strict import refuse_unscrubbed
 from tests.conftest import TOKEN, e2e, start_server, stop_server
 from tests.testapp.models import AllTypes, Author, Blog, Post, Tag
 from tests.utils import database_digest
@@ -561,21 +560,34 @@ def test_W101_and_E108_personal_fields_without_rules(settings):
 
 
 def test_strict_refuses_before_streaming(settings):
+    from synctool.plugins import get_hooks
+
+    def refusal(path, models):
+        return get_hooks().refuse_route(path=path, models=models, request=None)
+
     settings.SYNCTOOL_SCRUB = {"testapp.author": {"email": "email"}}
-    querysets = [Author.objects.all(), Blog.objects.all()]
-    assert refuse_unscrubbed("blogs", querysets) is None  # strict mode is off
-    settings.SYNCTOOL_SCRUB_STRICT = True
-    response = refuse_unscrubbed("blogs", querysets)  # the plugin is not enabled
-    assert response.status_code == 403
-    assert b"testapp.author.email" in response.content
-    assert b"SYNCTOOL_PLUGINS" in response.content
     settings.SYNCTOOL_PLUGINS = [*settings.SYNCTOOL_PLUGINS, PLUGIN]
-    body = refuse_unscrubbed("blogs", querysets).content
-    assert b"testapp.author.name" in body and b"testapp.author.phone" in body
-    assert b"testapp.author.email" not in body
+    models = [Author, Blog]
+    assert refusal("blogs", models) is None  # strict mode is off
+    settings.SYNCTOOL_SCRUB_STRICT = True
+    message = refusal("blogs", models)
+    assert "testapp.author.name" in message and "testapp.author.phone" in message
+    assert "testapp.author.email" not in message
     settings.SYNCTOOL_SCRUB = RULES
-    assert refuse_unscrubbed("blogs", querysets) is None
-    assert refuse_unscrubbed("tags", [Tag.objects.all()]) is None
+    assert refusal("blogs", models) is None
+    assert refusal("tags", [Tag]) is None
+
+
+def test_strict_without_the_plugin_is_a_check_error(settings):
+    from django.core import checks
+
+    settings.SYNCTOOL_SCRUB_STRICT = True
+    ids = [m.id for m in checks.run_checks() if m.id.startswith("synctool")]
+    assert "synctool.E007" in ids
+    settings.SYNCTOOL_PLUGINS = [*settings.SYNCTOOL_PLUGINS, PLUGIN]
+    settings.SYNCTOOL_SCRUB = RULES
+    ids = [m.id for m in checks.run_checks() if m.id.startswith("synctool")]
+    assert "synctool.E007" not in ids
 
 
 # -- the report command ----------------------------------------------------------
