@@ -181,6 +181,8 @@ class SyncLoader:
         self.labels = labels
         self.models = [self._model(label) for label in labels]
         self.result = result
+        for label in labels:  # counts listed in load order, even when clean runs first
+            result.counts(label)
         self.clean = clean
         self.reset = reset
         self.dry_run = dry_run

@@ -49,6 +49,7 @@ class RouteEntry:
 
     @property
     def name(self) -> str:
+        """The URL name: ``synctool_`` and the path's word characters."""
         slug = re.sub(r"\W+", "_", self.path).strip("_") or "root"
         return f"synctool_{slug}"
 
@@ -165,6 +166,13 @@ class Route:
         from synctool.views import export_view, index_view
 
         patterns = [re_path(r"^$", index_view(self), name="synctool_index")]
+        used = {"synctool_index"}
         for entry in self.entries:
-            patterns.append(re_path(entry.regex(), export_view(self, entry), name=entry.name))
+            # Paths that differ only in punctuation ("blog/x", "blog-x") get
+            # distinct names: a numbered suffix for the later ones.
+            name, number = entry.name, 2
+            while name in used:
+                name, number = f"{entry.name}_{number}", number + 1
+            used.add(name)
+            patterns.append(re_path(entry.regex(), export_view(self, entry), name=name))
         return patterns

@@ -234,6 +234,12 @@ class TestClean:
         assert Comment.objects.get().post_id == kept.pk
         assert result.models["testapp.post"].deleted == 3
         assert result.models["testapp.tag"].deleted == 3
+        assert list(result.models) == [
+            "testapp.author",
+            "testapp.tag",
+            "testapp.blog",
+            "testapp.post",
+        ]
 
     def test_clean_refuses_to_orphan_local_rows(self, client_for):
         make_blog()

@@ -29,6 +29,8 @@ class TestSyncData:
         assert lines[0].split() == ["model", "received", "written", "deleted", "seconds"]
         post_row = next(line.split() for line in lines if line.startswith("testapp.post"))
         assert post_row[1:4] == ["2", "2", "0"]
+        models = [line.split()[0] for line in lines[2:6]]
+        assert models == ["testapp.author", "testapp.tag", "testapp.blog", "testapp.post"]
         assert next(line for line in lines if line.startswith("sites.site"))
         assert lines[-1].split()[:4] == ["total", "7", "7", "0"]
 

@@ -210,3 +210,11 @@ def test_gzip_level_zero_sends_plain_json(client, blog_data, settings):
     response = get(client, "/sync/blogs", HTTP_ACCEPT_ENCODING="gzip")
     assert not response.has_header("Content-Encoding")
     assert len(body_of(response)) == 4
+
+
+def test_url_names_are_unique_within_a_route():
+    route = Route()
+    route.app("blog/(?P<slug>[^/]+)", "testapp")
+    route.app("blog-(?P<slug>[^/]+)", "testapp")
+    names = [pattern.name for pattern in route.urlpatterns]
+    assert names == ["synctool_index", "synctool_blog_P_slug", "synctool_blog_P_slug_2"]
