@@ -425,7 +425,8 @@ def test_unsafe_media_names_from_the_server_are_refused(
         f"posts/evil-{tag}\n.png",
         f"./posts/evil-{tag}.png",
     ]
-    odd = [f"posts/%2e%2e/%2e%2e/evil-{tag}.png", f"posts/{'a' * 300}.png"]
+    # Literal "%2e" segments; a 282-byte file name (100 characters, the column's limit).
+    odd = [f"posts/%2e%2e/%2e%2e/evil-{tag}.png", "posts/" + "€" * 94]
     blog = Blog.objects.using("server").create(name="m", slug=f"m-{tag}")
     for index, name in enumerate([f"posts/ok-{tag}.png", *unsafe, *odd]):
         Post.objects.using("server").create(
