@@ -35,7 +35,7 @@ class SynctoolConf(AppConf):
     # Client: exponential backoff factor between retries, in seconds.
     RETRY_BACKOFF = 0.5
     # Client: objects written per INSERT ... ON CONFLICT batch.
-    BATCH_SIZE = 5000
+    BATCH_SIZE = 2000
     # Client: parallel media downloads.
     MEDIA_WORKERS = 8
     # Client: largest media file accepted, in bytes (None: no limit). A larger

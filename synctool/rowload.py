@@ -10,8 +10,46 @@ multi-table inheritance) goes through Django's ``Deserializer``, so errors
 and semantics stay Django's.
 """
 
+import inspect
+
 from django.core.serializers import base, python
 from django.db import models
+from django.db.models.base import ModelState
+from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttribute
+from django.db.models.query_utils import DeferredAttribute
+from django.db.models.signals import post_init, pre_init
+
+PLAIN_DESCRIPTORS = (DeferredAttribute, ForeignKeyDeferredAttribute)
+
+
+def instance_factory(model: type[models.Model]):
+    """A function building an instance of ``model`` from its concrete field values.
+
+    ``Model.__init__`` costs more than the rest of building an object; when no
+    ``pre_init``/``post_init`` receiver listens to the model and every field is
+    a plain attribute, the same instance is made directly (as ``__init__``
+    would leave it). Otherwise the model's own ``__init__`` is used.
+    """
+    attnames = [field.attname for field in model._meta.concrete_fields]
+    plain = (
+        not pre_init.has_listeners(model)
+        and not post_init.has_listeners(model)
+        and all(
+            type(inspect.getattr_static(model, attname, None)) in PLAIN_DESCRIPTORS
+            for attname in attnames
+        )
+    )
+    if not plain:
+        return model
+    new = object.__new__
+
+    def build(*values):
+        instance = new(model)
+        instance._state = ModelState()
+        instance.__dict__.update(zip(attnames, values, strict=True))
+        return instance
+
+    return build
 
 
 class RowBuilder:
@@ -20,6 +58,7 @@ class RowBuilder:
     def __init__(self, model: type[models.Model]):
         opts = model._meta
         self.model = model
+        self.new_instance = instance_factory(model)
         self.label = str(opts)
         self.columns = []  # (field name or None for the pk, converter, is_relation)
         expected = set()
@@ -71,7 +110,7 @@ class RowBuilder:
                 m2m_data[name] = [convert(item) for item in value]
         except Exception as exc:
             raise base.DeserializationError.WithData(exc, obj["model"], obj["pk"], value) from exc
-        return base.DeserializedObject(self.model(*values), m2m_data, {})
+        return base.DeserializedObject(self.new_instance(*values), m2m_data, {})
 
 
 def deserialize_one(obj: dict, using: str) -> base.DeserializedObject:

@@ -66,3 +66,25 @@ def test_bad_values_raise_djangos_error():
     }
     with pytest.raises(DeserializationError, match="x1"):
         builder.build(bad)
+
+
+def test_instances_equal_to_init_and_signals_respected():
+    from django.db.models.signals import post_init
+
+    from synctool.rowload import instance_factory
+
+    fast = instance_factory(Tag)
+    assert fast is not Tag
+    built = fast(5, "x")
+    assert (built.pk, built.name, built._state.adding, built._state.db) == (5, "x", True, None)
+    assert built.__dict__ == Tag(5, "x").__dict__ | {"_state": built._state}
+    seen = []
+
+    def receiver(sender, instance, **kwargs):
+        seen.append(instance)
+
+    post_init.connect(receiver, sender=Tag)
+    try:
+        assert instance_factory(Tag) is Tag  # a listener sees every instance
+    finally:
+        post_init.disconnect(receiver, sender=Tag)
