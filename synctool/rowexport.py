@@ -5,11 +5,15 @@ field for its value; for a plain model that is most of the server's time.
 Here rows are read with ``values_list()`` and each value goes through a
 converter chosen once per field that reproduces exactly what
 ``Serializer._value_from_field`` would produce (protected types as they
-are, everything else as ``value_to_string`` would give it). Models this
+are, everything else as ``value_to_string`` would give it). The one
+deliberate difference: a non-finite float (NaN, infinity) is sent as the
+string ``FloatField.to_python()`` reads back, where Django's serializer
+would send a value JSON cannot hold. Models this
 module cannot reproduce exactly (custom fields overriding
 ``value_to_string``, custom descriptors, natural keys) keep Django's path.
 """
 
+import math
 from base64 import b64encode
 from collections.abc import Callable, Iterator
 from itertools import islice
@@ -26,7 +30,7 @@ PASSTHROUGH_FIELDS = (
     models.AutoField, models.BigAutoField, models.SmallAutoField,
     models.IntegerField, models.BigIntegerField, models.SmallIntegerField,
     models.PositiveIntegerField, models.PositiveBigIntegerField,
-    models.PositiveSmallIntegerField, models.FloatField, models.DecimalField,
+    models.PositiveSmallIntegerField, models.DecimalField,
     models.BooleanField, models.DateField, models.DateTimeField, models.TimeField,
     models.CharField, models.TextField, models.SlugField, models.EmailField,
     models.URLField, models.GenericIPAddressField, models.FilePathField,
@@ -40,6 +44,12 @@ class NotPlain(Exception):
 
 def _as_string(value):
     return value if is_protected_type(value) else str(value)
+
+
+def _float(value):
+    # JSON has no NaN or Infinity (orjson would write null): send them as the
+    # strings FloatField.to_python() reads back ("nan", "inf", "-inf").
+    return value if value is None or math.isfinite(value) else str(value)
 
 
 def _duration(value):
@@ -62,6 +72,8 @@ def converter_for(field: models.Field) -> Converter:
     field_class = type(field)
     if field_class in PASSTHROUGH_FIELDS:
         return None
+    if field_class is models.FloatField:
+        return _float
     if isinstance(field, models.FileField):
         return _file_name
     if isinstance(field, models.UUIDField) and field_class.value_to_string is (

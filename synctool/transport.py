@@ -59,7 +59,11 @@ def build_session(token: str | None) -> requests.Session:
     session.headers["User-Agent"] = f"synctool/{synctool.__version__}"
     session.headers["Accept-Encoding"] = "gzip"
     if token:
-        session.auth = (token, "")
+        # Bearer rather than Basic: web servers write the Basic user name in
+        # their access logs (gunicorn's %(u)s, Apache's %u, nginx's
+        # $remote_user), and the token is that user name. The server accepts
+        # both, so `curl -u TOKEN:` keeps working.
+        session.headers["Authorization"] = f"Bearer {token}"
     return session
 
 

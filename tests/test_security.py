@@ -312,12 +312,6 @@ def test_server_logs_never_show_a_bearer_token_or_a_refused_one(logged_server):
 
 
 @e2e
-@pytest.mark.xfail(
-    strict=True,
-    reason="The client sends the token as the HTTP Basic user name, and gunicorn's default "
-    "access log format (%(u)s, like Apache's %u and nginx's $remote_user) writes the user "
-    "name: the token lands in the server's access log. Bearer does not.",
-)
 def test_server_access_log_never_shows_the_token_the_client_sends(logged_server, client_for):
     client_for(api_url=logged_server.sync_url).sync("sites")
     with pytest.raises(exceptions.AuthenticationFailed):
