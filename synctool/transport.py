@@ -39,6 +39,16 @@ def safe_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
 
 
+def session_with(retry: Retry) -> requests.Session:
+    """A session with synctool's User-Agent, retrying as ``retry`` says."""
+    adapter = HTTPAdapter(max_retries=retry)
+    session = requests.Session()
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.headers["User-Agent"] = f"synctool/{synctool.__version__}"
+    return session
+
+
 def build_session(token: str | None) -> requests.Session:
     """A session that retries connection errors and 502/503/504 with backoff."""
     retry = Retry(
@@ -52,11 +62,7 @@ def build_session(token: str | None) -> requests.Session:
         raise_on_status=False,
         respect_retry_after_header=True,
     )
-    adapter = HTTPAdapter(max_retries=retry)
-    session = requests.Session()
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    session.headers["User-Agent"] = f"synctool/{synctool.__version__}"
+    session = session_with(retry)
     session.headers["Accept-Encoding"] = "gzip"
     if token:
         # Bearer rather than Basic: web servers write the Basic user name in

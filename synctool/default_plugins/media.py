@@ -13,15 +13,13 @@ import threading
 import time
 
 import requests
-from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, ReadTimeoutError
 from urllib3.util.retry import Retry
 
-import synctool
 from synctool import hookimpl
 from synctool.conf import settings
 from synctool.media import MediaDownload, MediaError
-from synctool.transport import safe_url, timeout
+from synctool.transport import safe_url, session_with, timeout
 
 CHUNK_SIZE = 64 * 1024
 RETRY_STATUSES = frozenset(range(500, 600))
@@ -52,12 +50,7 @@ def build_media_session(retries: int, backoff: float) -> requests.Session:
         # A media server in maintenance must not make a sync wait for hours.
         respect_retry_after_header=False,
     )
-    adapter = HTTPAdapter(max_retries=retry)
-    session = requests.Session()
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    session.headers["User-Agent"] = f"synctool/{synctool.__version__}"
-    return session
+    return session_with(retry)
 
 
 def _session() -> requests.Session:
