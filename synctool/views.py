@@ -4,6 +4,7 @@ import logging
 from collections.abc import Iterator
 
 import orjson
+from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_safe
@@ -42,6 +43,7 @@ def _logged(chunks: Iterator[bytes], path: str) -> Iterator[bytes]:
 def export_view(route, entry):
     """The view streaming one route as a JSON fixture."""
 
+    @login_not_required  # the token is the authentication (LoginRequiredMiddleware)
     @require_safe
     def view(request: HttpRequest, *args, **kwargs) -> HttpResponse:
         refused = refuse_unauthorized(request, route.api_token)
@@ -81,6 +83,7 @@ def export_view(route, entry):
 def index_view(route):
     """The view answering the manifest: synctool's version and every route."""
 
+    @login_not_required  # the token is the authentication (LoginRequiredMiddleware)
     @require_safe
     def view(request: HttpRequest) -> HttpResponse:
         refused = refuse_unauthorized(request, route.api_token)

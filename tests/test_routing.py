@@ -218,3 +218,15 @@ def test_url_names_are_unique_within_a_route():
     route.app("blog-(?P<slug>[^/]+)", "testapp")
     names = [pattern.name for pattern in route.urlpatterns]
     assert names == ["synctool_index", "synctool_blog_P_slug", "synctool_blog_P_slug_2"]
+
+
+def test_login_required_middleware_does_not_hide_the_routes(client, blog_data, settings):
+    settings.MIDDLEWARE = [
+        "django.contrib.sessions.middleware.SessionMiddleware",
+        "django.contrib.auth.middleware.AuthenticationMiddleware",
+        "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    ]
+    settings.INSTALLED_APPS = [*settings.INSTALLED_APPS, "django.contrib.sessions"]
+    assert get(client, "/sync/blogs").status_code == 200
+    assert get(client, "/sync/").status_code == 200
+    assert get(client, "/sync/blogs", token="wrong").status_code == 401
