@@ -14,6 +14,7 @@ from django.core import serializers
 from django.db import models
 from django.db.models import prefetch_related_objects
 
+from synctool import paging
 from synctool.conf import settings
 from synctool.ordering import sort_models
 from synctool.plugins import get_hooks, is_implemented
@@ -44,7 +45,7 @@ def _rows(queryset: models.QuerySet, chunk_size: int) -> Iterator[models.Model]:
         return iter(queryset._result_cache)
     if not queryset.ordered and not queryset.query.is_sliced:
         queryset = queryset.order_by(queryset.model._meta.pk.name)
-    return queryset.iterator(chunk_size=chunk_size)
+    return paging.iterate(queryset, chunk_size, key_of=lambda obj: obj.pk)
 
 
 def _prefetch_lookups(model: type[models.Model], natural_keys: bool) -> list[str]:

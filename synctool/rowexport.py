@@ -17,11 +17,14 @@ import math
 from base64 import b64encode
 from collections.abc import Callable, Iterator
 from itertools import islice
+from operator import itemgetter
 
 from django.db import models
 from django.db.models.query_utils import DeferredAttribute
 from django.utils.duration import duration_string
 from django.utils.encoding import is_protected_type
+
+from synctool import paging
 
 Converter = Callable[[object], object] | None
 
@@ -129,7 +132,9 @@ class RowSerializer:
 
     def serialize(self, queryset: models.QuerySet, chunk_size: int) -> Iterator[dict]:
         """Yield the fixture objects of ``queryset``, reading ``chunk_size`` rows at a time."""
-        rows = queryset.values_list(*self.attnames).iterator(chunk_size=chunk_size)
+        rows = paging.iterate(
+            queryset.values_list(*self.attnames), chunk_size, key_of=itemgetter(0)
+        )
         label, names, converters = self.label, self.names, self.converters
         pk_converter, plain = self.pk_converter, self.plain
         while chunk := list(islice(rows, chunk_size)):

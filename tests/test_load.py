@@ -27,7 +27,6 @@ from pathlib import Path
 import pytest
 import requests
 from django.apps import apps
-from django.db import connections
 
 from tests.conftest import ROOT, TOKEN, e2e, start_server, stop_server
 
@@ -267,12 +266,6 @@ def fetch_route(server) -> int:
 
 @e2e
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
-@pytest.mark.xfail(
-    connections["server"].vendor == "mysql",
-    strict=True,
-    reason="On MySQL, Django cannot stream a result set (QuerySet.iterator() reads it whole "
-    "through mysqlclient), so a worker's peak memory grows with the size of the route",
-)
 def test_a_worker_peak_memory_does_not_follow_the_rows(tmp_path):
     """One worker serves the route with N rows, then with 4N: its peak RSS
     hardly moves."""
