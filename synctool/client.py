@@ -7,6 +7,7 @@ route into the local database in one transaction; ``client.images(qs,
 
 import time
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 import orjson
 from django.db import DEFAULT_DB_ALIAS, models
@@ -50,7 +51,13 @@ class Client:
     # module-level Client (as in the seed's examples) follows the settings.
     @property
     def api_token(self) -> str | None:
-        return self._api_token if self._api_token is not None else settings.SYNCTOOL_CLIENT_TOKEN
+        """The token: the argument, else SYNCTOOL_CLIENT_TOKEN, else the user
+        name of the URL (``https://TOKEN@example.com/sync/``)."""
+        if self._api_token is not None:
+            return self._api_token
+        if settings.SYNCTOOL_CLIENT_TOKEN is not None:
+            return settings.SYNCTOOL_CLIENT_TOKEN
+        return urlsplit(self.api_url or "").username or None
 
     @property
     def api_url(self) -> str | None:
@@ -69,7 +76,9 @@ class Client:
             raise ConfigurationError(
                 "no server URL: pass Client(api_url=...) or set SYNCTOOL_CLIENT_ENDPOINT"
             )
-        return join_url(self.api_url, path)
+        # Credentials in the URL are used as the token (see api_token), never
+        # sent as they are.
+        return join_url(safe_url(self.api_url), path)
 
     def sync(
         self,

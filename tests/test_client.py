@@ -469,3 +469,20 @@ def test_progress_callback_reports_clean_and_load(client_for):
     final_posts = [e.count for e in events if e.stage == "load" and e.model == "testapp.post"]
     assert final_posts[-1] == 3
     assert events[-1].bytes_received > 0
+
+
+@e2e
+def test_token_in_the_url_is_used_and_never_shown(live_server_process, settings):
+    from synctool.client import Client
+
+    settings.SYNCTOOL_CLIENT_TOKEN = None
+    make_blog()
+    for userinfo in (f"{TOKEN}@", f"{TOKEN}:@"):
+        url = live_server_process.sync_url.replace("http://", f"http://{userinfo}")
+        result = Client(api_url=url).sync("blogs")
+        assert TOKEN not in result.url
+    assert Post.objects.count() == 2
+    bad = live_server_process.sync_url.replace("http://", "http://wrong-token-xxxxxxxx@")
+    with pytest.raises(exceptions.AuthenticationFailed) as info:
+        Client(api_url=bad).sync("blogs")
+    assert "wrong-token" not in str(info.value)
