@@ -30,7 +30,7 @@ from tests.testapp.models import (
     Tag,
     UUIDItem,
 )
-from tests.utils import database_digest
+from tests.utils import database_digest, model_rows
 
 UTC = datetime.UTC
 WHEN = datetime.datetime(2024, 2, 29, 23, 59, 58, 999999, tzinfo=UTC)
@@ -55,18 +55,9 @@ def make_blog(using="server", slug="blog", posts=2, tags=("a", "b"), author=True
     return blog
 
 
-def rows(model, using):
-    manager = model._base_manager.using(using)
-    if model._meta.auto_created:
-        # Through rows are identified by their two keys, not their own id.
-        columns = [f.attname for f in model._meta.concrete_fields if not f.primary_key]
-        return sorted(manager.values_list(*columns))
-    return list(manager.order_by("pk").values())
-
-
 def assert_same_rows(*models):
     for model in models:
-        assert rows(model, "default") == rows(model, "server"), model._meta.label
+        assert model_rows(model, "default") == model_rows(model, "server"), model._meta.label
 
 
 @e2e
@@ -199,7 +190,7 @@ class TestExactRoundTrip:
         AllTypes.objects.using("server").create()  # defaults and NULLs
         UUIDItem.objects.using("server").create(label="one")
         client_for().sync("alltypes")
-        server_rows, client_rows = rows(AllTypes, "server"), rows(AllTypes, "default")
+        server_rows, client_rows = model_rows(AllTypes, "server"), model_rows(AllTypes, "default")
         for row in server_rows + client_rows:
             if row["binary"] is not None:
                 row["binary"] = bytes(row["binary"])

@@ -23,7 +23,7 @@ from tests import fault_server
 from tests.conftest import TOKEN, e2e, stop_server
 from tests.tcp_proxy import CuttingProxy
 from tests.testapp.models import Author, Blog, Club, Membership, Post, Tag
-from tests.utils import database_digest
+from tests.utils import database_digest, model_rows
 
 WHEN = datetime.datetime(2024, 2, 29, 23, 59, 58, 999999, tzinfo=datetime.UTC)
 EURO = "€".encode()  # 3 bytes
@@ -44,17 +44,9 @@ def make_blog(posts=60, using="server", body="ü€😀 "):
     return blog
 
 
-def rows(model, using):
-    manager = model._base_manager.using(using)
-    if model._meta.auto_created:
-        columns = [f.attname for f in model._meta.concrete_fields if not f.primary_key]
-        return sorted(manager.values_list(*columns))
-    return list(manager.order_by("pk").values())
-
-
 def assert_synced():
     for model in (Author, Blog, Post, Tag, Post.tags.through):
-        assert rows(model, "default") == rows(model, "server"), model._meta.label
+        assert model_rows(model, "default") == model_rows(model, "server"), model._meta.label
 
 
 @pytest.fixture

@@ -21,6 +21,16 @@ def database_digest(using: str, app_labels=("testapp", "auth", "contenttypes", "
     return digest.hexdigest()
 
 
+def model_rows(model, using: str) -> list:
+    """Every row of ``model`` on ``using``: through rows by their two keys, sorted
+    (their own ids differ between databases), other rows by primary key."""
+    manager = model._base_manager.using(using)
+    if model._meta.auto_created:
+        columns = [f.attname for f in model._meta.concrete_fields if not f.primary_key]
+        return sorted(manager.values_list(*columns))
+    return list(manager.order_by("pk").values())
+
+
 Responder = Callable[[BaseHTTPRequestHandler], None]
 
 
