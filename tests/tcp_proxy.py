@@ -123,11 +123,11 @@ class CuttingProxy:
             head = re.sub(rb"(?im)^transfer-encoding:[^\r\n]*\r\n", b"", head)
             if not re.search(rb"(?im)^connection:\s*close", head):
                 head = head[: -len(HEAD_END)] + b"\r\nConnection: close" + HEAD_END
-        client.sendall(head)
         # Recorded before being sent: once the client sees a byte, so does the test.
         body = bytearray()
         with self.lock:
             self.bodies.append(body)
+        client.sendall(head)
         limit = self.cut_after
         for framing, data in _body_parts(answer, chunked):
             cut = limit is not None and len(body) + len(data) >= limit

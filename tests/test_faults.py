@@ -211,7 +211,9 @@ def test_a_500_page_from_gunicorn_before_the_first_byte(proxy, proxied, before):
     proxy.identity = True
     error = refused(proxied, "blogs", exceptions.ServerError, match=r"HTTP 500 \(text/html\)")
     assert f"{proxy.url}/sync/blogs" in str(error)
-    assert b"Internal Server Error" in proxy.bodies[-1]
+    # The head is recorded before it is forwarded; the body may still be on
+    # its way when the client has already refused the answer.
+    assert proxy.heads[-1].startswith(b"HTTP/1.1 500")
     assert database_digest("default") == before
 
 
