@@ -182,21 +182,19 @@ def check_plugins(app_configs=None, **kwargs):
             )
         ]
     scrub_plugin = "synctool_contrib.scrub"
+    errors = []
     scrub_configured = settings.SYNCTOOL_SCRUB or settings.SYNCTOOL_SCRUB_STRICT
     if scrub_configured and manager.get_plugin(scrub_plugin) is None:
-        errors_before = [
+        errors.append(
             Error(
                 "SYNCTOOL_SCRUB or SYNCTOOL_SCRUB_STRICT is set, but the scrub plugin is "
                 "not enabled: nothing would be scrubbed or refused.",
                 hint=f"Add {scrub_plugin!r} to SYNCTOOL_PLUGINS.",
                 id="synctool.E007",
             )
-        ]
-    else:
-        errors_before = []
+        )
     # A plugin module may bring its own checks as a ``synctool_checks``
     # function: they run only when the plugin is enabled.
-    errors = errors_before
     for plugin in manager.get_plugins():
         plugin_checks = getattr(plugin, "synctool_checks", None)
         if callable(plugin_checks):

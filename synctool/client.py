@@ -153,7 +153,7 @@ class Client:
     def manifest(self) -> dict:
         """The server's manifest: its version and its routes with their models."""
         with build_session(self.api_token) as session:
-            download = open_url(session, join_url(self.url_for(""), ""))
+            download = open_url(session, self.url_for(""))
             try:
                 return orjson.loads(b"".join(download.chunks()))
             finally:

@@ -38,16 +38,6 @@ def order_querysets(querysets: Iterable[models.QuerySet]) -> list[models.QuerySe
     return [qs for model in sort_models(by_model) for qs in by_model[model]]
 
 
-def _rows(queryset: models.QuerySet, chunk_size: int) -> Iterator[models.Model]:
-    # A queryset the route function already evaluated (and possibly changed,
-    # as in the seed's "Modifying querysets" example) is sent as it is.
-    if queryset._result_cache is not None:
-        return iter(queryset._result_cache)
-    if not queryset.ordered and not queryset.query.is_sliced:
-        queryset = queryset.order_by(queryset.model._meta.pk.name)
-    return paging.iterate(queryset, chunk_size, key_of=lambda obj: obj.pk)
-
-
 def _prefetch_lookups(model: type[models.Model], natural_keys: bool) -> list[str]:
     """Relations the serializer would otherwise query once per object."""
     opts = model._meta
@@ -71,7 +61,10 @@ def _django_serialized(
     queryset: models.QuerySet, natural_keys: bool, chunk_size: int
 ) -> Iterator[dict]:
     serializer = serializers.get_serializer("python")()
-    rows = _rows(queryset, chunk_size)
+    if queryset._result_cache is not None:
+        rows = iter(queryset._result_cache)
+    else:
+        rows = paging.iterate(queryset, chunk_size, key_of=lambda obj: obj.pk)
     lookups = _prefetch_lookups(queryset.model, natural_keys)
     while chunk := list(islice(rows, chunk_size)):
         if lookups:
@@ -86,14 +79,20 @@ def _django_serialized(
 def serialized_objects(
     queryset: models.QuerySet, natural_keys: bool, chunk_size: int
 ) -> Iterator[dict]:
-    """The fixture objects of one queryset, by the fastest exact path."""
-    fast = (
-        None if queryset._result_cache is not None else row_serializer(queryset.model, natural_keys)
-    )
-    if fast is None:
+    """The fixture objects of one queryset, by the fastest exact path.
+
+    A queryset the route function already evaluated (and possibly changed,
+    as in the seed's "Modifying querysets" example) is sent as it is, through
+    Django's serializer; any other is read in primary-key order unless it has
+    an order of its own or is sliced.
+    """
+    if queryset._result_cache is not None:
         return _django_serialized(queryset, natural_keys, chunk_size)
     if not queryset.ordered and not queryset.query.is_sliced:
         queryset = queryset.order_by(queryset.model._meta.pk.name)
+    fast = row_serializer(queryset.model, natural_keys)
+    if fast is None:
+        return _django_serialized(queryset, natural_keys, chunk_size)
     return fast.serialize(queryset, chunk_size)
 
 

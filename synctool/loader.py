@@ -300,7 +300,7 @@ class SyncLoader:
             if item is None:
                 item = deserialize_one(obj, self.using)
             self.writer.add(item)
-        self.writer.flush_all()
+        # _accepted() flushed the last batches when the stream ended.
         self.writer.save_deferred()
 
     def _referring_fields(self):
