@@ -399,13 +399,25 @@ def bench_dumpdata(backend, options, total: int, source: dict) -> list[Row]:
     fixture.unlink()
     check = compare(source, digest(backend, "dump"), exact=False)
     backend.drop("dump")
+    return out_in_rows(
+        backend.name, ("dumpdata (out)", "loaddata (in)", "dumpdata+loaddata"), total,
+        (out_seconds, out_rss, out_cpu), (in_seconds, in_rss, in_cpu), check, "dump", load,
+    )  # fmt: skip
+
+
+def out_in_rows(backend_name, labels, total, out, into, check, kind, load) -> list[Row]:
+    """The rows of a two-step baseline: its export, its import, and the two added.
+
+    ``out`` and ``into`` are (seconds, peak RSS, CPU seconds) of each step.
+    """
+    (out_seconds, out_rss, out_cpu), (in_seconds, in_rss, in_cpu) = out, into
+    out_label, in_label, both_label = labels
     return [
-        Row(backend.name, "dumpdata (out)", total, out_seconds, None, out_rss, None, out_cpu,
+        Row(backend_name, out_label, total, out_seconds, None, out_rss, None, out_cpu,
             kind="part"),
-        Row(backend.name, "loaddata (in)", total, in_seconds, in_rss, None, in_cpu, None,
-            kind="part"),
-        Row(backend.name, "dumpdata+loaddata", total, out_seconds + in_seconds, in_rss, out_rss,
-            in_cpu, out_cpu, check, kind="dump", load=load),
+        Row(backend_name, in_label, total, in_seconds, in_rss, None, in_cpu, None, kind="part"),
+        Row(backend_name, both_label, total, out_seconds + in_seconds, in_rss, out_rss, in_cpu,
+            out_cpu, check, kind=kind, load=load),
     ]  # fmt: skip
 
 
@@ -423,14 +435,10 @@ def bench_copy(backend, options, total: int, source: dict) -> list[Row]:
         path.unlink()
     check = compare(source, digest(backend, "copy"), exact=True)
     backend.drop("copy")
-    return [
-        Row(backend.name, "psql \\copy out", total, out_seconds, None, out_rss, None, out_cpu,
-            kind="part"),
-        Row(backend.name, "psql \\copy in", total, in_seconds, in_rss, None, in_cpu, None,
-            kind="part"),
-        Row(backend.name, "psql \\copy out+in", total, out_seconds + in_seconds, in_rss, out_rss,
-            in_cpu, out_cpu, check, kind="copy", load=load),
-    ]  # fmt: skip
+    return out_in_rows(
+        backend.name, ("psql \\copy out", "psql \\copy in", "psql \\copy out+in"), total,
+        (out_seconds, out_rss, out_cpu), (in_seconds, in_rss, in_cpu), check, "copy", load,
+    )  # fmt: skip
 
 
 def bench_backend(backend, options) -> list[Row]:
