@@ -19,7 +19,7 @@ from synctool.exceptions import CleanConflict, HookError, LoadError, SynctoolErr
 from synctool.plugins import get_hooks, is_implemented
 from synctool.result import Progress, SyncResult
 from synctool.rowload import RowBuilder, deserialize_one
-from synctool.upsert import can_upsert, replace_many_to_many, save_raw, upsert
+from synctool.upsert import Upserter, can_upsert, replace_many_to_many, save_raw
 
 BatchCallback = Callable[[type[models.Model], list[models.Model]], None]
 
@@ -60,6 +60,7 @@ class BatchWriter:
         self.using = using
         self.result = result
         self.on_batch = on_batch
+        self.upserter = Upserter(using)
         self.batch_size = max(int(settings.SYNCTOOL_BATCH_SIZE), 1)
         self.pending: dict[type[models.Model], dict] = {}
         self.deferred: list[base.DeserializedObject] = []
@@ -112,7 +113,7 @@ class BatchWriter:
         self.check_lengths(model, instances)
         with_pk = [obj for obj in instances if obj.pk is not None]
         if with_pk and can_upsert(model, self.using):
-            upsert(model, with_pk, self.using)
+            self.upserter.write(model, with_pk)
             one_by_one = [obj for obj in instances if obj.pk is None]
         else:
             one_by_one = instances

@@ -18,8 +18,11 @@ the fields' own ``get_db_prep_save()`` (skipped only for types the driver
 takes as they are).
 """
 
-from django.db import connections, models
+from django.db import IntegrityError, connections, models, transaction
 from django.db.models.constants import OnConflict
+
+# PostgreSQL's SQLSTATE for a duplicate key.
+UNIQUE_VIOLATION = "23505"
 
 
 def can_upsert(model: type[models.Model], using: str) -> bool:
@@ -56,6 +59,44 @@ def _copy_cursor(connection):
     return raw if hasattr(raw, "copy") else None
 
 
+def _columns(model: type[models.Model]) -> list[models.Field]:
+    return [field for field in model._meta.local_concrete_fields if not field.generated]
+
+
+def _copy_rows(cursor, table: str, fields, instances, connection) -> None:
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(field.column) for field in fields)
+    with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+        for row in _prepared_rows(fields, instances, connection):
+            copy.write_row(row)
+
+
+def copy_insert(model: type[models.Model], instances: list[models.Model], using: str) -> bool:
+    """PostgreSQL: COPY straight into the model's table, inside a savepoint.
+
+    The cheapest write there is: the database parses the rows while the
+    client decodes the next ones, and nothing is written twice. It is only
+    right while no row's key is already in the table, so it is tried where
+    the table was empty when the sync reached it. A unique violation rolls
+    back to the savepoint and returns False: the caller then writes the
+    batch with :func:`copy_upsert`, whose ``ON CONFLICT`` updates (or whose
+    error reports a real conflict). Also False when the driver cannot COPY.
+    """
+    connection = connections[using]
+    cursor = _copy_cursor(connection)
+    if cursor is None:
+        return False
+    table = connection.ops.quote_name(model._meta.db_table)
+    try:
+        with transaction.atomic(using=using), connection.wrap_database_errors:
+            _copy_rows(cursor, table, _columns(model), instances, connection)
+    except IntegrityError as exc:
+        if getattr(exc.__cause__, "sqlstate", None) != UNIQUE_VIOLATION:
+            raise
+        return False
+    return True
+
+
 def copy_upsert(model: type[models.Model], instances: list[models.Model], using: str) -> bool:
     """PostgreSQL: COPY into a temporary table, then one INSERT ... ON CONFLICT.
 
@@ -68,7 +109,7 @@ def copy_upsert(model: type[models.Model], instances: list[models.Model], using:
         return False
     opts = model._meta
     quote = connection.ops.quote_name
-    fields = [field for field in opts.local_concrete_fields if not field.generated]
+    fields = _columns(model)
     columns = ", ".join(quote(field.column) for field in fields)
     table = quote(opts.db_table)
     staging = quote(f"synctool_{opts.db_table}"[:63])
@@ -78,19 +119,18 @@ def copy_upsert(model: type[models.Model], instances: list[models.Model], using:
         if not field.primary_key
     )
     conflict = f"DO UPDATE SET {updates}" if updates else "DO NOTHING"
-    # Identifiers are quoted by the backend; values travel through COPY.
-    cursor.execute(
-        f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging} "  # noqa: S608
-        f"(LIKE {table} INCLUDING DEFAULTS) ON COMMIT DROP"
-    )
-    cursor.execute(f"TRUNCATE {staging}")
-    with cursor.copy(f"COPY {staging} ({columns}) FROM STDIN") as copy:
-        for row in _prepared_rows(fields, instances, connection):
-            copy.write_row(row)
-    cursor.execute(
-        f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {staging} "  # noqa: S608
-        f"ON CONFLICT ({quote(opts.pk.column)}) {conflict}"
-    )
+    with connection.wrap_database_errors:
+        # Identifiers are quoted by the backend; values travel through COPY.
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging} "  # noqa: S608
+            f"(LIKE {table} INCLUDING DEFAULTS) ON COMMIT DROP"
+        )
+        cursor.execute(f"TRUNCATE {staging}")
+        _copy_rows(cursor, staging, fields, instances, connection)
+        cursor.execute(
+            f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {staging} "  # noqa: S608
+            f"ON CONFLICT ({quote(opts.pk.column)}) {conflict}"
+        )
     return True
 
 
@@ -120,7 +160,7 @@ def executemany_upsert(
         return False
     opts = model._meta
     quote = connection.ops.quote_name
-    fields = [field for field in opts.local_concrete_fields if not field.generated]
+    fields = _columns(model)
     columns = ", ".join(quote(field.column) for field in fields)
     placeholders = ", ".join(["%s"] * len(fields))
     updates = ", ".join(
@@ -138,24 +178,67 @@ def executemany_upsert(
     return True
 
 
-def upsert(model: type[models.Model], instances: list[models.Model], using: str) -> None:
-    """Insert ``instances`` (all with a primary key), updating rows whose key exists."""
-    if len(instances) >= FAST_PATH_THRESHOLD and (
-        copy_upsert(model, instances, using) or executemany_upsert(model, instances, using)
-    ):
-        return
-    opts = model._meta
-    connection = connections[using]
-    fields = [field for field in opts.local_concrete_fields if not field.generated]
-    update_fields = [field for field in fields if not field.primary_key]
-    if update_fields:
-        on_conflict = OnConflict.UPDATE
-        unique_fields = (
-            [opts.pk] if connection.features.supports_update_conflicts_with_target else []
+class Upserter:
+    """Writes the batches of one sync as insert-or-update by primary key.
+
+    Picks the fastest path that keeps those semantics for each batch, and
+    remembers per model whether its table was empty when the sync first
+    wrote to it: such a table takes PostgreSQL's straight COPY until a
+    batch meets a key that is already there.
+    """
+
+    def __init__(self, using: str):
+        self.using = using
+        self.straight: dict[type[models.Model], bool] = {}
+
+    def write(self, model: type[models.Model], instances: list[models.Model]) -> None:
+        """Insert ``instances`` (all with a primary key), updating rows whose key exists."""
+        if model not in self.straight:
+            self.straight[model] = not model._base_manager.using(self.using).exists()
+        if len(instances) >= FAST_PATH_THRESHOLD and self._write_fast(model, instances):
+            return
+        bulk_upsert(model, instances, self.using)
+
+    def _write_fast(self, model: type[models.Model], instances: list[models.Model]) -> bool:
+        if self.straight[model]:
+            if copy_insert(model, instances, self.using):
+                return True
+            self.straight[model] = False
+        return copy_upsert(model, instances, self.using) or executemany_upsert(
+            model, instances, self.using
         )
+
+
+def bulk_upsert(model: type[models.Model], instances: list[models.Model], using: str) -> None:
+    """Django's own multi-row ``INSERT ... ON CONFLICT``/``ON DUPLICATE KEY`` (raw saves)."""
+    connection = connections[using]
+    fields = _columns(model)
+    update_fields = [field for field in fields if not field.primary_key]
+    if not connection.features.supports_update_conflicts_with_target:
+        # MySQL/MariaDB: ON DUPLICATE KEY UPDATE fires on *any* unique key,
+        # so a row clashing with another row's unique value would silently
+        # overwrite that other row. Rows with a new key are inserted plainly
+        # (such a clash is then an error); only rows whose key exists take
+        # ON DUPLICATE KEY UPDATE, where InnoDB meets the primary key first.
+        existing = _existing_pks(model, [obj.pk for obj in instances], using)
+        _insert(model, [obj for obj in instances if obj.pk not in existing], fields, using)
+        instances = [obj for obj in instances if obj.pk in existing]
+        if update_fields:
+            _insert(model, instances, fields, using, OnConflict.UPDATE, update_fields)
+        return  # rows whose only column is an existing key: nothing to update
+    if update_fields:
+        _insert(model, instances, fields, using, OnConflict.UPDATE, update_fields, [model._meta.pk])
     else:
-        on_conflict, update_fields, unique_fields = OnConflict.IGNORE, None, None
-    batch_size = max(connection.ops.bulk_batch_size(fields, instances), 1)
+        _insert(model, instances, fields, using, OnConflict.IGNORE)
+
+
+def _insert(
+    model, instances, fields, using, on_conflict=None, update_fields=None, unique_fields=None
+):
+    """``Manager._insert(raw=True)`` (what ``Model.save()`` calls) in batches the backend takes."""
+    if not instances:
+        return
+    batch_size = max(connections[using].ops.bulk_batch_size(fields, instances), 1)
     manager = model._base_manager
     for start in range(0, len(instances), batch_size):
         manager._insert(
@@ -167,6 +250,19 @@ def upsert(model: type[models.Model], instances: list[models.Model], using: str)
             update_fields=update_fields,
             unique_fields=unique_fields,
         )
+
+
+def _existing_pks(model: type[models.Model], pks: list, using: str) -> set:
+    queryset = model._base_manager.using(using)
+    pk_field = model._meta.pk
+    batch_size = max(connections[using].ops.bulk_batch_size([pk_field], pks), 1)
+    return {
+        pk
+        for start in range(0, len(pks), batch_size)
+        for pk in queryset.filter(pk__in=pks[start : start + batch_size]).values_list(
+            "pk", flat=True
+        )
+    }
 
 
 def save_raw(instance: models.Model, using: str) -> None:

@@ -149,7 +149,7 @@ def write_path(request, monkeypatch):
     fast = request.param == "fast path"
     monkeypatch.setattr(upsert, "FAST_PATH_THRESHOLD", 1 if fast else 10**9)
     used = []
-    for name in ("copy_upsert", "executemany_upsert"):
+    for name in ("copy_insert", "copy_upsert", "executemany_upsert"):
         original = getattr(upsert, name)
 
         def counting(*args, original=original):
