@@ -52,7 +52,9 @@ LEGEND = """\
 seconds: wall time of the client process (synctool: sync_data, Django start-up included;
   dump+load and psql copy: the two steps added). RSS client: peak of sync_data / loaddata /
   psql in (wait4). RSS server: peak VmHWM of the gunicorn worker / dumpdata / psql out.
-  CPU: user+system seconds of those processes (not the database server's).
+  CPU: user+system seconds of those processes (not the database server's). CPU all: busy
+  CPU seconds of the whole machine during the sync (the database server included; 2 cores
+  can give at most 2 x seconds).
 speedup vs dump+load: dumpdata+loaddata seconds / these seconds (goal: PostgreSQL >= 25x,
   SQLite >= 10x). time / psql copy: these seconds / psql copy seconds (goal <= 3x).
 load: 1-minute load average when the run started (other work on the machine skews times)."""
@@ -76,6 +78,7 @@ class Row:
     # "sync", "dump" (dumpdata+loaddata), "copy" (psql out+in), "part" (one half)
     kind: str = "sync"
     load: float | None = None  # 1-minute load average when the run started
+    cpu_machine: float | None = None  # busy CPU seconds of the whole machine (databases too)
 
 
 # -- processes ---------------------------------------------------------------
@@ -114,6 +117,17 @@ def run_timed(cmd: list[str], env: dict | None, log: Path) -> tuple[float, int, 
         tail = log.read_text(errors="replace")[-3000:]
         raise BenchError(f"{' '.join(cmd[:6])} failed ({process.returncode}):\n{tail}")
     return seconds, usage.ru_maxrss, usage.ru_utime + usage.ru_stime
+
+
+def machine_busy_seconds() -> float | None:
+    """CPU seconds every process of the machine has spent busy so far (Linux)."""
+    try:
+        with open("/proc/stat") as stat:
+            fields = stat.readline().split()[1:]
+    except OSError:
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq = (int(value) for value in fields[:7])
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
 
 
 def manage(args: list[str], settings: str, database: dict, log: Path, **extra) -> str:
@@ -362,7 +376,9 @@ def bench_sync(backend, options, total: int, source: dict, index: int) -> Row:
             time.sleep(1)
         load = os.getloadavg()[0]
         before = server.cpu()
+        busy_before = machine_busy_seconds()
         seconds, rss, cpu = run_timed(cmd, env, backend.log)
+        busy_after = machine_busy_seconds()
         after = server.cpu()
         server_rss = server.peak_rss_kb()
         for spy_process in spies:
@@ -383,6 +399,7 @@ def bench_sync(backend, options, total: int, source: dict, index: int) -> Row:
         server_cpu,
         check,
         load=load,
+        cpu_machine=None if busy_before is None else busy_after - busy_before,
     )
 
 
@@ -470,6 +487,9 @@ def bench_backend(backend, options) -> list[Row]:
                 statistics.median(r.cpu_client for r in sync_rows),
                 statistics.median(r.cpu_server for r in sync_rows),
                 "ok" if all(r.digest == "ok" for r in sync_rows) else "MISMATCH",
+                cpu_machine=None
+                if None in (machine := [r.cpu_machine for r in sync_rows])
+                else statistics.median(machine),
             )
         )
     if not options.skip_dumpdata:
@@ -504,6 +524,7 @@ def table(rows: list[Row]) -> str:
         "RSS server",
         "CPU client s",
         "CPU server s",
+        "CPU all s",
         "speedup vs dump+load",
         "time / psql copy",
         "load",
@@ -525,6 +546,7 @@ def table(rows: list[Row]) -> str:
                 mb(row.rss_server_kb),
                 secs(row.cpu_client),
                 secs(row.cpu_server),
+                secs(row.cpu_machine),
                 f"{dump / row.seconds:.1f}x" if dump and row.kind == "sync" else "-",
                 f"{row.seconds / copy:.2f}x" if copy and row.kind == "sync" else "-",
                 "-" if row.load is None else f"{row.load:.1f}",
@@ -535,7 +557,7 @@ def table(rows: list[Row]) -> str:
     text = []
     for number, line in enumerate(lines):
         cells = [
-            cell.ljust(width) if i in (0, 1, 12) else cell.rjust(width)
+            cell.ljust(width) if i in (0, 1, 13) else cell.rjust(width)
             for i, (cell, width) in enumerate(zip(line, widths, strict=True))
         ]
         text.append("  ".join(cells).rstrip())
