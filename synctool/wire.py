@@ -174,17 +174,23 @@ def _decode_lines(head: bytes, chunks: Iterator[bytes]) -> Iterator[dict]:
 
     def lines():
         # Split whole chunks at once: slicing the rest of the buffer after
-        # every line would copy it over and over.
+        # every line would copy it over and over. Each line comes with
+        # whether it may hold a long integer, tested once per chunk: a
+        # chunk without one has no line with one.
         nonlocal pending
         for chunk in chunks:
-            pieces = (pending + chunk).split(b"\n")
+            data = pending + chunk
+            pieces = data.split(b"\n")
             pending = pieces.pop()
-            yield from pieces
+            suspect = _may_hold_a_long_integer(data)
+            for piece in pieces:
+                yield piece, suspect and _may_hold_a_long_integer(piece)
         remaining = pending.split(b"\n")
         pending = remaining.pop()
-        yield from remaining
+        for piece in remaining:
+            yield piece, _may_hold_a_long_integer(piece)
 
-    for line in lines():
+    for line, long_integer in lines():
         if finished:
             if line.strip():
                 raise MalformedResponse("unexpected data after the closing bracket")
@@ -196,7 +202,7 @@ def _decode_lines(head: bytes, chunks: Iterator[bytes]) -> Iterator[dict]:
             line = line[:-1]
         position += 1
         try:
-            if _may_hold_a_long_integer(line):
+            if long_integer:
                 # Maybe an integer beyond 64 bits, which orjson reads as a float.
                 raise ValueError
             obj = orjson.loads(line)

@@ -103,3 +103,16 @@ def test_gzip_chunks_make_one_stream():
     compressed = b"".join(gzip_chunks(encode_fixture(objects), 1))
     assert gzip.decompress(compressed) == body
     assert len(compressed) < len(body) / 3
+
+
+@pytest.mark.parametrize("chunk_size", [1, 5, 19, 64, 100_000])
+def test_integers_beyond_64_bits_are_read_exactly_wherever_the_chunks_split(chunk_size):
+    values = [2**64, -(2**70) - 1, 10**30 + 7, 2**63 - 1, 123]
+    objects = [
+        {"model": "a.b", "pk": index, "fields": {"json": {"n": value}, "s": "x" * index}}
+        for index, value in enumerate(values)
+    ]
+    body = b"".join(encode_fixture(objects))
+    decoded = list(decode_fixture(chunked(body, chunk_size)))
+    assert [obj["fields"]["json"]["n"] for obj in decoded] == values
+    assert all(type(obj["fields"]["json"]["n"]) is int for obj in decoded)
