@@ -11,10 +11,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import ReadTimeoutError
+from urllib3.exceptions import DecodeError, ProtocolError, ReadTimeoutError, SSLError
 from urllib3.util.retry import Retry
 
 import synctool
+from synctool.compression import gunzip_chunks
 from synctool.conf import settings
 from synctool.exceptions import (
     AuthenticationFailed,
@@ -127,21 +128,25 @@ class Download:
 
     def chunks(self) -> Iterator[bytes]:
         """The decoded body, chunk by chunk; a cut connection raises IncompleteResponse."""
+        encoding = self.response.headers.get("Content-Encoding", "").strip().lower()
+        if encoding == "gzip":
+            # Decompressed here rather than by urllib3, to use ISA-L when installed.
+            body = gunzip_chunks(self._read(decode_content=False))
+        else:
+            body = self._read(decode_content=True)
+        for chunk in body:
+            self.bytes_received += len(chunk)
+            yield chunk
+
+    def _read(self, *, decode_content: bool) -> Iterator[bytes]:
         shown = safe_url(self.url)
         try:
-            for chunk in self.response.iter_content(READ_CHUNK_SIZE):
-                self.bytes_received += len(chunk)
-                yield chunk
-        except requests.exceptions.ConnectionError as exc:
-            if isinstance(exc.args[0] if exc.args else None, ReadTimeoutError):
-                raise ServerTimeout(
-                    f"{shown} stopped sending for more than {timeout()[1]:g} s"
-                ) from None
-            raise IncompleteResponse(f"{shown}: the connection was cut: {exc}") from None
-        except (
-            requests.exceptions.ChunkedEncodingError,
-            requests.exceptions.ContentDecodingError,
-        ) as exc:
+            yield from self.response.raw.stream(READ_CHUNK_SIZE, decode_content=decode_content)
+        except ReadTimeoutError:
+            raise ServerTimeout(
+                f"{shown} stopped sending for more than {timeout()[1]:g} s"
+            ) from None
+        except (ProtocolError, DecodeError, SSLError, OSError) as exc:
             raise IncompleteResponse(f"{shown}: the connection was cut: {exc}") from None
 
     def close(self) -> None:
