@@ -16,7 +16,6 @@ from synctool.conf import settings
 from synctool.exceptions import ConfigurationError, SynctoolError
 from synctool.loader import SyncLoader
 from synctool.media import MediaCollector, fetch_media_files, media_url_optional
-from synctool.readahead import ReadAhead
 from synctool.result import MediaResult, Progress, SyncResult
 from synctool.transport import build_session, open_url, safe_url
 from synctool.wire import decode_fixture
@@ -111,7 +110,6 @@ class Client:
         media_url = self._require_media_url() if collector and not dry_run else None
         with build_session(self.api_token) as session:
             download = open_url(session, full_url)
-            objects = None
             try:
                 loader = SyncLoader(
                     url=result.url,
@@ -125,15 +123,12 @@ class Client:
                     bytes_received=lambda: download.bytes_received,
                     on_batch=[collector.collect] if collector else [],
                 )
-                objects = ReadAhead(decode_fixture(download.chunks()))
-                loader.run(objects)
+                loader.run(decode_fixture(download.chunks()))
             except SynctoolError as exc:
                 if result.url in str(exc):
                     raise
                 raise type(exc)(f"{result.url}: {exc}") from exc
             finally:
-                if objects is not None:
-                    objects.stop()
                 result.bytes_received = download.bytes_received
                 download.close()
         if collector is not None and not dry_run:
