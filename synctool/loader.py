@@ -69,7 +69,9 @@ class BatchWriter:
 
     def add(self, item: base.DeserializedObject) -> None:
         model = type(item.object)
-        batch = self.pending.setdefault(model, {})
+        batch = self.pending.get(model)
+        if batch is None:
+            batch = self.pending[model] = {}
         # Keyed by primary key: a row sent twice is written once, the last wins.
         key = item.object.pk if item.object.pk is not None else id(item)
         batch.pop(key, None)
@@ -260,14 +262,18 @@ class SyncLoader:
         current = None
         received = 0
         started = time.monotonic()
+        seen = None  # the model of the previous object, as sent
         for obj in objects:
-            label = obj["model"].lower()
-            if label not in announced:
-                raise UnexpectedModel(
-                    f"{self.url} sent an object of {obj['model']!r}, which is not among "
-                    f"the models it announced ({', '.join(self.labels) or 'none'})"
-                )
-            self.result.counts(label).received += 1
+            if obj["model"] != seen:  # checked once per run of objects of a model
+                seen = obj["model"]
+                label = seen.lower()
+                if label not in announced:
+                    raise UnexpectedModel(
+                        f"{self.url} sent an object of {seen!r}, which is not among "
+                        f"the models it announced ({', '.join(self.labels) or 'none'})"
+                    )
+                counts = self.result.counts(label)
+            counts.received += 1
             if transform and False in call_hook("transform_object", obj=obj, side="client"):
                 continue
             if label != current:

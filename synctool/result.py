@@ -46,7 +46,11 @@ class SyncResult:
 
     def counts(self, label: str) -> ModelCounts:
         """The counts of ``label`` (``app_label.modelname``), created on first use."""
-        return self.models.setdefault(label.lower(), ModelCounts())
+        key = label.lower()
+        counts = self.models.get(key)
+        if counts is None:
+            counts = self.models[key] = ModelCounts()
+        return counts
 
     @property
     def received(self) -> int:
