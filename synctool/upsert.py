@@ -18,6 +18,7 @@ the fields' own ``get_db_prep_save()`` (skipped only for types the driver
 takes as they are).
 """
 
+from django.conf import settings as django_settings
 from django.db import IntegrityError, connections, models, transaction
 from django.db.models.constants import OnConflict
 
@@ -26,7 +27,7 @@ UNIQUE_VIOLATION = "23505"
 
 
 def can_upsert(model: type[models.Model], using: str) -> bool:
-    """Whether ``model`` can be written by :func:`upsert` on ``using``."""
+    """Whether ``model`` can be written by :class:`Upserter` on ``using``."""
     features = connections[using].features
     return features.supports_update_conflicts and not model._meta.parents and not model._meta.proxy
 
@@ -51,6 +52,49 @@ def _needs_prep(field: models.Field) -> bool:
     return type(field) not in UNPREPARED_FIELDS
 
 
+# Binary COPY spares psycopg the text formatting and PostgreSQL the parsing
+# (timestamps above all). It is used when every column is one of these exact
+# field classes, prepared to the Python type psycopg writes in binary, over a
+# column of the listed type; anything else keeps the table on text COPY.
+BINARY_COPY_TYPES = {
+    models.AutoField: ("int4",), models.BigAutoField: ("int8",),
+    models.SmallAutoField: ("int2",), models.IntegerField: ("int4",),
+    models.BigIntegerField: ("int8",), models.SmallIntegerField: ("int2",),
+    models.PositiveIntegerField: ("int4",), models.PositiveBigIntegerField: ("int8",),
+    models.PositiveSmallIntegerField: ("int2",), models.BooleanField: ("bool",),
+    models.FloatField: ("float8",), models.CharField: ("varchar", "text"),
+    models.TextField: ("text", "varchar"), models.SlugField: ("varchar",),
+    models.EmailField: ("varchar",), models.URLField: ("varchar",),
+    models.FileField: ("varchar",), models.ImageField: ("varchar",),
+    models.DateField: ("date",), models.UUIDField: ("uuid",),
+}  # fmt: skip
+
+
+def _binary_type(field: models.Field) -> tuple[str, ...]:
+    while field.is_relation:
+        field = field.target_field
+    if type(field) is models.DateTimeField:
+        # Aware datetimes only: without USE_TZ, naive values are meant in the
+        # connection's time zone, which only the text form respects.
+        return ("timestamptz",) if django_settings.USE_TZ else ()
+    return BINARY_COPY_TYPES.get(type(field), ())
+
+
+def _binary_copy_types(cursor, table: str, columns: str, fields) -> list[int] | None:
+    """The column type OIDs for a binary COPY into ``table``, or None for text."""
+    wanted = [_binary_type(field) for field in fields]
+    if not all(wanted):
+        return None
+    cursor.execute(f"SELECT {columns} FROM {table} LIMIT 0")  # noqa: S608
+    oids = [column.type_code for column in cursor.description]
+    types = cursor.adapters.types
+    for oid, names in zip(oids, wanted, strict=True):
+        info = types.get(oid)
+        if info is None or info.name not in names:
+            return None
+    return oids
+
+
 def _copy_cursor(connection):
     """The psycopg 3 cursor under Django's wrapper, if it can COPY."""
     if connection.vendor != "postgresql":
@@ -63,10 +107,15 @@ def _columns(model: type[models.Model]) -> list[models.Field]:
     return [field for field in model._meta.local_concrete_fields if not field.generated]
 
 
-def _copy_rows(cursor, table: str, fields, instances, connection) -> None:
+def _copy_rows(cursor, table: str, fields, instances, connection, *, types_of: str) -> None:
+    """COPY ``instances`` into ``table``; binary when the columns of ``types_of`` allow it."""
     quote = connection.ops.quote_name
     columns = ", ".join(quote(field.column) for field in fields)
-    with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+    oids = _binary_copy_types(cursor, types_of, columns, fields)
+    binary = " (FORMAT BINARY)" if oids else ""
+    with cursor.copy(f"COPY {table} ({columns}) FROM STDIN{binary}") as copy:
+        if oids:
+            copy.set_types(oids)
         for row in _prepared_rows(fields, instances, connection):
             copy.write_row(row)
 
@@ -89,7 +138,7 @@ def copy_insert(model: type[models.Model], instances: list[models.Model], using:
     table = connection.ops.quote_name(model._meta.db_table)
     try:
         with transaction.atomic(using=using), connection.wrap_database_errors:
-            _copy_rows(cursor, table, _columns(model), instances, connection)
+            _copy_rows(cursor, table, _columns(model), instances, connection, types_of=table)
     except IntegrityError as exc:
         if getattr(exc.__cause__, "sqlstate", None) != UNIQUE_VIOLATION:
             raise
@@ -126,7 +175,7 @@ def copy_upsert(model: type[models.Model], instances: list[models.Model], using:
             f"(LIKE {table} INCLUDING DEFAULTS) ON COMMIT DROP"
         )
         cursor.execute(f"TRUNCATE {staging}")
-        _copy_rows(cursor, staging, fields, instances, connection)
+        _copy_rows(cursor, staging, fields, instances, connection, types_of=table)
         cursor.execute(
             f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {staging} "  # noqa: S608
             f"ON CONFLICT ({quote(opts.pk.column)}) {conflict}"

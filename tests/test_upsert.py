@@ -1,11 +1,16 @@
 """The write paths keep insert-or-update semantics, whichever one a batch takes."""
 
+import datetime
+import uuid
+
 import pytest
 from django.db import IntegrityError, connection, transaction
 
 from synctool import upsert
 from synctool.upsert import Upserter
-from tests.testapp.models import Tag
+from tests.testapp.models import AllTypes, Blog, Post, Tag, UUIDItem
+
+INDIA = datetime.timezone(datetime.timedelta(hours=5, minutes=30))
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -90,3 +95,71 @@ def test_an_update_clashing_with_another_rows_unique_value_is_an_error(calls):
     with pytest.raises(IntegrityError), transaction.atomic():
         Upserter("default").write(Tag, tags((1, "b")))  # MySQL must not overwrite row 2
     assert names() == {1: "a", 2: "b"}
+
+
+postgres_only = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="binary COPY is PostgreSQL's"
+)
+
+
+@pytest.fixture
+def copy_formats(monkeypatch):
+    """The table of each COPY and whether it was binary."""
+    formats = []
+    original = upsert._binary_copy_types
+
+    def recording(cursor, table, columns, fields):
+        oids = original(cursor, table, columns, fields)
+        formats.append((table.strip('"'), oids is not None))
+        return oids
+
+    monkeypatch.setattr(upsert, "_binary_copy_types", recording)
+    return formats
+
+
+@postgres_only
+def test_binary_copy_round_trips_exactly(calls, copy_formats):
+    when = datetime.datetime(2024, 2, 29, 23, 59, 59, 999999, tzinfo=INDIA)
+    blog = Blog.objects.create(name="b", slug="b")
+    posts = [
+        Post(
+            pk=1, blog_id=blog.pk, title="ünï 😀 \t\\ \"'", body="", created=when, views=2**31 - 1
+        ),
+        Post(
+            pk=2,
+            blog_id=blog.pk,
+            title="x",
+            body="line\nline",
+            created=datetime.datetime(1, 1, 1, tzinfo=datetime.UTC),
+            views=-(2**31),
+        ),
+    ]
+    for post in posts:
+        post.updated = when
+    items = [UUIDItem(id=uuid.UUID(int=n), label=f"n{n}") for n in (0, 2**128 - 1)]
+    with transaction.atomic():
+        writer = Upserter("default")
+        writer.write(Post, posts)
+        writer.write(UUIDItem, items)
+    assert copy_formats == [("testapp_post", True), ("testapp_uuiditem", True)]
+    fields = ("pk", "blog_id", "title", "body", "created", "updated", "views")
+    stored = list(Post.objects.order_by("pk").values_list(*fields))
+    assert stored == [tuple(getattr(post, name) for name in fields) for post in posts]
+    assert stored[0][4].microsecond == 999999
+    assert sorted(UUIDItem.objects.values_list("id", "label")) == [(i.id, i.label) for i in items]
+
+
+@postgres_only
+def test_text_copy_for_other_field_types_and_naive_datetimes(calls, copy_formats, settings):
+    with transaction.atomic():
+        row = AllTypes(pk=1, json={"a": 1}, created=datetime.datetime.now(datetime.UTC))
+        Upserter("default").write(AllTypes, [row])
+    settings.USE_TZ = False
+    blog = Blog.objects.create(name="b", slug="b")
+    naive = datetime.datetime(2024, 1, 2, 3, 4, 5, 6)
+    with transaction.atomic():
+        Upserter("default").write(
+            Post, [Post(pk=1, blog_id=blog.pk, title="t", created=naive, updated=naive)]
+        )
+    assert copy_formats == [("testapp_alltypes", False), ("testapp_post", False)]
+    assert Post.objects.get().created == naive
