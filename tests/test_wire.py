@@ -116,3 +116,40 @@ def test_integers_beyond_64_bits_are_read_exactly_wherever_the_chunks_split(chun
     decoded = list(decode_fixture(chunked(body, chunk_size)))
     assert [obj["fields"]["json"]["n"] for obj in decoded] == values
     assert all(type(obj["fields"]["json"]["n"]) is int for obj in decoded)
+
+
+def fixture_lines(*lines: bytes) -> bytes:
+    return b"[\n" + b",\n".join(lines) + b"\n]\n"
+
+
+GOOD = b'{"model":"a.b","pk":%d,"fields":{}}'
+
+
+@pytest.mark.parametrize("chunk_size", [3, 50, 100_000])
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (b"[1, 2]", r"object #3 is not a fixture object"),
+        (b'{"model":"a.b","pk":3,"fields":{}', r"object #3 is not valid JSON"),
+        (b"", r"object #3 is not valid JSON"),
+        (b"]\n", r"unexpected data after the closing bracket"),
+        (GOOD % 3 + b"," + GOOD % 4, r"object #3 is not valid JSON"),
+    ],
+)
+def test_a_bad_line_among_good_ones_is_named_by_its_position(chunk_size, bad, message):
+    body = fixture_lines(GOOD % 1, GOOD % 2, bad, GOOD % 4).replace(b"]\n,", b"]\n")
+    with pytest.raises(MalformedResponse, match=message):
+        list(decode_fixture(chunked(body, chunk_size)))
+
+
+@pytest.mark.parametrize("chunk_size", [3, 100_000])
+def test_data_after_the_closing_bracket_is_refused_even_without_a_newline(chunk_size):
+    body = fixture_lines(GOOD % 1) + b"trailing"
+    with pytest.raises(MalformedResponse, match="after the closing bracket"):
+        list(decode_fixture(chunked(body, chunk_size)))
+
+
+@pytest.mark.parametrize("chunk_size", [3, 100_000])
+def test_lines_without_commas_are_still_read(chunk_size):
+    body = b"[\n" + b"\n".join([GOOD % 1, GOOD % 2, GOOD % 3]) + b"\n]"
+    assert [obj["pk"] for obj in decode_fixture(chunked(body, chunk_size))] == [1, 2, 3]
