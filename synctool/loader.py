@@ -5,6 +5,8 @@ Everything happens inside ``transaction.atomic(using=...)``: any error
 local database back to exactly what it was.
 """
 
+import contextlib
+import gc
 import time
 from collections.abc import Callable, Iterable, Iterator
 
@@ -22,6 +24,30 @@ from synctool.rowload import RowBuilder, deserialize_one
 from synctool.upsert import Upserter, can_upsert, replace_many_to_many, save_raw
 
 BatchCallback = Callable[[type[models.Model], list[models.Model]], None]
+
+
+# Allocations between two collections of CPython's youngest generation
+# while a sync loads (the default is 700).
+LOAD_GC_THRESHOLD = 100_000
+
+
+@contextlib.contextmanager
+def fewer_gc_passes() -> Iterator[None]:
+    """Run the cyclic garbage collector less often while objects stream in.
+
+    A sync allocates millions of short-lived objects (dicts, instances),
+    all freed by reference counting; a collection every 700 allocations
+    cost about a tenth of the client's CPU. Collections still run, every
+    ``LOAD_GC_THRESHOLD`` allocations, so cycles (from a hook, say) are
+    still freed. The threshold is process-wide and restored afterwards.
+    """
+    threshold = gc.get_threshold()
+    if threshold[0] and threshold[0] < LOAD_GC_THRESHOLD:
+        gc.set_threshold(LOAD_GC_THRESHOLD, *threshold[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*threshold)
 
 
 def call_hook(name: str, **kwargs):
@@ -209,7 +235,7 @@ class SyncLoader:
     def run(self, objects: Iterable[dict]) -> None:
         connection = connections[self.using]
         try:
-            with transaction.atomic(using=self.using):
+            with fewer_gc_passes(), transaction.atomic(using=self.using):
                 with connection.constraint_checks_disabled():
                     if self.clean:
                         self.clean_models()
