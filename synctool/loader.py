@@ -50,6 +50,14 @@ def fewer_gc_passes() -> Iterator[None]:
         gc.set_threshold(*threshold)
 
 
+def _check_length(model: type[models.Model], pk, attname: str, value, limit: int) -> None:
+    if isinstance(value, str) and len(value) > limit:
+        raise LoadError(
+            f"{model._meta.label} pk={pk}: {attname} has {len(value)} "
+            f"characters, the local field allows {limit}"
+        )
+
+
 def call_hook(name: str, **kwargs):
     """Call hook ``name``; an exception raised by a plugin becomes a HookError."""
     try:
@@ -80,40 +88,56 @@ def raw_delete(queryset: models.QuerySet, using: str) -> int:
 
 
 class BatchWriter:
-    """Collects deserialized objects per model and writes them in batches."""
+    """Collects objects per model and writes them in batches.
+
+    An object arrives either as a ``DeserializedObject`` or, for plain
+    models without many-to-many fields, as a row of field values
+    (:meth:`RowBuilder.row`). Rows are written without building instances
+    when nothing needs them (no ``post_save`` hook, no batch callback, a
+    fast write path).
+    """
 
     def __init__(self, using: str, result: SyncResult, on_batch: list[BatchCallback]):
         self.using = using
         self.result = result
         self.on_batch = on_batch
+        self.instances_needed = bool(on_batch) or is_implemented("post_save")
         self.upserter = Upserter(using)
         self.batch_size = max(int(settings.SYNCTOOL_BATCH_SIZE), 1)
         self.pending: dict[type[models.Model], dict] = {}
+        self.row_builders: dict[type[models.Model], RowBuilder] = {}
         self.deferred: list[base.DeserializedObject] = []
         self.written_models: set[type[models.Model]] = set()
-        self.length_limits: dict[type[models.Model], list[tuple[str, int]]] = {}
+        self.length_limits: dict[type[models.Model], list[tuple[int, str, int]]] = {}
 
-    def add(self, item: base.DeserializedObject) -> None:
-        model = type(item.object)
+    def _queue(self, model: type[models.Model], key, entry) -> None:
         batch = self.pending.get(model)
         if batch is None:
             batch = self.pending[model] = {}
         # Keyed by primary key: a row sent twice is written once, the last wins.
-        key = item.object.pk if item.object.pk is not None else id(item)
         batch.pop(key, None)
-        batch[key] = item
+        batch[key] = entry
         if len(batch) >= self.batch_size:
             self.flush(model)
+
+    def add(self, item: base.DeserializedObject) -> None:
+        pk = item.object.pk
+        self._queue(type(item.object), (None, id(item)) if pk is None else pk, item)
+
+    def add_row(self, builder: RowBuilder, row: list) -> None:
+        """Queue a row of ``builder``'s model (its primary key is set)."""
+        self.row_builders[builder.model] = builder
+        self._queue(builder.model, row[builder.pk_index], row)
 
     def flush_all(self) -> None:
         for model in list(self.pending):
             self.flush(model)
 
-    def _length_limits(self, model: type[models.Model]) -> list[tuple[str, int]]:
+    def _length_limits(self, model: type[models.Model]) -> list[tuple[int, str, int]]:
         if model not in self.length_limits:
             self.length_limits[model] = [
-                (field.attname, field.max_length)
-                for field in model._meta.concrete_fields
+                (index, field.attname, field.max_length)
+                for index, field in enumerate(model._meta.concrete_fields)
                 if isinstance(field, models.CharField) and field.max_length
             ]
         return self.length_limits[model]
@@ -124,19 +148,45 @@ class BatchWriter:
         PostgreSQL and strict MySQL refuse them; SQLite would store them
         silently. Checking here gives the same clear error on every backend.
         """
-        for attname, limit in self._length_limits(model):
+        for _, attname, limit in self._length_limits(model):
             for obj in instances:
-                value = getattr(obj, attname)
-                if isinstance(value, str) and len(value) > limit:
-                    raise LoadError(
-                        f"{model._meta.label} pk={obj.pk}: {attname} has {len(value)} "
-                        f"characters, the local field allows {limit}"
-                    )
+                _check_length(model, obj.pk, attname, getattr(obj, attname), limit)
+
+    def check_row_lengths(self, model: type[models.Model], rows: list[list], pk_index: int):
+        """:meth:`check_lengths` for rows of concrete field values."""
+        for index, attname, limit in self._length_limits(model):
+            for row in rows:
+                _check_length(model, row[pk_index], attname, row[index], limit)
 
     def flush(self, model: type[models.Model]) -> None:
-        items = list(self.pending.pop(model, {}).values())
-        if not items:
+        entries = list(self.pending.pop(model, {}).values())
+        if not entries:
             return
+        rows = [entry for entry in entries if type(entry) is list]
+        if (
+            rows
+            and len(rows) == len(entries)
+            and not self.instances_needed
+            and can_upsert(model, self.using)
+        ):
+            self._write_rows(model, rows)
+            return
+        if rows:
+            new_instance = self.row_builders[model].new_instance
+            entries = [
+                base.DeserializedObject(new_instance(*entry)) if type(entry) is list else entry
+                for entry in entries
+            ]
+        self._write_items(model, entries)
+
+    def _write_rows(self, model: type[models.Model], rows: list[list]) -> None:
+        builder = self.row_builders[model]
+        self.check_row_lengths(model, rows, builder.pk_index)
+        self.upserter.write_rows(model, rows, builder.new_instance)
+        self.written_models.add(model)
+        self.result.counts(str(model._meta)).written += len(rows)
+
+    def _write_items(self, model: type[models.Model], items: list[base.DeserializedObject]) -> None:
         instances = [item.object for item in items]
         self.check_lengths(model, instances)
         with_pk = [obj for obj in instances if obj.pk is not None]
@@ -329,6 +379,11 @@ class SyncLoader:
                 model = apps.get_model(label)
                 builders[label] = RowBuilder.for_model(model)
             builder = builders[label]
+            if builder is not None and not builder.many_to_many:
+                row = builder.row(obj)
+                if row is not None and row[builder.pk_index] is not None:
+                    self.writer.add_row(builder, row)
+                    continue
             item = builder.build(obj) if builder is not None else None
             if item is None:
                 item = deserialize_one(obj, self.using)

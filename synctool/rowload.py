@@ -64,6 +64,7 @@ class RowBuilder:
         expected = set()
         for field in opts.concrete_fields:
             if field.primary_key:
+                self.pk_index = len(self.columns)
                 self.columns.append((None, field.to_python, False))
                 continue
             converter = field.target_field.to_python if field.is_relation else field.to_python
@@ -82,13 +83,17 @@ class RowBuilder:
             return None
         return cls(model)
 
-    def build(self, obj: dict) -> base.DeserializedObject | None:
-        """The built object, or None when Django's Deserializer must handle ``obj``."""
+    def row(self, obj: dict) -> list | None:
+        """The converted values of ``obj``'s concrete fields, in the model's order.
+
+        None when the object is not plain (no pk, other fields, a natural
+        key): :meth:`build` or Django's Deserializer must handle it.
+        Many-to-many values are not part of a row.
+        """
         fields = obj["fields"]
         if "pk" not in obj or fields.keys() != self.expected:
             return None
         values = []
-        name = None
         value = obj["pk"]
         try:
             for name, convert, is_relation in self.columns:
@@ -102,9 +107,20 @@ class RowBuilder:
                     values.append(None if value is None else convert(value))
                 else:
                     values.append(convert(value))
-            m2m_data = {}
+        except Exception as exc:
+            raise base.DeserializationError.WithData(exc, obj["model"], obj["pk"], value) from exc
+        return values
+
+    def build(self, obj: dict) -> base.DeserializedObject | None:
+        """The built object, or None when Django's Deserializer must handle ``obj``."""
+        values = self.row(obj)
+        if values is None:
+            return None
+        m2m_data = {}
+        value = None
+        try:
             for name, convert in self.many_to_many:
-                value = fields[name]
+                value = obj["fields"][name]
                 if any(isinstance(item, list) for item in value):
                     return None
                 m2m_data[name] = [convert(item) for item in value]

@@ -18,6 +18,8 @@ the fields' own ``get_db_prep_save()`` (skipped only for types the driver
 takes as they are).
 """
 
+from collections.abc import Callable
+
 from django.conf import settings as django_settings
 from django.db import IntegrityError, connections, models, transaction
 from django.db.models.constants import OnConflict
@@ -107,8 +109,8 @@ def _columns(model: type[models.Model]) -> list[models.Field]:
     return [field for field in model._meta.local_concrete_fields if not field.generated]
 
 
-def _copy_rows(cursor, table: str, fields, instances, connection, *, types_of: str) -> None:
-    """COPY ``instances`` into ``table``; binary when the columns of ``types_of`` allow it."""
+def _copy_rows(cursor, table: str, fields, rows, connection, *, types_of: str) -> None:
+    """COPY ``rows`` into ``table``; binary when the columns of ``types_of`` allow it."""
     quote = connection.ops.quote_name
     columns = ", ".join(quote(field.column) for field in fields)
     oids = _binary_copy_types(cursor, types_of, columns, fields)
@@ -116,11 +118,11 @@ def _copy_rows(cursor, table: str, fields, instances, connection, *, types_of: s
     with cursor.copy(f"COPY {table} ({columns}) FROM STDIN{binary}") as copy:
         if oids:
             copy.set_types(oids)
-        for row in _prepared_rows(fields, instances, connection):
+        for row in _prepared_rows(fields, rows, connection):
             copy.write_row(row)
 
 
-def copy_insert(model: type[models.Model], instances: list[models.Model], using: str) -> bool:
+def copy_insert(model: type[models.Model], rows: list[list], using: str) -> bool:
     """PostgreSQL: COPY straight into the model's table, inside a savepoint.
 
     The cheapest write there is: the database parses the rows while the
@@ -138,7 +140,7 @@ def copy_insert(model: type[models.Model], instances: list[models.Model], using:
     table = connection.ops.quote_name(model._meta.db_table)
     try:
         with transaction.atomic(using=using), connection.wrap_database_errors:
-            _copy_rows(cursor, table, _columns(model), instances, connection, types_of=table)
+            _copy_rows(cursor, table, _columns(model), rows, connection, types_of=table)
     except IntegrityError as exc:
         if getattr(exc.__cause__, "sqlstate", None) != UNIQUE_VIOLATION:
             raise
@@ -146,7 +148,7 @@ def copy_insert(model: type[models.Model], instances: list[models.Model], using:
     return True
 
 
-def copy_upsert(model: type[models.Model], instances: list[models.Model], using: str) -> bool:
+def copy_upsert(model: type[models.Model], rows: list[list], using: str) -> bool:
     """PostgreSQL: COPY into a temporary table, then one INSERT ... ON CONFLICT.
 
     Far cheaper than a multi-row INSERT whose values psycopg must quote on
@@ -175,7 +177,7 @@ def copy_upsert(model: type[models.Model], instances: list[models.Model], using:
             f"(LIKE {table} INCLUDING DEFAULTS) ON COMMIT DROP"
         )
         cursor.execute(f"TRUNCATE {staging}")
-        _copy_rows(cursor, staging, fields, instances, connection, types_of=table)
+        _copy_rows(cursor, staging, fields, rows, connection, types_of=table)
         cursor.execute(
             f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {staging} "  # noqa: S608
             f"ON CONFLICT ({quote(opts.pk.column)}) {conflict}"
@@ -183,22 +185,26 @@ def copy_upsert(model: type[models.Model], instances: list[models.Model], using:
     return True
 
 
-def _prepared_rows(fields, instances, connection):
-    """Each instance's values ready for the driver (get_db_prep_save only where needed)."""
+def _prepared_rows(fields, rows, connection):
+    """Each row's values ready for the driver (get_db_prep_save only where needed)."""
     prepare = [
-        (field.attname, field.get_db_prep_save if _needs_prep(field) else None) for field in fields
+        (index, field.get_db_prep_save) for index, field in enumerate(fields) if _needs_prep(field)
     ]
-    for obj in instances:
-        values = obj.__dict__
-        yield [
-            values[attname] if to_db is None else to_db(values[attname], connection)
-            for attname, to_db in prepare
-        ]
+    for row in rows:
+        if prepare:
+            row = list(row)
+            for index, to_db in prepare:
+                row[index] = to_db(row[index], connection)
+        yield row
 
 
-def executemany_upsert(
-    model: type[models.Model], instances: list[models.Model], using: str
-) -> bool:
+def column_values(model: type[models.Model], instances: list[models.Model]) -> list[list]:
+    """The rows the fast paths write: each instance's values of :func:`_columns`."""
+    attnames = [field.attname for field in _columns(model)]
+    return [[obj.__dict__[attname] for attname in attnames] for obj in instances]
+
+
+def executemany_upsert(model: type[models.Model], rows: list[list], using: str) -> bool:
     """SQLite: one prepared ``INSERT ... ON CONFLICT`` run with ``executemany``.
 
     Django's bulk insert compiles a multi-row statement per batch, which
@@ -222,7 +228,7 @@ def executemany_upsert(
         cursor.executemany(
             f"INSERT INTO {quote(opts.db_table)} ({columns}) VALUES ({placeholders}) "  # noqa: S608
             f"ON CONFLICT ({quote(opts.pk.column)}) {conflict}",
-            list(_prepared_rows(fields, instances, connection)),
+            list(_prepared_rows(fields, rows, connection)),
         )
     return True
 
@@ -242,20 +248,55 @@ class Upserter:
 
     def write(self, model: type[models.Model], instances: list[models.Model]) -> None:
         """Insert ``instances`` (all with a primary key), updating rows whose key exists."""
-        if model not in self.straight:
-            self.straight[model] = not model._base_manager.using(self.using).exists()
-        if len(instances) >= FAST_PATH_THRESHOLD and self._write_fast(model, instances):
+        self._first_write(model)
+        if (
+            len(instances) >= FAST_PATH_THRESHOLD
+            and self.has_fast_path()
+            and self._write_fast(model, column_values(model, instances))
+        ):
             return
         bulk_upsert(model, instances, self.using)
 
-    def _write_fast(self, model: type[models.Model], instances: list[models.Model]) -> bool:
+    def write_rows(
+        self, model: type[models.Model], rows: list[list], new_instance: Callable[..., models.Model]
+    ) -> None:
+        """Like :meth:`write`, from rows of concrete field values (in the model's order).
+
+        Instances are made with ``new_instance(*row)`` only for the paths
+        that need them (Django's bulk insert).
+        """
+        self._first_write(model)
+        if len(rows) >= FAST_PATH_THRESHOLD and self.has_fast_path():
+            positions = _column_positions(model)
+            columns = rows if positions is None else [[row[i] for i in positions] for row in rows]
+            if self._write_fast(model, columns):
+                return
+        bulk_upsert(model, [new_instance(*row) for row in rows], self.using)
+
+    def has_fast_path(self) -> bool:
+        """Whether large batches have a faster path than Django's bulk insert here."""
+        connection = connections[self.using]
+        return connection.vendor == "sqlite" or _copy_cursor(connection) is not None
+
+    def _first_write(self, model: type[models.Model]) -> None:
+        if model not in self.straight:
+            self.straight[model] = not model._base_manager.using(self.using).exists()
+
+    def _write_fast(self, model: type[models.Model], rows: list[list]) -> bool:
         if self.straight[model]:
-            if copy_insert(model, instances, self.using):
+            if copy_insert(model, rows, self.using):
                 return True
             self.straight[model] = False
-        return copy_upsert(model, instances, self.using) or executemany_upsert(
-            model, instances, self.using
-        )
+        return copy_upsert(model, rows, self.using) or executemany_upsert(model, rows, self.using)
+
+
+def _column_positions(model: type[models.Model]) -> list[int] | None:
+    """Where each of :func:`_columns` sits among the concrete fields (None: the same)."""
+    concrete = model._meta.concrete_fields
+    columns = _columns(model)
+    if list(concrete) == columns:
+        return None
+    return [concrete.index(field) for field in columns]
 
 
 def bulk_upsert(model: type[models.Model], instances: list[models.Model], using: str) -> None:
