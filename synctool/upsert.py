@@ -11,11 +11,14 @@ backends without upsert) are saved one by one with ``save_base(raw=True)``,
 exactly like ``loaddata``.
 
 Large batches take a faster, backend-specific route with the same
-semantics: on PostgreSQL, COPY into a temporary table and one
-``INSERT ... SELECT ... ON CONFLICT``; on SQLite, one prepared
-``INSERT ... ON CONFLICT`` through ``executemany``. Values are prepared by
-the fields' own ``get_db_prep_save()`` (skipped only for types the driver
-takes as they are).
+semantics, from rows of column values rather than instances: on
+PostgreSQL, COPY straight into a table that was empty (in a savepoint,
+falling back at the first existing key), else COPY into a temporary table
+and one ``INSERT ... SELECT ... ON CONFLICT``, binary where the column types
+allow; on SQLite, one prepared ``INSERT ... ON CONFLICT`` through
+``executemany``. Values are prepared by the fields' own
+``get_db_prep_save()`` (skipped only for types the driver takes as they
+are). :class:`Upserter` picks the path for each batch.
 """
 
 from collections.abc import Callable
