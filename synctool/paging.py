@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterator
 
 from django.db import connections, models
 
+from synctool.pgdatetimes import c_datetimes
+
 
 def pages_by_key(queryset: models.QuerySet) -> bool:
     """Whether ``queryset`` should be read page by page (see the module docstring)."""
@@ -25,9 +27,15 @@ def pages_by_key(queryset: models.QuerySet) -> bool:
 def iterate(
     queryset: models.QuerySet, chunk_size: int, key_of: Callable[[object], object]
 ) -> Iterator:
-    """The rows of ``queryset``; ``key_of(row)`` gives a row's primary key."""
+    """The rows of ``queryset``; ``key_of(row)`` gives a row's primary key.
+
+    On PostgreSQL, datetimes are parsed by psycopg's C code meanwhile
+    (:mod:`synctool.pgdatetimes`).
+    """
+    connection = connections[queryset.db]
     if not pages_by_key(queryset):
-        yield from queryset.iterator(chunk_size=chunk_size)
+        with c_datetimes(connection):
+            yield from queryset.iterator(chunk_size=chunk_size)
         return
     pk_name = queryset.model._meta.pk.name
     page = list(queryset[:chunk_size])
