@@ -22,6 +22,29 @@ from django.db.models.signals import post_init, pre_init
 PLAIN_DESCRIPTORS = (DeferredAttribute, ForeignKeyDeferredAttribute)
 
 
+# Built-in fields whose to_python() returns a value of this exact type
+# unchanged, as JSON decoding gives it: such values skip the call.
+NATIVE_TYPES = {
+    models.AutoField: int, models.BigAutoField: int, models.SmallAutoField: int,
+    models.IntegerField: int, models.BigIntegerField: int, models.SmallIntegerField: int,
+    models.PositiveIntegerField: int, models.PositiveBigIntegerField: int,
+    models.PositiveSmallIntegerField: int, models.BooleanField: bool,
+    models.FloatField: float, models.CharField: str, models.TextField: str,
+    models.SlugField: str, models.EmailField: str, models.URLField: str,
+}  # fmt: skip
+
+
+class _NoNativeType:
+    """No value has this type: every value goes through to_python()."""
+
+
+def native_type(field: models.Field) -> type:
+    """The JSON-decoded type ``field.to_python()`` passes through unchanged."""
+    if field.is_relation:
+        field = field.target_field
+    return NATIVE_TYPES.get(type(field), _NoNativeType)
+
+
 def instance_factory(model: type[models.Model]):
     """A function building an instance of ``model`` from its concrete field values.
 
@@ -60,15 +83,16 @@ class RowBuilder:
         self.model = model
         self.new_instance = instance_factory(model)
         self.label = str(opts)
-        self.columns = []  # (field name or None for the pk, converter, is_relation)
+        # (field name or None for the pk, converter, is_relation, native type)
+        self.columns = []
         expected = set()
         for field in opts.concrete_fields:
             if field.primary_key:
                 self.pk_index = len(self.columns)
-                self.columns.append((None, field.to_python, False))
+                self.columns.append((None, field.to_python, False, native_type(field)))
                 continue
             converter = field.target_field.to_python if field.is_relation else field.to_python
-            self.columns.append((field.name, converter, field.is_relation))
+            self.columns.append((field.name, converter, field.is_relation, native_type(field)))
             expected.add(field.name)
         self.many_to_many = []
         for field in opts.many_to_many:
@@ -96,12 +120,13 @@ class RowBuilder:
         values = []
         value = obj["pk"]
         try:
-            for name, convert, is_relation in self.columns:
-                if name is None:
-                    values.append(convert(obj["pk"]))
-                    continue
-                value = fields[name]
-                if is_relation:
+            for name, convert, is_relation, native in self.columns:
+                value = obj["pk"] if name is None else fields[name]
+                if type(value) is native:  # to_python() would return it unchanged
+                    values.append(value)
+                elif name is None:
+                    values.append(convert(value))
+                elif is_relation:
                     if isinstance(value, list):  # a natural key
                         return None
                     values.append(None if value is None else convert(value))
