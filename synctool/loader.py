@@ -289,7 +289,8 @@ class SyncLoader:
                 with connection.constraint_checks_disabled():
                     if self.clean:
                         self.clean_models()
-                    self.load(objects)
+                    with self.writer.upserter:
+                        self.load(objects)
                 self.check_references()
                 self.check_constraints()
                 if self.reset and not self.dry_run:

@@ -21,10 +21,12 @@ allow; on SQLite, one prepared ``INSERT ... ON CONFLICT`` through
 are). :class:`Upserter` picks the path for each batch.
 """
 
+import contextlib
+import datetime
 from collections.abc import Callable
 
 from django.conf import settings as django_settings
-from django.db import IntegrityError, connections, models, transaction
+from django.db import DatabaseError, IntegrityError, connections, models, transaction
 from django.db.models.constants import OnConflict
 
 # PostgreSQL's SQLSTATE for a duplicate key.
@@ -112,43 +114,108 @@ def _columns(model: type[models.Model]) -> list[models.Field]:
     return [field for field in model._meta.local_concrete_fields if not field.generated]
 
 
-def _copy_rows(cursor, table: str, fields, rows, connection, *, types_of: str) -> None:
-    """COPY ``rows`` into ``table``; binary when the columns of ``types_of`` allow it."""
+def _copy_statement(cursor, table: str, fields, connection, *, types_of: str):
+    """The COPY statement into ``table`` and its binary column types (None: text COPY)."""
     quote = connection.ops.quote_name
     columns = ", ".join(quote(field.column) for field in fields)
     oids = _binary_copy_types(cursor, types_of, columns, fields)
     binary = " (FORMAT BINARY)" if oids else ""
-    with cursor.copy(f"COPY {table} ({columns}) FROM STDIN{binary}") as copy:
+    return f"COPY {table} ({columns}) FROM STDIN{binary}", oids
+
+
+def _copy_rows(cursor, table: str, fields, rows, connection, *, types_of: str) -> None:
+    """COPY ``rows`` into ``table``; binary when the columns of ``types_of`` allow it."""
+    statement, oids = _copy_statement(cursor, table, fields, connection, types_of=types_of)
+    with cursor.copy(statement) as copy:
         if oids:
             copy.set_types(oids)
         for row in _prepared_rows(fields, rows, connection):
             copy.write_row(row)
 
 
-def copy_insert(model: type[models.Model], rows: list[list], using: str) -> bool:
-    """PostgreSQL: COPY straight into the model's table, inside a savepoint.
+class StraightCopy:
+    """A COPY straight into the model's table, in a savepoint, sent but not yet answered.
 
-    The cheapest write there is: the database parses the rows while the
-    client decodes the next ones, and nothing is written twice. It is only
-    right while no row's key is already in the table, so it is tried where
-    the table was empty when the sync reached it. A unique violation rolls
-    back to the savepoint and returns False: the caller then writes the
-    batch with :func:`copy_upsert`, whose ``ON CONFLICT`` updates (or whose
-    error reports a real conflict). Also False when the driver cannot COPY.
+    The cheapest write there is: nothing is written twice. It is only right
+    while no row's key is already in the table, so it is used where the
+    table was empty when the sync reached it. :meth:`send` returns as soon
+    as the rows are sent, so the client decodes the next batch while
+    PostgreSQL inserts this one (:mod:`synctool.pgcopy`); :meth:`wait` then
+    tells whether every row went in. Nothing else may use the connection in
+    between: :class:`Upserter` sees to that.
     """
-    connection = connections[using]
-    cursor = _copy_cursor(connection)
-    if cursor is None:
-        return False
-    table = connection.ops.quote_name(model._meta.db_table)
-    try:
-        with transaction.atomic(using=using), connection.wrap_database_errors:
-            _copy_rows(cursor, table, _columns(model), rows, connection, types_of=table)
-    except IntegrityError as exc:
-        if getattr(exc.__cause__, "sqlstate", None) != UNIQUE_VIOLATION:
+
+    def __init__(self, model: type[models.Model], rows: list[list], using: str, savepoint):
+        self.model = model
+        self.rows = rows
+        self.using = using
+        self.savepoint = savepoint
+
+    @classmethod
+    def send(cls, model: type[models.Model], rows: list[list], using: str) -> "StraightCopy | None":
+        """Send the COPY of ``rows``; None (nothing done) when the driver cannot COPY."""
+        connection = connections[using]
+        cursor = _copy_cursor(connection)
+        if cursor is None:
+            return None
+        from synctool import pgcopy
+
+        table = connection.ops.quote_name(model._meta.db_table)
+        fields = _columns(model)
+        savepoint = transaction.savepoint(using=using)
+        try:
+            with connection.wrap_database_errors:
+                statement, oids = _copy_statement(cursor, table, fields, connection, types_of=table)
+                pgcopy.send_copy(cursor, statement, _prepared_rows(fields, rows, connection), oids)
+        except Exception:
+            # psycopg ended the COPY with the error and read the answer: the
+            # connection is free again.
+            transaction.savepoint_rollback(savepoint, using=using)
             raise
-        return False
-    return True
+        return cls(model, rows, using, savepoint)
+
+    def wait(self) -> bool:
+        """Wait for the answer: True when every row went in.
+
+        A unique violation (a key already there) rolls back to the savepoint
+        and returns False: the caller writes the rows another way, with
+        ``ON CONFLICT`` (whose error reports a real conflict). Other errors
+        are raised.
+        """
+        from synctool import pgcopy
+
+        connection = connections[self.using]
+        try:
+            with connection.wrap_database_errors:
+                pgcopy.copy_result(connection.connection)
+        except IntegrityError as exc:
+            transaction.savepoint_rollback(self.savepoint, using=self.using)
+            if getattr(exc.__cause__, "sqlstate", None) != UNIQUE_VIOLATION:
+                raise
+            return False
+        except DatabaseError:
+            with contextlib.suppress(DatabaseError):
+                transaction.savepoint_rollback(self.savepoint, using=self.using)
+            raise
+        transaction.savepoint_commit(self.savepoint, using=self.using)
+        return True
+
+    def abandon(self) -> None:
+        """Read the answer and drop it (after another error: the caller rolls back)."""
+        from synctool import pgcopy
+
+        with contextlib.suppress(Exception):
+            pgcopy.copy_result(connections[self.using].connection)
+
+
+def copy_insert(model: type[models.Model], rows: list[list], using: str) -> bool:
+    """PostgreSQL: COPY straight into the model's table and wait (:class:`StraightCopy`).
+
+    False when a key was already there (rolled back: write the batch with
+    :func:`copy_upsert`) or when the driver cannot COPY.
+    """
+    sent = StraightCopy.send(model, rows, using)
+    return sent is not None and sent.wait()
 
 
 def copy_upsert(model: type[models.Model], rows: list[list], using: str) -> bool:
@@ -188,16 +255,46 @@ def copy_upsert(model: type[models.Model], rows: list[list], using: str) -> bool
     return True
 
 
+def _keeps_aware_datetimes(connection) -> bool:
+    """Whether ``get_db_prep_save()`` of a DateTimeField returns an aware datetime unchanged.
+
+    True with ``USE_TZ`` on backends whose driver takes datetimes as they
+    are (PostgreSQL); SQLite and MySQL turn them into strings or naive values.
+    """
+    sample = datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC)
+    return django_settings.USE_TZ and connection.ops.adapt_datetimefield_value(sample) is sample
+
+
+def _field_preparer(field: models.Field, connection) -> Callable | None:
+    """What makes one column's values ready for the driver; None when they already are."""
+    if not _needs_prep(field):
+        return None
+    to_db = field.get_db_prep_save
+    if type(field) is models.DateTimeField and _keeps_aware_datetimes(connection):
+        aware = datetime.datetime
+
+        def prepare_datetime(value):
+            # An aware datetime is what get_db_prep_save() would return anyway.
+            if type(value) is aware and value.utcoffset() is not None:
+                return value
+            return to_db(value, connection)
+
+        return prepare_datetime
+    return lambda value: to_db(value, connection)
+
+
 def _prepared_rows(fields, rows, connection):
-    """Each row's values ready for the driver (get_db_prep_save only where needed)."""
-    prepare = [
-        (index, field.get_db_prep_save) for index, field in enumerate(fields) if _needs_prep(field)
+    """Each row's values ready for the driver (prepared only where needed)."""
+    preparers = [
+        (index, preparer)
+        for index, field in enumerate(fields)
+        if (preparer := _field_preparer(field, connection)) is not None
     ]
     for row in rows:
-        if prepare:
+        if preparers:
             row = list(row)
-            for index, to_db in prepare:
-                row[index] = to_db(row[index], connection)
+            for index, prepare in preparers:
+                row[index] = prepare(row[index])
         yield row
 
 
@@ -243,14 +340,50 @@ class Upserter:
     remembers per model whether its table was empty when the sync first
     wrote to it: such a table takes PostgreSQL's straight COPY until a
     batch meets a key that is already there.
+
+    Used as a context manager around the writes. A straight COPY is left
+    in flight while the caller decodes the next batch; inside the block,
+    every query Django runs on the connection first waits for it (an
+    execute wrapper), and leaving the block waits for it too.
     """
 
     def __init__(self, using: str):
         self.using = using
         self.straight: dict[type[models.Model], bool] = {}
+        self.in_flight: StraightCopy | None = None
+        self._scope = contextlib.ExitStack()
+
+    def __enter__(self) -> "Upserter":
+        self._scope.enter_context(connections[self.using].execute_wrapper(self._settle_first))
+        return self
+
+    def __exit__(self, exc_type, exc, traceback) -> None:
+        with self._scope:
+            if exc_type is None:
+                self.settle()
+            else:
+                self.abandon()
+
+    def _settle_first(self, execute, sql, params, many, context):
+        self.settle()
+        return execute(sql, params, many, context)
+
+    def settle(self) -> None:
+        """Wait for the COPY in flight; if a key was already there, write its batch by upsert."""
+        in_flight, self.in_flight = self.in_flight, None
+        if in_flight is not None and not in_flight.wait():
+            self.straight[in_flight.model] = False
+            copy_upsert(in_flight.model, in_flight.rows, self.using)
+
+    def abandon(self) -> None:
+        """Free the connection of the COPY in flight, whatever its answer (an error is coming)."""
+        in_flight, self.in_flight = self.in_flight, None
+        if in_flight is not None:
+            in_flight.abandon()
 
     def write(self, model: type[models.Model], instances: list[models.Model]) -> None:
         """Insert ``instances`` (all with a primary key), updating rows whose key exists."""
+        self.settle()
         self._first_write(model)
         if (
             len(instances) >= FAST_PATH_THRESHOLD
@@ -268,6 +401,7 @@ class Upserter:
         Instances are made with ``new_instance(*row)`` only for the paths
         that need them (Django's bulk insert).
         """
+        self.settle()
         self._first_write(model)
         if len(rows) >= FAST_PATH_THRESHOLD and self.has_fast_path():
             positions = _column_positions(model)
@@ -287,7 +421,9 @@ class Upserter:
 
     def _write_fast(self, model: type[models.Model], rows: list[list]) -> bool:
         if self.straight[model]:
-            if copy_insert(model, rows, self.using):
+            in_flight = StraightCopy.send(model, rows, self.using)
+            if in_flight is not None:
+                self.in_flight = in_flight
                 return True
             self.straight[model] = False
         return copy_upsert(model, rows, self.using) or executemany_upsert(model, rows, self.using)

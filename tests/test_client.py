@@ -149,15 +149,19 @@ def write_path(request, monkeypatch):
     fast = request.param == "fast path"
     monkeypatch.setattr(upsert, "FAST_PATH_THRESHOLD", 1 if fast else 10**9)
     used = []
-    for name in ("copy_insert", "copy_upsert", "executemany_upsert"):
-        original = getattr(upsert, name)
+    for owner, name in (
+        (upsert, "copy_upsert"),
+        (upsert, "executemany_upsert"),
+        (upsert.StraightCopy, "wait"),
+    ):
+        original = getattr(owner, name)
 
         def counting(*args, original=original):
             done = original(*args)
             used.append(done)
             return done
 
-        monkeypatch.setattr(upsert, name, counting)
+        monkeypatch.setattr(owner, name, counting)
     yield request.param
     assert any(used) is (fast and connection.vendor in ("postgresql", "sqlite"))
 

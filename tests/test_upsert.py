@@ -2,6 +2,7 @@
 
 import datetime
 import uuid
+from contextlib import nullcontext
 
 import pytest
 from django.db import IntegrityError, connection, transaction
@@ -20,7 +21,7 @@ def calls(monkeypatch):
     """Every batch goes to the fast paths; records (path, returned) per call."""
     monkeypatch.setattr(upsert, "FAST_PATH_THRESHOLD", 1)
     record = []
-    for name in ("copy_insert", "copy_upsert", "executemany_upsert"):
+    for name in ("copy_upsert", "executemany_upsert"):
         original = getattr(upsert, name)
 
         def counting(*args, name=name, original=original):
@@ -29,6 +30,15 @@ def calls(monkeypatch):
             return done
 
         monkeypatch.setattr(upsert, name, counting)
+    # A straight COPY is known to have worked once its answer is read.
+    wait = upsert.StraightCopy.wait
+
+    def waiting(self):
+        done = wait(self)
+        record.append(("straight_copy", done))
+        return done
+
+    monkeypatch.setattr(upsert.StraightCopy, "wait", waiting)
     return record
 
 
@@ -41,8 +51,7 @@ def names():
 
 
 def test_a_key_seen_twice_updates_the_row(calls):
-    with transaction.atomic():
-        writer = Upserter("default")
+    with transaction.atomic(), Upserter("default") as writer:
         writer.write(Tag, tags((1, "a"), (2, "b")))
         writer.write(Tag, tags((2, "b2"), (3, "c")))  # pk 2 again: an update
         writer.write(Tag, tags((4, "d")))
@@ -51,8 +60,8 @@ def test_a_key_seen_twice_updates_the_row(calls):
         # Straight COPY into the empty table, until pk 2 came back; the
         # savepoint undid that batch and the upsert wrote it.
         assert calls == [
-            ("copy_insert", True),
-            ("copy_insert", False),
+            ("straight_copy", True),
+            ("straight_copy", False),
             ("copy_upsert", True),
             ("copy_upsert", True),
         ]
@@ -60,28 +69,26 @@ def test_a_key_seen_twice_updates_the_row(calls):
 
 def test_a_table_with_rows_is_never_copied_into_straight(calls):
     Tag.objects.create(pk=1, name="local")
-    with transaction.atomic():
-        writer = Upserter("default")
+    with transaction.atomic(), Upserter("default") as writer:
         writer.write(Tag, tags((1, "server"), (2, "new")))
     assert names() == {1: "server", 2: "new"}
-    assert ("copy_insert", True) not in calls
-    assert not any(name == "copy_insert" for name, _ in calls)
+    assert ("straight_copy", True) not in calls
+    assert not any(name == "straight_copy" for name, _ in calls)
 
 
 def test_a_conflict_on_another_unique_column_is_an_error(calls):
     Tag.objects.create(pk=10, name="taken")
     Tag.objects.filter(pk=10).delete()  # empty again: the straight path is tried
-    with transaction.atomic():
-        writer = Upserter("default")
+    with transaction.atomic(), Upserter("default") as writer:
         writer.write(Tag, tags((1, "a")))
         with pytest.raises(IntegrityError), transaction.atomic():
             writer.write(Tag, tags((2, "a")))  # same unique name, other pk
+            writer.settle()
     assert names() == {1: "a"}
 
 
 def test_the_outer_transaction_still_works_after_a_fallback(calls):
-    with transaction.atomic():
-        writer = Upserter("default")
+    with transaction.atomic(), Upserter("default") as writer:
         writer.write(Tag, tags((1, "a")))
         writer.write(Tag, tags((1, "again")))
         # A failed COPY rolled back to its savepoint only: queries still run.
@@ -92,8 +99,8 @@ def test_the_outer_transaction_still_works_after_a_fallback(calls):
 
 def test_an_update_clashing_with_another_rows_unique_value_is_an_error(calls):
     Tag.objects.bulk_create(tags((1, "a"), (2, "b")))
-    with pytest.raises(IntegrityError), transaction.atomic():
-        Upserter("default").write(Tag, tags((1, "b")))  # MySQL must not overwrite row 2
+    with pytest.raises(IntegrityError), transaction.atomic(), Upserter("default") as writer:
+        writer.write(Tag, tags((1, "b")))  # MySQL must not overwrite row 2
     assert names() == {1: "a", 2: "b"}
 
 
@@ -137,8 +144,7 @@ def test_binary_copy_round_trips_exactly(calls, copy_formats):
     for post in posts:
         post.updated = when
     items = [UUIDItem(id=uuid.UUID(int=n), label=f"n{n}") for n in (0, 2**128 - 1)]
-    with transaction.atomic():
-        writer = Upserter("default")
+    with transaction.atomic(), Upserter("default") as writer:
         writer.write(Post, posts)
         writer.write(UUIDItem, items)
     assert copy_formats == [("testapp_post", True), ("testapp_uuiditem", True)]
@@ -153,13 +159,72 @@ def test_binary_copy_round_trips_exactly(calls, copy_formats):
 def test_text_copy_for_other_field_types_and_naive_datetimes(calls, copy_formats, settings):
     with transaction.atomic():
         row = AllTypes(pk=1, json={"a": 1}, created=datetime.datetime.now(datetime.UTC))
-        Upserter("default").write(AllTypes, [row])
+        with Upserter("default") as writer:
+            writer.write(AllTypes, [row])
     settings.USE_TZ = False
     blog = Blog.objects.create(name="b", slug="b")
     naive = datetime.datetime(2024, 1, 2, 3, 4, 5, 6)
-    with transaction.atomic():
-        Upserter("default").write(
-            Post, [Post(pk=1, blog_id=blog.pk, title="t", created=naive, updated=naive)]
-        )
+    with transaction.atomic(), Upserter("default") as writer:
+        writer.write(Post, [Post(pk=1, blog_id=blog.pk, title="t", created=naive, updated=naive)])
     assert copy_formats == [("testapp_alltypes", False), ("testapp_post", False)]
     assert Post.objects.get().created == naive
+
+
+# --- a straight COPY left in flight (PostgreSQL) --------------------------------
+
+
+def test_a_query_during_a_copy_in_flight_waits_for_it(calls):
+    with transaction.atomic(), Upserter("default") as writer:
+        writer.write(Tag, tags((1, "a"), (2, "b")))
+        if connection.vendor == "postgresql":
+            assert writer.in_flight is not None
+        # Any ORM query first reads the COPY's answer: it sees the rows.
+        assert Tag.objects.count() == 2
+        assert writer.in_flight is None
+    assert names() == {1: "a", 2: "b"}
+
+
+def test_an_error_while_a_copy_is_in_flight_rolls_everything_back(calls):
+    Tag.objects.create(pk=9, name="kept")
+    with pytest.raises(RuntimeError), transaction.atomic(), Upserter("default") as writer:
+        writer.straight[Tag] = True  # as if the table had been empty
+        writer.write(Tag, tags((1, "a"), (2, "b")))
+        assert (writer.in_flight is not None) == (connection.vendor == "postgresql")
+        raise RuntimeError("the next object could not be decoded")
+    # The connection was freed for the rollback, and is usable.
+    assert names() == {9: "kept"}
+
+
+@postgres_only
+def test_another_error_in_a_copy_in_flight_is_raised_when_it_is_read(calls):
+    blog = Blog.objects.create(name="b", slug="b")
+    Blog.objects.all().delete()
+    posts = [Post(pk=1, blog_id=blog.pk, title="t", created=datetime.datetime.now(datetime.UTC))]
+    posts[0].body = None  # NOT NULL
+    with (
+        pytest.raises(IntegrityError, match="null value"),
+        transaction.atomic(),
+        Upserter("default") as writer,
+    ):
+        writer.write(Post, posts)
+        assert writer.in_flight is not None
+    assert not Post.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        datetime.datetime(2024, 2, 29, 23, 59, 59, 999999, tzinfo=INDIA),
+        datetime.datetime(2024, 1, 1, tzinfo=datetime.UTC),
+        datetime.datetime(2024, 1, 1, 12, 30),  # naive: Django warns and makes it aware
+        None,
+    ],
+    ids=["aware", "utc", "naive", "none"],
+)
+def test_prepared_datetimes_are_what_get_db_prep_save_gives(value):
+    field = Post._meta.get_field("created")
+    prepare = upsert._field_preparer(field, connection)
+    with pytest.warns(RuntimeWarning) if value and value.tzinfo is None else nullcontext():
+        expected = field.get_db_prep_save(value, connection)
+    with pytest.warns(RuntimeWarning) if value and value.tzinfo is None else nullcontext():
+        assert prepare(value) == expected
