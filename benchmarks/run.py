@@ -377,8 +377,6 @@ def bench_sync(backend, options, total: int, source: dict, index: int) -> Row:
             spy = [py_spy(), "record", "--rate", "200", "--format", "raw", "--nonblocking"]
             if options.profile_idle:
                 spy.append("--idle")
-            if os.environ.get("BENCH_NATIVE"):
-                spy.append("--native")
             cmd = [*spy, "-o", str(profile_dir / f"client-{stem}.txt"), "--", *cmd]
             for pid in server.workers():
                 out = profile_dir / f"server-{stem}-{pid}.txt"
