@@ -147,6 +147,38 @@ def test_a_cut_body_is_never_loaded(
 
 
 @e2e
+def test_a_body_cut_while_a_copy_is_in_flight_loads_nothing(
+    live_server_process, proxy, proxied, settings, monkeypatch
+):
+    """On PostgreSQL, batches of a table that was empty go out as COPYs whose
+    answer is read later; a cut after several of them still rolls back all."""
+    from django.db import connection
+
+    from synctool import upsert
+
+    settings.SYNCTOOL_BATCH_SIZE = 300
+    Author.objects.create(pk=777, email="local@example.org", name="Local")
+    before = database_digest("default")  # no tags: they are copied straight in
+    Tag.objects.using("server").bulk_create(Tag(name=f"tag {i} € 😀") for i in range(3000))
+    sent = []
+    send = upsert.StraightCopy.send.__func__
+
+    def recording(cls, model, rows, using):
+        copy = send(cls, model, rows, using)
+        sent.append(copy is not None)
+        return copy
+
+    monkeypatch.setattr(upsert.StraightCopy, "send", classmethod(recording))
+    body = served_body(live_server_process, gzip=False)
+    proxy.identity, proxy.cut_after = True, body.index(b'"tag 2500 ')
+    raw = connection.connection
+    refused(proxied, "blogs", exceptions.IncompleteResponse)
+    assert connection.connection is raw  # rolled back, not dropped
+    assert database_digest("default") == before
+    assert (sum(sent) >= 5) is (connection.vendor == "postgresql"), sent
+
+
+@e2e
 @pytest.mark.parametrize("unchunk", [False, True], ids=["chunked", "close-delimited"])
 @pytest.mark.parametrize("gzip", [False, True], ids=["plain", "gzip"])
 def test_the_proxy_alone_changes_nothing(live_server_process, proxy, proxied, gzip, unchunk):

@@ -186,12 +186,14 @@ def test_a_query_during_a_copy_in_flight_waits_for_it(calls):
 
 def test_an_error_while_a_copy_is_in_flight_rolls_everything_back(calls):
     Tag.objects.create(pk=9, name="kept")
+    raw = connection.connection
     with pytest.raises(RuntimeError), transaction.atomic(), Upserter("default") as writer:
         writer.straight[Tag] = True  # as if the table had been empty
         writer.write(Tag, tags((1, "a"), (2, "b")))
         assert (writer.in_flight is not None) == (connection.vendor == "postgresql")
         raise RuntimeError("the next object could not be decoded")
-    # The connection was freed for the rollback, and is usable.
+    # The connection was freed for the rollback: Django did not have to drop it.
+    assert connection.connection is raw
     assert names() == {9: "kept"}
 
 
