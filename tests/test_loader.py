@@ -89,3 +89,19 @@ def test_post_save_receives_instances_built_from_rows(threshold, register_plugin
     load([tag(1, "a"), tag(2, "b")])
     assert seen == [(Tag, Tag, 1, "a"), (Tag, Tag, 2, "b")]
     assert Tag.objects.count() == 2
+
+
+@pytestmark_db
+def test_a_client_hook_may_query_while_batches_are_in_flight(threshold, register_plugin):
+    counts = []
+
+    class Counter:
+        @hookimpl
+        def transform_object(self, obj, side):
+            counts.append(Tag.objects.count())  # waits for a COPY in flight first
+
+    register_plugin(Counter())
+    load([tag(pk, f"t{pk}") for pk in range(1, 8)])
+    assert dict(Tag.objects.values_list("pk", "name")) == {pk: f"t{pk}" for pk in range(1, 8)}
+    # Batches of 3: the hook of object n sees the batches written before it.
+    assert counts == [0, 0, 0, 3, 3, 3, 6]
