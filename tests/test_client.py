@@ -144,15 +144,15 @@ def write_path(request, monkeypatch):
     (COPY on PostgreSQL, executemany on SQLite; MySQL has none)."""
     from django.db import connection
 
-    from synctool import upsert
+    from synctool import fastpaths, upsert
 
     fast = request.param == "fast path"
     monkeypatch.setattr(upsert, "FAST_PATH_THRESHOLD", 1 if fast else 10**9)
     used = []
     for owner, name in (
-        (upsert, "copy_upsert"),
-        (upsert, "executemany_upsert"),
-        (upsert.StraightCopy, "wait"),
+        (fastpaths, "copy_upsert"),
+        (fastpaths, "executemany_upsert"),
+        (fastpaths.StraightCopy, "wait"),
     ):
         original = getattr(owner, name)
 

@@ -7,7 +7,7 @@ from contextlib import nullcontext
 import pytest
 from django.db import IntegrityError, connection, transaction
 
-from synctool import upsert
+from synctool import fastpaths, upsert
 from synctool.upsert import Upserter
 from tests.testapp.models import AllTypes, Blog, Post, Tag, UUIDItem
 
@@ -22,23 +22,23 @@ def calls(monkeypatch):
     monkeypatch.setattr(upsert, "FAST_PATH_THRESHOLD", 1)
     record = []
     for name in ("copy_upsert", "executemany_upsert"):
-        original = getattr(upsert, name)
+        original = getattr(fastpaths, name)
 
         def counting(*args, name=name, original=original):
             done = original(*args)
             record.append((name, done))
             return done
 
-        monkeypatch.setattr(upsert, name, counting)
+        monkeypatch.setattr(fastpaths, name, counting)
     # A straight COPY is known to have worked once its answer is read.
-    wait = upsert.StraightCopy.wait
+    wait = fastpaths.StraightCopy.wait
 
     def waiting(self):
         done = wait(self)
         record.append(("straight_copy", done))
         return done
 
-    monkeypatch.setattr(upsert.StraightCopy, "wait", waiting)
+    monkeypatch.setattr(fastpaths.StraightCopy, "wait", waiting)
     return record
 
 
@@ -113,14 +113,14 @@ postgres_only = pytest.mark.skipif(
 def copy_formats(monkeypatch):
     """The table of each COPY and whether it was binary."""
     formats = []
-    original = upsert._binary_copy_types
+    original = fastpaths._binary_copy_types
 
     def recording(cursor, table, columns, fields):
         oids = original(cursor, table, columns, fields)
         formats.append((table.strip('"'), oids is not None))
         return oids
 
-    monkeypatch.setattr(upsert, "_binary_copy_types", recording)
+    monkeypatch.setattr(fastpaths, "_binary_copy_types", recording)
     return formats
 
 
@@ -225,7 +225,7 @@ def test_another_error_in_a_copy_in_flight_is_raised_when_it_is_read(calls):
 )
 def test_prepared_datetimes_are_what_get_db_prep_save_gives(value):
     field = Post._meta.get_field("created")
-    prepare = upsert._field_preparer(field, connection)
+    prepare = fastpaths._field_preparer(field, connection)
     with pytest.warns(RuntimeWarning) if value and value.tzinfo is None else nullcontext():
         expected = field.get_db_prep_save(value, connection)
     with pytest.warns(RuntimeWarning) if value and value.tzinfo is None else nullcontext():
