@@ -7,11 +7,12 @@ custom fields, querysets the route function already evaluated), and passed
 through ``transform_object``.
 """
 
+import contextlib
 from collections.abc import Iterable, Iterator
 from itertools import islice
 
 from django.core import serializers
-from django.db import models
+from django.db import connections, models, transaction
 from django.db.models import prefetch_related_objects
 
 from synctool import paging
@@ -96,10 +97,43 @@ def serialized_objects(
     return fast.serialize(queryset, chunk_size)
 
 
+@contextlib.contextmanager
+def one_snapshot(databases: Iterable[str]) -> Iterator[None]:
+    """Read ``databases`` inside one transaction each, as one consistent snapshot.
+
+    Every queryset of a route then sees the same state of the database, so
+    rows written while the route streams cannot leave a foreign key of the
+    fixture pointing at a row it does not carry. On PostgreSQL and
+    MySQL/MariaDB the transaction is ``REPEATABLE READ`` (Django's default
+    is ``READ COMMITTED``: a snapshot per query); SQLite's transactions are
+    serializable. On PostgreSQL, the server-side cursors of ``iterator()``
+    then no longer need ``WITH HOLD``, which made PostgreSQL copy a table's
+    whole result (to temporary files, for a large one) before sending its
+    first row. Inside a transaction the caller opened, that transaction is
+    used as it is.
+    """
+    with contextlib.ExitStack() as stack:
+        for alias in dict.fromkeys(databases):
+            connection = connections[alias]
+            outermost = not connection.in_atomic_block
+            stack.enter_context(transaction.atomic(using=alias))
+            if outermost and connection.vendor in ("postgresql", "mysql"):
+                # Before the transaction's first query: it applies to this one.
+                with connection.cursor() as cursor:
+                    cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        yield
+
+
 def serialize_querysets(
     querysets: Iterable[models.QuerySet], *, natural_keys: bool = False
 ) -> Iterator[dict]:
-    """Yield the fixture objects of ``querysets`` (already in load order)."""
+    """Yield the fixture objects of ``querysets`` (already in load order), in one snapshot."""
+    querysets = list(querysets)
+    with one_snapshot(queryset.db for queryset in querysets):
+        yield from _serialize(querysets, natural_keys)
+
+
+def _serialize(querysets: list[models.QuerySet], natural_keys: bool) -> Iterator[dict]:
     chunk_size = settings.SYNCTOOL_CHUNK_SIZE
     hooks = get_hooks()
     transform = is_implemented("transform_object")
