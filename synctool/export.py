@@ -97,6 +97,10 @@ def serialized_objects(
     return fast.serialize(queryset, chunk_size)
 
 
+# Backends whose REPEATABLE READ transactions read a snapshot without locks.
+SNAPSHOT_VENDORS = ("postgresql", "mysql")
+
+
 @contextlib.contextmanager
 def one_snapshot(databases: Iterable[str]) -> Iterator[None]:
     """Read ``databases`` inside one transaction each, as one consistent snapshot.
@@ -105,22 +109,25 @@ def one_snapshot(databases: Iterable[str]) -> Iterator[None]:
     rows written while the route streams cannot leave a foreign key of the
     fixture pointing at a row it does not carry. On PostgreSQL and
     MySQL/MariaDB the transaction is ``REPEATABLE READ`` (Django's default
-    is ``READ COMMITTED``: a snapshot per query); SQLite's transactions are
-    serializable. On PostgreSQL, the server-side cursors of ``iterator()``
-    then no longer need ``WITH HOLD``, which made PostgreSQL copy a table's
-    whole result (to temporary files, for a large one) before sending its
-    first row. Inside a transaction the caller opened, that transaction is
-    used as it is.
+    is ``READ COMMITTED``: a snapshot per query), which takes no lock. On
+    PostgreSQL, the server-side cursors of ``iterator()`` then no longer
+    need ``WITH HOLD``, which made PostgreSQL copy a query's whole result
+    (to temporary files, for a large one) before sending its first row.
+
+    Other backends read as before, query by query: on SQLite a transaction
+    held for the whole response would lock out the site's writers (with
+    ``"transaction_mode": "IMMEDIATE"``, from its start). Inside a
+    transaction the caller opened, that transaction is used as it is.
     """
     with contextlib.ExitStack() as stack:
         for alias in dict.fromkeys(databases):
             connection = connections[alias]
-            outermost = not connection.in_atomic_block
+            if connection.vendor not in SNAPSHOT_VENDORS or connection.in_atomic_block:
+                continue
             stack.enter_context(transaction.atomic(using=alias))
-            if outermost and connection.vendor in ("postgresql", "mysql"):
+            with connection.cursor() as cursor:
                 # Before the transaction's first query: it applies to this one.
-                with connection.cursor() as cursor:
-                    cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         yield
 
 

@@ -44,9 +44,12 @@ def in_another_connection(work):
     assert not failures, failures
 
 
-@pytest.mark.skipif(
-    connection.vendor == "sqlite", reason="SQLite locks the database instead (no writer meanwhile)"
+snapshots = pytest.mark.skipif(
+    connection.vendor == "sqlite", reason="SQLite is read query by query (no lock on writers)"
 )
+
+
+@snapshots
 def test_rows_written_while_a_route_streams_are_not_in_it(settings):
     settings.SYNCTOOL_CHUNK_SIZE = 100  # MySQL reads page by page
     make_rows()
@@ -82,6 +85,14 @@ def test_postgresql_cursors_are_not_holdable(settings):
     assert len(list(objects)) == 399
 
 
+def test_only_postgresql_and_mysql_read_in_a_transaction():
+    make_rows(blogs=1, posts_per_blog=5)
+    objects = serialize_querysets(route_querysets())
+    next(objects)
+    assert connection.in_atomic_block is (connection.vendor != "sqlite")
+    assert len(list(objects)) == 1 + 5 - 1
+
+
 def test_a_transaction_of_the_caller_is_used_as_it_is():
     make_rows(blogs=1, posts_per_blog=5)
     with transaction.atomic():
@@ -91,6 +102,7 @@ def test_a_transaction_of_the_caller_is_used_as_it_is():
     assert len(objects) == 2 + 5
 
 
+@snapshots
 def test_a_stream_closed_early_ends_its_transaction():
     make_rows(blogs=1, posts_per_blog=5)
     objects = serialize_querysets(route_querysets())
