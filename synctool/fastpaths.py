@@ -193,6 +193,17 @@ class StraightCopy:
             pgcopy.copy_result(connections[self.using].connection)
 
 
+def _on_conflict(fields, pk: models.Field, quote: Callable[[str], str]) -> str:
+    """``ON CONFLICT (pk) DO UPDATE SET`` every other column (PostgreSQL and SQLite)."""
+    updates = ", ".join(
+        f"{quote(field.column)} = EXCLUDED.{quote(field.column)}"
+        for field in fields
+        if not field.primary_key
+    )
+    action = f"DO UPDATE SET {updates}" if updates else "DO NOTHING"
+    return f"ON CONFLICT ({quote(pk.column)}) {action}"
+
+
 def copy_upsert(model: type[models.Model], rows: list[list], using: str) -> bool:
     """PostgreSQL: COPY into a temporary table, then one INSERT ... ON CONFLICT.
 
@@ -209,12 +220,7 @@ def copy_upsert(model: type[models.Model], rows: list[list], using: str) -> bool
     columns = ", ".join(quote(field.column) for field in fields)
     table = quote(opts.db_table)
     staging = quote(f"synctool_{opts.db_table}"[:63])
-    updates = ", ".join(
-        f"{quote(field.column)} = EXCLUDED.{quote(field.column)}"
-        for field in fields
-        if not field.primary_key
-    )
-    conflict = f"DO UPDATE SET {updates}" if updates else "DO NOTHING"
+    conflict = _on_conflict(fields, opts.pk, quote)
     with connection.wrap_database_errors:
         # Identifiers are quoted by the backend; values travel through COPY.
         cursor.execute(
@@ -225,7 +231,7 @@ def copy_upsert(model: type[models.Model], rows: list[list], using: str) -> bool
         _copy_rows(cursor, staging, fields, rows, connection, types_of=table)
         cursor.execute(
             f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {staging} "  # noqa: S608
-            f"ON CONFLICT ({quote(opts.pk.column)}) {conflict}"
+            f"{conflict}"
         )
     return True
 
@@ -246,11 +252,11 @@ def _field_preparer(field: models.Field, connection) -> Callable | None:
         return None
     to_db = field.get_db_prep_save
     if type(field) is models.DateTimeField and _keeps_aware_datetimes(connection):
-        aware = datetime.datetime
+        datetime_type = datetime.datetime
 
         def prepare_datetime(value):
             # An aware datetime is what get_db_prep_save() would return anyway.
-            if type(value) is aware and value.utcoffset() is not None:
+            if type(value) is datetime_type and value.utcoffset() is not None:
                 return value
             return to_db(value, connection)
 
@@ -287,16 +293,11 @@ def executemany_upsert(model: type[models.Model], rows: list[list], using: str) 
     fields = written_columns(model)
     columns = ", ".join(quote(field.column) for field in fields)
     placeholders = ", ".join(["%s"] * len(fields))
-    updates = ", ".join(
-        f"{quote(field.column)} = excluded.{quote(field.column)}"
-        for field in fields
-        if not field.primary_key
-    )
-    conflict = f"DO UPDATE SET {updates}" if updates else "DO NOTHING"
+    conflict = _on_conflict(fields, opts.pk, quote)
     with connection.cursor() as cursor:
         cursor.executemany(
             f"INSERT INTO {quote(opts.db_table)} ({columns}) VALUES ({placeholders}) "  # noqa: S608
-            f"ON CONFLICT ({quote(opts.pk.column)}) {conflict}",
+            f"{conflict}",
             list(_prepared_rows(fields, rows, connection)),
         )
     return True

@@ -32,9 +32,8 @@ def iterate(
     On PostgreSQL, datetimes are parsed by psycopg's C code meanwhile
     (:mod:`synctool.pgdatetimes`).
     """
-    connection = connections[queryset.db]
     if not pages_by_key(queryset):
-        with c_datetimes(connection):
+        with c_datetimes(connections[queryset.db]):
             yield from queryset.iterator(chunk_size=chunk_size)
         return
     pk_name = queryset.model._meta.pk.name

@@ -8,8 +8,8 @@ the whole COPY, end included, and returns at once; :func:`copy_result`
 waits for PostgreSQL's answer later, once the next batch is decoded.
 
 Between the two, the connection can run nothing else: the caller must call
-:func:`copy_result` before anything else uses the connection (the loader
-does so from an execute wrapper; see ``synctool.loader.BatchWriter``).
+:func:`copy_result` before anything else uses the connection
+(``synctool.upsert.Upserter`` does so from an execute wrapper).
 Only psycopg's public API is used: ``Copy`` with a ``Writer`` of our own,
 and the ``PGconn`` wrapper of libpq for the answer.
 """
