@@ -7,7 +7,9 @@ E004  a route names an app or model that is not installed
 E005  a queryset route's dotted path does not import or is not callable
 E006  a plugin does not import
 E007  SYNCTOOL_SCRUB or SYNCTOOL_SCRUB_STRICT is set but the scrub plugin is not enabled
+E008  SYNCTOOL_NATURAL_KEYS is not a list of installed models with natural keys
 W001  an API token is shorter than 20 characters
+W002  a queryset route sets natural_keys=True, which has no effect
 
 A registered plugin's own ``synctool_checks(app_configs, **kwargs)`` function
 runs with these, so a plugin's checks run exactly when it is enabled (the scrub
@@ -26,7 +28,7 @@ from synctool.exceptions import ConfigurationError
 MIN_TOKEN_LENGTH = 20
 
 
-def _load_urlconf() -> None:
+def load_urlconf() -> None:
     """Import the URLconf so that Route objects defined in views exist."""
     from django.urls import get_resolver
 
@@ -57,7 +59,7 @@ def check_tokens(app_configs=None, **kwargs):
             )
         )
         return errors
-    _load_urlconf()
+    load_urlconf()
     routes = [route for route in all_routes() if route.entries]
     unprotected = [route for route in routes if not configured_tokens(route.api_token)]
     if unprotected or (settings.SYNCTOOL_ROUTES and not configured_tokens()):
@@ -84,52 +86,99 @@ def check_tokens(app_configs=None, **kwargs):
     return errors
 
 
-def _check_labels(path: str, kind: str, value) -> list:
+def _app_error(path: str, value: str) -> Error:
+    return Error(
+        f"route {path!r} serves app {value!r}, which is not installed.",
+        hint="Use an app label from INSTALLED_APPS (e.g. 'auth', not 'django.contrib.auth').",
+        id="synctool.E004",
+    )
+
+
+def _model_error(path: str, label: str, what: str = "serves model") -> Error:
+    return Error(
+        f"route {path!r} {what} {label!r}, which is not installed.",
+        hint="Use 'app_label.ModelName', e.g. 'blog.Post'.",
+        id="synctool.E004",
+    )
+
+
+def _check_app(path: str, label: str) -> list:
+    try:
+        apps.get_app_config(label)
+    except LookupError:
+        return [_app_error(path, label)]
+    return []
+
+
+def _check_model(path: str, label: str, what: str = "serves model") -> list:
+    try:
+        apps.get_model(label)
+    except (LookupError, ValueError):
+        return [_model_error(path, label, what)]
+    return []
+
+
+def _check_exclude(path: str, labels) -> list:
     errors = []
-    if kind == "app":
-        try:
-            apps.get_app_config(value)
-        except LookupError:
+    for label in labels:
+        if "." in label:
+            errors.extend(_check_model(path, label, what="excludes model"))
+        elif label not in {config.label for config in apps.get_app_configs()}:
             errors.append(
                 Error(
-                    f"route {path!r} serves app {value!r}, which is not installed.",
-                    hint="Use an app label from INSTALLED_APPS (e.g. 'auth', not "
-                    "'django.contrib.auth').",
+                    f"route {path!r} excludes {label!r}, which is neither an installed app "
+                    "nor a model.",
+                    hint="Use an app label ('sessions') or a model label ('blog.Draft').",
                     id="synctool.E004",
                 )
             )
-    elif kind == "models":
-        for label in value:
-            try:
-                apps.get_model(label)
-            except (LookupError, ValueError):
-                errors.append(
-                    Error(
-                        f"route {path!r} serves model {label!r}, which is not installed.",
-                        hint="Use 'app_label.ModelName', e.g. 'blog.Post'.",
-                        id="synctool.E004",
-                    )
-                )
-    else:
-        try:
-            function = import_string(value)
-        except ImportError as exc:
-            return [
-                Error(
-                    f"route {path!r}: queryset function {value!r} does not import: {exc}",
-                    hint="Use the dotted path of a function returning querysets.",
-                    id="synctool.E005",
-                )
-            ]
-        if not callable(function):
-            errors.append(
-                Error(
-                    f"route {path!r}: {value!r} is not callable.",
-                    hint="Use the dotted path of a function returning querysets.",
-                    id="synctool.E005",
-                )
-            )
     return errors
+
+
+def _check_function(path: str, value: str) -> list:
+    try:
+        function = import_string(value)
+    except ImportError as exc:
+        return [
+            Error(
+                f"route {path!r}: queryset function {value!r} does not import: {exc}",
+                hint="Use the dotted path of a function returning querysets.",
+                id="synctool.E005",
+            )
+        ]
+    if not callable(function):
+        return [
+            Error(
+                f"route {path!r}: {value!r} is not callable.",
+                hint="Use the dotted path of a function returning querysets.",
+                id="synctool.E005",
+            )
+        ]
+    return []
+
+
+def _check_entry(path: str, kind: str, value, exclude=()) -> list:
+    """Errors of one route, from settings (``value`` as parsed) or a RouteEntry."""
+    if kind == "app":
+        errors = _check_app(path, value)
+    elif kind == "apps":
+        errors = [error for label in value for error in _check_app(path, label)]
+    elif kind == "models":
+        errors = [error for label in value for error in _check_model(path, label)]
+    elif kind == "queryset":
+        errors = _check_function(path, value) if isinstance(value, str) else []
+    else:
+        errors = []
+    return errors + _check_exclude(path, exclude)
+
+
+def _natural_key_warning(path: str) -> Warning:
+    return Warning(
+        f"route {path!r} is a queryset route with natural_keys=True, which has no effect: "
+        "which models travel by natural key is decided for the whole project.",
+        hint="List the models in SYNCTOOL_NATURAL_KEYS (e.g. ['auth.User', 'auth.Group']).",
+        id="synctool.W002",
+    )
 
 
 @register()
@@ -142,28 +191,70 @@ def check_routes(app_configs=None, **kwargs):
         specs = list(iter_route_specs())
     except ConfigurationError as exc:
         return [Error(str(exc), hint="See docs/routes.rst.", id="synctool.E003")]
-    for path, spec in specs:
+    for path, raw in specs:
         try:
-            kind, value, _ = parse_route_spec(path, spec)
+            spec = parse_route_spec(path, raw)
         except ConfigurationError as exc:
             errors.append(
                 Error(f"SYNCTOOL_ROUTES: {exc}.", hint="See docs/routes.rst.", id="synctool.E003")
             )
             continue
-        errors.extend(_check_labels(path, kind, value))
-    _load_urlconf()
+        errors.extend(_check_entry(path, spec.kind, spec.value, spec.exclude))
+    load_urlconf()
     for route in all_routes():
         for entry in route.entries:
-            if entry.kind == "app":
-                errors.extend(_check_labels(entry.path, "app", entry.label))
-            elif entry.kind == "models":
-                errors.extend(_check_labels(entry.path, "models", entry.model_labels))
+            value = {
+                "app": entry.label,
+                "apps": entry.app_labels,
+                "models": entry.model_labels,
+            }.get(entry.kind)
+            errors.extend(_check_entry(entry.path, entry.kind, value, entry.exclude))
+            if entry.kind == "queryset" and entry.natural_keys:
+                errors.append(_natural_key_warning(entry.path))
     # The same Route can be reached twice (settings and URLconf): report once.
     unique = []
     for error in errors:
         if error not in unique:
             unique.append(error)
     return unique
+
+
+@register()
+def check_natural_keys(app_configs=None, **kwargs):
+    from synctool.identity import configured_labels, has_natural_key
+
+    value = settings.SYNCTOOL_NATURAL_KEYS
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        return [
+            Error(
+                "SYNCTOOL_NATURAL_KEYS should be a list of model labels.",
+                hint="e.g. SYNCTOOL_NATURAL_KEYS = ['auth.User', 'auth.Group'].",
+                id="synctool.E008",
+            )
+        ]
+    errors = []
+    for label in configured_labels():
+        try:
+            model = apps.get_model(label)
+        except (LookupError, ValueError):
+            errors.append(
+                Error(
+                    f"SYNCTOOL_NATURAL_KEYS names {label!r}, which is not an installed model.",
+                    hint="Use 'app_label.ModelName', e.g. 'auth.User'.",
+                    id="synctool.E008",
+                )
+            )
+            continue
+        if not has_natural_key(model):
+            errors.append(
+                Error(
+                    f"SYNCTOOL_NATURAL_KEYS names {model._meta.label}, which has no natural key.",
+                    hint="Give the model a natural_key() method and its default manager a "
+                    "get_by_natural_key() method (see Django's serialization docs).",
+                    id="synctool.E008",
+                )
+            )
+    return errors
 
 
 @register()

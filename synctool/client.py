@@ -5,20 +5,22 @@ route into the local database in one transaction; ``client.images(qs,
 "field")`` downloads the media files of a queryset.
 """
 
+import functools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from urllib.parse import urlsplit
 
 import orjson
 from django.db import DEFAULT_DB_ALIAS, models
 
 from synctool.conf import settings
-from synctool.exceptions import ConfigurationError, SynctoolError
-from synctool.loader import SyncLoader
+from synctool.exceptions import ConfigurationError, MalformedResponse
+from synctool.loader import RoutePart, SyncLoader
 from synctool.media import MediaCollector, fetch_media_files, media_url_optional
 from synctool.result import MediaResult, Progress, SyncResult
+from synctool.routes_check import check_route_names
+from synctool.streams import RouteStreams
 from synctool.transport import build_session, open_url, safe_url
-from synctool.wire import decode_fixture
 
 
 def join_url(base: str, path: str) -> str:
@@ -94,7 +96,8 @@ class Client:
     ) -> SyncResult:
         """Pull route ``url`` into the ``using`` database, in one transaction.
 
-        :param clean: delete the local rows of the route's models first.
+        :param clean: delete the local rows of the route's models first
+            (never those of models identified by natural key).
         :param reset: reset primary-key sequences afterwards.
         :param images: download every ImageField file of the synced objects.
         :param files: download every other FileField file too.
@@ -103,38 +106,82 @@ class Client:
         :raises SynctoolError: a subclass naming what went wrong; the local
             database is then exactly as it was.
         """
+        return self.sync_many(
+            [url],
+            clean,
+            reset,
+            images,
+            files=files,
+            using=using,
+            dry_run=dry_run,
+            progress=progress,
+        )[0]
+
+    def sync_many(
+        self,
+        urls: Iterable[str],
+        clean: bool = False,
+        reset: bool = True,
+        images: bool = False,
+        *,
+        files: bool = False,
+        using: str = DEFAULT_DB_ALIAS,
+        dry_run: bool = False,
+        progress: Callable[[Progress], None] | None = None,
+    ) -> list[SyncResult]:
+        """Pull several routes into ``using`` in one transaction: all of them or nothing.
+
+        Every route is checked against the server's manifest first (a typo
+        gets a did-you-mean); then the models of every route are cleaned,
+        each route is loaded in turn, and the constraint check and the
+        sequence reset cover them all. The options are those of
+        :meth:`sync`; the result is one :class:`~synctool.result.SyncResult`
+        per route, in order.
+        """
+        urls = list(urls)
+        if not urls:
+            raise ConfigurationError("name at least one route to sync")
         started = time.monotonic()
-        full_url = self.url_for(url)
-        result = SyncResult(url=safe_url(full_url), using=using, dry_run=dry_run)
-        collector = MediaCollector(images=images, files=files) if (images or files) else None
-        media_url = self._require_media_url() if collector and not dry_run else None
+        full_urls = [self.url_for(url) for url in urls]
+        results = [SyncResult(url=safe_url(u), using=using, dry_run=dry_run) for u in full_urls]
+        media = images or files
+        collectors = [MediaCollector(images=images, files=files) for _ in urls] if media else []
+        media_url = self._require_media_url() if media and not dry_run else None
         with build_session(self.api_token) as session:
-            download = open_url(session, full_url)
-            try:
-                loader = SyncLoader(
-                    url=result.url,
-                    using=using,
-                    labels=download.announced_models,
-                    result=result,
-                    clean=clean,
-                    reset=reset,
-                    dry_run=dry_run,
-                    progress=progress,
-                    bytes_received=lambda: download.bytes_received,
-                    on_batch=[collector.collect] if collector else [],
-                )
-                loader.run(decode_fixture(download.chunks()))
-            except SynctoolError as exc:
-                if result.url in str(exc):
-                    raise
-                raise type(exc)(f"{result.url}: {exc}") from exc
-            finally:
-                result.bytes_received = download.bytes_received
-                download.close()
-        if collector is not None and not dry_run:
-            result.media = fetch_media_files(collector.items, media_url, progress)
-        result.seconds = time.monotonic() - started
-        return result
+            if len(urls) > 1:
+                check_route_names(self._manifest(session), urls)
+            with RouteStreams(session, full_urls) as streams:
+                parts = [
+                    RoutePart(
+                        url=results[index].url,
+                        labels=streams.labels(index),
+                        result=results[index],
+                        objects=functools.partial(streams.objects, index),
+                        bytes_received=functools.partial(streams.bytes_received, index),
+                        on_batch=[collectors[index].collect] if collectors else [],
+                    )
+                    for index in range(len(urls))
+                ]
+                try:
+                    SyncLoader(
+                        using=using,
+                        parts=parts,
+                        clean=clean,
+                        reset=reset,
+                        dry_run=dry_run,
+                        progress=progress,
+                        key_identified=streams.natural_keys,
+                    ).run()
+                finally:
+                    for index, result in enumerate(results):
+                        result.bytes_received = streams.bytes_received(index)
+        if collectors and not dry_run:
+            for result, collector in zip(results, collectors, strict=True):
+                result.media = fetch_media_files(collector.items, media_url, progress)
+        seconds = time.monotonic() - started
+        for result in results:
+            result.seconds = seconds if len(results) == 1 else result.seconds or seconds
+        return results
 
     def images(self, queryset: models.QuerySet, field: str) -> MediaResult:
         """Download the file of ``field`` for every object of ``queryset``.
@@ -153,11 +200,19 @@ class Client:
     def manifest(self) -> dict:
         """The server's manifest: its version and its routes with their models."""
         with build_session(self.api_token) as session:
-            download = open_url(session, self.url_for(""))
-            try:
-                return orjson.loads(b"".join(download.chunks()))
-            finally:
-                download.close()
+            return self._manifest(session)
+
+    def _manifest(self, session) -> dict:
+        download = open_url(session, self.url_for(""))
+        try:
+            manifest = orjson.loads(b"".join(download.chunks()))
+        except orjson.JSONDecodeError as exc:
+            raise MalformedResponse(f"{download.url}: the manifest is not JSON: {exc}") from None
+        finally:
+            download.close()
+        if not isinstance(manifest, dict) or not isinstance(manifest.get("routes"), list):
+            raise MalformedResponse(f"{safe_url(download.url)}: the manifest has no route list")
+        return manifest
 
     def _require_media_url(self) -> str | None:
         # Not needed when a plugin (synctool_contrib.s3) fetches without HTTP.

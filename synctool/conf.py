@@ -60,6 +60,11 @@ class SynctoolConf(AppConf):
     # on the same endpoint (these credentials then need write access there).
     S3_COPY = True
 
+    # Both sides: models identified by natural key in every route, in addition
+    # to contenttypes.ContentType and auth.Permission (always), e.g.
+    # ["auth.User", "auth.Group"]. See docs/routes.rst, "Identity".
+    NATURAL_KEYS = []
+
     # Both sides: plugin modules registered with the plugin manager, in
     # addition to the built-in defaults and the "synctool" entry points.
     PLUGINS = [

@@ -70,5 +70,13 @@ class CleanConflict(LoadError):
     """Clean removed rows that local rows of models outside the route still use."""
 
 
+class ExportError(SynctoolError):
+    """The server could not serialize a route (it logs this; the client sees a cut body)."""
+
+
+class DanglingReference(ExportError):
+    """A row points at a row the server's own database does not have."""
+
+
 class HookError(SynctoolError):
     """A plugin hook raised during a sync."""

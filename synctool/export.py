@@ -1,10 +1,12 @@
 """Server side: turn querysets into a stream of fixture objects.
 
 Querysets are regrouped in dependency order, read with ``iterator()`` in
-chunks (memory stays flat), serialized by :mod:`synctool.rowexport` for
-plain models or by Django's own python serializer otherwise (natural keys,
-custom fields, querysets the route function already evaluated), and passed
-through ``transform_object``.
+chunks (memory stays flat), serialized by primary key by
+:mod:`synctool.rowexport` for plain models or by Django's own python
+serializer otherwise (custom fields, querysets the route function already
+evaluated), rewritten to the identity rule by :mod:`synctool.keyencode`
+(natural keys where the model says so), and passed through
+``transform_object``.
 """
 
 import contextlib
@@ -17,6 +19,8 @@ from django.db.models import prefetch_related_objects
 
 from synctool import paging
 from synctool.conf import settings
+from synctool.identity import key_identified_labels
+from synctool.keyencode import KeyEncoder
 from synctool.ordering import sort_models
 from synctool.plugins import get_hooks, is_implemented
 from synctool.rowexport import row_serializer
@@ -39,61 +43,44 @@ def order_querysets(querysets: Iterable[models.QuerySet]) -> list[models.QuerySe
     return [qs for model in sort_models(by_model) for qs in by_model[model]]
 
 
-def _prefetch_lookups(model: type[models.Model], natural_keys: bool) -> list[str]:
-    """Relations the serializer would otherwise query once per object."""
-    opts = model._meta
-    lookups = [
+def _prefetch_lookups(model: type[models.Model]) -> list[str]:
+    """Many-to-many relations the serializer would otherwise query once per object."""
+    return [
         field.name
-        for field in opts.many_to_many
+        for field in model._meta.many_to_many
         if field.serialize and field.remote_field.through._meta.auto_created
     ]
-    if natural_keys:
-        lookups += [
-            field.name
-            for field in opts.fields
-            if field.is_relation
-            and field.serialize
-            and hasattr(field.remote_field.model, "natural_key")
-        ]
-    return lookups
 
 
-def _django_serialized(
-    queryset: models.QuerySet, natural_keys: bool, chunk_size: int
-) -> Iterator[dict]:
+def _django_serialized(queryset: models.QuerySet, chunk_size: int) -> Iterator[dict]:
     serializer = serializers.get_serializer("python")()
     if queryset._result_cache is not None:
         rows = iter(queryset._result_cache)
     else:
         rows = paging.iterate(queryset, chunk_size, key_of=lambda obj: obj.pk)
-    lookups = _prefetch_lookups(queryset.model, natural_keys)
+    lookups = _prefetch_lookups(queryset.model)
     while chunk := list(islice(rows, chunk_size)):
         if lookups:
             prefetch_related_objects(chunk, *lookups)
-        yield from serializer.serialize(
-            chunk,
-            use_natural_foreign_keys=natural_keys,
-            use_natural_primary_keys=natural_keys,
-        )
+        yield from serializer.serialize(chunk)
 
 
-def serialized_objects(
-    queryset: models.QuerySet, natural_keys: bool, chunk_size: int
-) -> Iterator[dict]:
-    """The fixture objects of one queryset, by the fastest exact path.
+def serialized_objects(queryset: models.QuerySet, chunk_size: int) -> Iterator[dict]:
+    """The fixture objects of one queryset, by primary key, by the fastest exact path.
 
     A queryset the route function already evaluated (and possibly changed,
     as in the seed's "Modifying querysets" example) is sent as it is, through
     Django's serializer; any other is read in primary-key order unless it has
-    an order of its own or is sliced.
+    an order of its own or is sliced. References travel as primary keys
+    here; :class:`~synctool.keyencode.KeyEncoder` applies the identity rule.
     """
     if queryset._result_cache is not None:
-        return _django_serialized(queryset, natural_keys, chunk_size)
+        return _django_serialized(queryset, chunk_size)
     if not queryset.ordered and not queryset.query.is_sliced:
         queryset = queryset.order_by(queryset.model._meta.pk.name)
-    fast = row_serializer(queryset.model, natural_keys)
+    fast = row_serializer(queryset.model)
     if fast is None:
-        return _django_serialized(queryset, natural_keys, chunk_size)
+        return _django_serialized(queryset, chunk_size)
     return fast.serialize(queryset, chunk_size)
 
 
@@ -132,20 +119,27 @@ def one_snapshot(databases: Iterable[str]) -> Iterator[None]:
 
 
 def serialize_querysets(
-    querysets: Iterable[models.QuerySet], *, natural_keys: bool = False
+    querysets: Iterable[models.QuerySet], *, key_identified: frozenset[str] | None = None
 ) -> Iterator[dict]:
-    """Yield the fixture objects of ``querysets`` (already in load order), in one snapshot."""
+    """Yield the fixture objects of ``querysets`` (already in load order), in one snapshot.
+
+    ``key_identified``: the labels of the models identified by natural key
+    (:func:`synctool.identity.key_identified_labels` when None).
+    """
     querysets = list(querysets)
+    if key_identified is None:
+        key_identified = key_identified_labels()
     with one_snapshot(queryset.db for queryset in querysets):
-        yield from _serialize(querysets, natural_keys)
+        yield from _serialize(querysets, key_identified)
 
 
-def _serialize(querysets: list[models.QuerySet], natural_keys: bool) -> Iterator[dict]:
+def _serialize(querysets: list[models.QuerySet], key_identified: frozenset[str]) -> Iterator[dict]:
     chunk_size = settings.SYNCTOOL_CHUNK_SIZE
     hooks = get_hooks()
     transform = is_implemented("transform_object")
     for queryset in querysets:
-        objects = serialized_objects(queryset, natural_keys, chunk_size)
+        encoder = KeyEncoder(queryset.db, key_identified, chunk_size)
+        objects = encoder.encode(serialized_objects(queryset, chunk_size))
         if not transform:
             yield from objects
             continue

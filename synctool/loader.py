@@ -1,14 +1,21 @@
-"""The one transaction of a sync: clean, load, check, reset.
+"""The one transaction of a sync: clean, load every route, check, reset.
 
 Everything happens inside ``transaction.atomic(using=...)``: any error
 (bad JSON, a cut connection, an IntegrityError, a hook raising) rolls the
-local database back to exactly what it was.
+local database back to exactly what it was. A sync of several routes is
+still one transaction: every route's models are cleaned first, then each
+route is loaded in turn, and the constraint check and the sequence reset at
+the end cover them all.
 """
 
+from __future__ import annotations
+
 import contextlib
+import dataclasses
 import gc
 import time
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 
 from django.apps import apps
 from django.core.exceptions import FieldDoesNotExist, ValidationError
@@ -16,15 +23,14 @@ from django.core.serializers import base
 from django.db import DatabaseError, connections, models, router, transaction
 from django.db.models import Exists, OuterRef
 
-from synctool.conf import settings
+from synctool.batches import BatchCallback, BatchWriter, call_hook
 from synctool.exceptions import CleanConflict, HookError, LoadError, SynctoolError, UnexpectedModel
-from synctool.plugins import get_hooks, is_implemented
+from synctool.identity import key_identified_labels, model_label
+from synctool.keyresolve import NATURAL_KEY, KeyResolver
+from synctool.ordering import sort_models
+from synctool.plugins import is_implemented
 from synctool.result import Progress, SyncResult
-from synctool.rowload import RowBuilder, deserialize_one
-from synctool.upsert import Upserter, can_upsert, replace_many_to_many, save_raw
-
-BatchCallback = Callable[[type[models.Model], list[models.Model]], None]
-
+from synctool.rowload import RowBuilder, deserialize_one, diagnose
 
 # Allocations between two collections of CPython's youngest generation
 # while a sync loads (the default is 700).
@@ -50,24 +56,6 @@ def fewer_gc_passes() -> Iterator[None]:
         gc.set_threshold(*threshold)
 
 
-def _check_length(model: type[models.Model], pk, attname: str, value, limit: int) -> None:
-    if isinstance(value, str) and len(value) > limit:
-        raise LoadError(
-            f"{model._meta.label} pk={pk}: {attname} has {len(value)} "
-            f"characters, the local field allows {limit}"
-        )
-
-
-def call_hook(name: str, **kwargs):
-    """Call hook ``name``; an exception raised by a plugin becomes a HookError."""
-    try:
-        return getattr(get_hooks(), name)(**kwargs)
-    except SynctoolError:
-        raise
-    except Exception as exc:
-        raise HookError(f"the {name} hook raised {type(exc).__name__}: {exc}") from exc
-
-
 def auto_through_models(model: type[models.Model]) -> list[tuple[models.Field, type]]:
     """The forward many-to-many fields of ``model`` with an auto-created through model."""
     return [
@@ -87,202 +75,84 @@ def raw_delete(queryset: models.QuerySet, using: str) -> int:
     return queryset._raw_delete(using)
 
 
-class BatchWriter:
-    """Collects objects per model and writes them in batches.
+@dataclass
+class RoutePart:
+    """One route of a sync: the models it announced and its stream of objects.
 
-    An object arrives either as a ``DeserializedObject`` or, for plain
-    models without many-to-many fields, as a row of field values
-    (:meth:`RowBuilder.row`). Rows are written without building instances
-    when nothing needs them (no ``post_save`` hook, no batch callback, a
-    fast write path).
+    ``objects`` is called when the loader reaches the route (so a route's
+    body is only requested once the routes before it are loaded).
     """
 
-    def __init__(self, using: str, result: SyncResult, on_batch: list[BatchCallback]):
-        self.using = using
-        self.result = result
-        self.on_batch = on_batch
-        self.instances_needed = bool(on_batch) or is_implemented("post_save")
-        self.upserter = Upserter(using)
-        self.batch_size = max(int(settings.SYNCTOOL_BATCH_SIZE), 1)
-        self.pending: dict[type[models.Model], dict] = {}
-        self.row_builders: dict[type[models.Model], RowBuilder] = {}
-        self.deferred: list[base.DeserializedObject] = []
-        self.written_models: set[type[models.Model]] = set()
-        self.length_limits: dict[type[models.Model], list[tuple[int, str, int]]] = {}
+    url: str
+    labels: list[str]
+    result: SyncResult
+    objects: Callable[[], Iterable[dict]]
+    bytes_received: Callable[[], int] = lambda: 0
+    on_batch: list[BatchCallback] = dataclasses.field(default_factory=list)
 
-    def _queue(self, model: type[models.Model], key, entry) -> None:
-        batch = self.pending.get(model)
-        if batch is None:
-            batch = self.pending[model] = {}
-        # Keyed by primary key: a row sent twice is written once, the last wins.
-        batch.pop(key, None)
-        batch[key] = entry
-        if len(batch) >= self.batch_size:
-            self.flush(model)
 
-    def add(self, item: base.DeserializedObject) -> None:
-        pk = item.object.pk
-        self._queue(type(item.object), (None, id(item)) if pk is None else pk, item)
-
-    def add_row(self, builder: RowBuilder, row: list) -> None:
-        """Queue a row of ``builder``'s model (its primary key is set)."""
-        self.row_builders[builder.model] = builder
-        self._queue(builder.model, row[builder.pk_index], row)
-
-    def flush_all(self) -> None:
-        for model in list(self.pending):
-            self.flush(model)
-
-    def _length_limits(self, model: type[models.Model]) -> list[tuple[int, str, int]]:
-        if model not in self.length_limits:
-            self.length_limits[model] = [
-                (index, field.attname, field.max_length)
-                for index, field in enumerate(model._meta.concrete_fields)
-                if isinstance(field, models.CharField) and field.max_length
-            ]
-        return self.length_limits[model]
-
-    def check_lengths(self, model: type[models.Model], instances: list[models.Model]) -> None:
-        """Refuse strings longer than the local field allows.
-
-        PostgreSQL and strict MySQL refuse them; SQLite would store them
-        silently. Checking here gives the same clear error on every backend.
-        """
-        for _, attname, limit in self._length_limits(model):
-            for obj in instances:
-                _check_length(model, obj.pk, attname, getattr(obj, attname), limit)
-
-    def check_row_lengths(self, model: type[models.Model], rows: list[list], pk_index: int):
-        """:meth:`check_lengths` for rows of concrete field values."""
-        for index, attname, limit in self._length_limits(model):
-            for row in rows:
-                _check_length(model, row[pk_index], attname, row[index], limit)
-
-    def flush(self, model: type[models.Model]) -> None:
-        entries = list(self.pending.pop(model, {}).values())
-        if not entries:
-            return
-        rows = [entry for entry in entries if type(entry) is list]
-        if (
-            rows
-            and len(rows) == len(entries)
-            and not self.instances_needed
-            and can_upsert(model, self.using)
-        ):
-            self._write_rows(model, rows)
-            return
-        if rows:
-            new_instance = self.row_builders[model].new_instance
-            entries = [
-                base.DeserializedObject(new_instance(*entry)) if type(entry) is list else entry
-                for entry in entries
-            ]
-        self._write_items(model, entries)
-
-    def _write_rows(self, model: type[models.Model], rows: list[list]) -> None:
-        builder = self.row_builders[model]
-        self.check_row_lengths(model, rows, builder.pk_index)
-        self.upserter.write_rows(model, rows, builder.new_instance)
-        self.written_models.add(model)
-        self.result.counts(str(model._meta)).written += len(rows)
-
-    def _write_items(self, model: type[models.Model], items: list[base.DeserializedObject]) -> None:
-        instances = [item.object for item in items]
-        self.check_lengths(model, instances)
-        with_pk = [obj for obj in instances if obj.pk is not None]
-        if with_pk and can_upsert(model, self.using):
-            self.upserter.write(model, with_pk)
-            one_by_one = [obj for obj in instances if obj.pk is None]
-        else:
-            one_by_one = instances
-        for obj in one_by_one:
-            save_raw(obj, self.using)
-        m2m_rows: dict[str, dict] = {}
-        for item in items:
-            for name, targets in (item.m2m_data or {}).items():
-                m2m_rows.setdefault(name, {})[item.object.pk] = targets
-            if item.deferred_fields:
-                self.deferred.append(item)
-        replace_many_to_many(model, m2m_rows, self.using)
-        self.written_models.add(model)
-        self.result.counts(str(model._meta)).written += len(instances)
-        call_hook("post_save", model=model, instances=instances, using=self.using)
-        for callback in self.on_batch:
-            callback(model, instances)
-
-    def save_deferred(self) -> None:
-        """Resolve references to objects that came later in the stream (natural keys)."""
-        for item in self.deferred:
-            obj = item.object
-            label = str(obj._meta)
-            m2m_rows = {}
-            for field, value in item.deferred_fields.items():
-                try:
-                    if field.many_to_many:
-                        m2m_rows[field.name] = {
-                            obj.pk: base.deserialize_m2m_values(field, value, self.using, False)
-                        }
-                    else:
-                        setattr(
-                            obj,
-                            field.attname,
-                            base.deserialize_fk_value(field, value, self.using, False),
-                        )
-                except Exception as exc:
-                    raise LoadError(
-                        f"{label} pk={obj.pk}: {field.name}={value!r} does not resolve: {exc}"
-                    ) from exc
-            save_raw(obj, self.using)
-            for name, rows in m2m_rows.items():
-                replace_many_to_many(type(obj), {name: rows}, self.using)
-        self.deferred.clear()
+def _model(url: str, label: str) -> type[models.Model]:
+    try:
+        return apps.get_model(label)
+    except (LookupError, ValueError):
+        raise LoadError(f"{url} serves model {label!r}, which is not installed here") from None
 
 
 class SyncLoader:
-    """Loads one route's objects into the ``using`` database in one transaction."""
+    """Loads the objects of one or more routes into ``using`` in one transaction.
+
+    :param key_identified: labels of the models identified by natural key
+        (what the server announced); contenttypes, permissions and
+        ``SYNCTOOL_NATURAL_KEYS`` are always included.
+    """
 
     def __init__(
         self,
         *,
-        url: str,
         using: str,
-        labels: list[str],
-        result: SyncResult,
+        parts: list[RoutePart],
         clean: bool = False,
         reset: bool = True,
         dry_run: bool = False,
         progress: Callable[[Progress], None] | None = None,
-        bytes_received: Callable[[], int] = lambda: 0,
-        on_batch: Iterable[BatchCallback] = (),
+        key_identified: Iterable[str] = (),
     ):
-        self.url = url
         self.using = using
-        self.labels = labels
-        self.models = [self._model(label) for label in labels]
-        self.result = result
-        for label in labels:  # counts listed in load order, even when clean runs first
-            result.counts(label)
+        self.parts = parts
+        self.models: list[type[models.Model]] = []
+        for part in parts:
+            for label in part.labels:
+                model = _model(part.url, label)
+                if model not in self.models:
+                    self.models.append(model)
+                part.result.counts(label)  # counts listed in load order
+        self.key_identified = key_identified_labels(key_identified)
         self.clean = clean
         self.reset = reset
         self.dry_run = dry_run
         self.progress = progress
-        self.bytes_received = bytes_received
-        self.writer = BatchWriter(using, result, list(on_batch))
+        self.writer = BatchWriter(using, parts[0].result if parts else None)
+        self.resolver = KeyResolver(
+            using,
+            self.key_identified,
+            announced=[label for part in parts for label in part.labels],
+            flush=self.writer.flush,
+            chunk_size=self.writer.batch_size,
+        )
+        self.writer.resolver = self.resolver
         self.cleaned_models: list[type[models.Model]] = []
+        self._part: RoutePart | None = None
 
-    def _model(self, label: str) -> type[models.Model]:
-        try:
-            return apps.get_model(label)
-        except (LookupError, ValueError):
-            raise LoadError(
-                f"{self.url} serves model {label!r}, which is not installed here"
-            ) from None
+    @property
+    def urls(self) -> str:
+        return ", ".join(part.url for part in self.parts)
 
     def _report(self, stage: str, label: str, count: int) -> None:
         if self.progress is not None:
-            self.progress(Progress(stage, label, count, self.bytes_received()))
+            bytes_received = self._part.bytes_received() if self._part else 0
+            self.progress(Progress(stage, label, count, bytes_received))
 
-    def run(self, objects: Iterable[dict]) -> None:
+    def run(self) -> None:
         connection = connections[self.using]
         try:
             with fewer_gc_passes(), transaction.atomic(using=self.using):
@@ -290,7 +160,10 @@ class SyncLoader:
                     if self.clean:
                         self.clean_models()
                     with self.writer.upserter:
-                        self.load(objects)
+                        for part in self.parts:
+                            self._load_part(part)
+                        self.writer.save_deferred()
+                        self.resolver.finish()
                 self.check_references()
                 self.check_constraints()
                 if self.reset and not self.dry_run:
@@ -299,17 +172,39 @@ class SyncLoader:
                     transaction.set_rollback(True, using=self.using)
         except SynctoolError:
             raise
-        except (base.DeserializationError, FieldDoesNotExist, ValidationError) as exc:
-            raise LoadError(f"{self.url}: an object could not be built: {exc}") from exc
-        except (DatabaseError, ValueError, TypeError) as exc:
+        except DatabaseError as exc:
             raise LoadError(
-                f"{self.url}: the database refused the data ({type(exc).__name__}): {exc}"
+                f"{self.urls}: the database refused the data ({type(exc).__name__}): {exc}"
             ) from exc
 
+    def _load_part(self, part: RoutePart) -> None:
+        self._part = part
+        self.writer.switch_to(part.result, part.on_batch)
+        try:
+            self.load(part, part.objects())
+        except SynctoolError as exc:
+            if part.url in str(exc):
+                raise
+            raise type(exc)(f"{part.url}: {exc}") from exc
+        except (base.DeserializationError, FieldDoesNotExist, ValidationError) as exc:
+            raise LoadError(f"{part.url}: an object could not be built: {exc}") from exc
+        except DatabaseError as exc:
+            raise LoadError(
+                f"{part.url}: the database refused the data ({type(exc).__name__}): {exc}"
+            ) from exc
+
+    # -- clean ------------------------------------------------------------
+
     def clean_models(self) -> None:
-        """Delete the local rows of every announced model, children first."""
-        for model in reversed(self.models):
+        """Delete the local rows of every announced model, children first.
+
+        Key-identified models (content types, permissions, users where so
+        configured) are never cleaned: their rows are merged by natural key.
+        """
+        for model in reversed(sort_models(self.models)):
             label = str(model._meta)
+            if model_label(model) in self.key_identified:
+                continue
             queryset = model._base_manager.using(self.using).all()
             chosen = call_hook("pre_clean", model=model, queryset=queryset, using=self.using)
             if chosen is not None:
@@ -326,74 +221,87 @@ class SyncLoader:
                 )
             started = time.monotonic()
             deleted = raw_delete(queryset, self.using)
-            counts = self.result.counts(label)
+            counts = self._owner(label).counts(label)
             counts.deleted += deleted
             counts.seconds += time.monotonic() - started
             self.cleaned_models.append(model)
             self._report("clean", label, deleted)
 
-    def _accepted(self, objects: Iterable[dict]) -> Iterator[dict]:
-        """Refuse unannounced models, count, transform; flush when the model changes."""
-        announced = set(self.labels)
+    def _owner(self, label: str) -> SyncResult:
+        """The result of the first route that announced ``label``."""
+        for part in self.parts:
+            if label in part.labels:
+                return part.result
+        return self.parts[0].result
+
+    # -- load -------------------------------------------------------------
+
+    def _accepted(self, part: RoutePart, objects: Iterable[dict]) -> Iterator[dict]:
+        """Refuse unannounced models, count, transform."""
+        announced = set(part.labels)
         transform = is_implemented("transform_object")
-        current = None
-        received = 0
-        started = time.monotonic()
         seen = None  # the model of the previous object, as sent
+        result = part.result
         for obj in objects:
             if obj["model"] != seen:  # checked once per run of objects of a model
                 seen = obj["model"]
                 label = seen.lower()
                 if label not in announced:
                     raise UnexpectedModel(
-                        f"{self.url} sent an object of {seen!r}, which is not among "
-                        f"the models it announced ({', '.join(self.labels) or 'none'})"
+                        f"{part.url} sent an object of {seen!r}, which is not among "
+                        f"the models it announced ({', '.join(part.labels) or 'none'})"
                     )
-                counts = self.result.counts(label)
+                counts = result.counts(label)
             counts.received += 1
             if transform and False in call_hook("transform_object", obj=obj, side="client"):
                 continue
+            yield obj
+
+    def load(self, part: RoutePart, objects: Iterable[dict]) -> None:
+        builders: dict[str, RowBuilder | None] = {}
+        writer = self.writer
+        current, received, started = None, 0, time.monotonic()
+        for obj in self.resolver.resolve(self._accepted(part, objects)):
+            label = obj["model"].lower()
             if label != current:
                 # Earlier models must be in the database before this one's
                 # natural keys are looked up.
-                self.writer.flush_all()
+                writer.flush_all()
                 if current is not None:
-                    self._report("load", current, received)
-                    now = time.monotonic()
-                    self.result.counts(current).seconds += now - started
-                    started = now
+                    started = self._finish_model(part, current, received, started)
                 current, received = label, 0
+                if label not in builders:
+                    builders[label] = RowBuilder.for_model(apps.get_model(label))
             received += 1
             if received % 10000 == 0:
                 self._report("load", label, received)
-            yield obj
-        self.writer.flush_all()
-        if current is not None:
-            self._report("load", current, received)
-            self.result.counts(current).seconds += time.monotonic() - started
-
-    def load(self, objects: Iterable[dict]) -> None:
-        builders: dict[str, RowBuilder | None] = {}
-        for obj in self._accepted(objects):
-            label = obj["model"]
-            if label not in builders:
-                model = apps.get_model(label)
-                builders[label] = RowBuilder.for_model(model)
             builder = builders[label]
             if builder is not None and not builder.many_to_many:
                 row = builder.row(obj)
                 if row is not None and row[builder.pk_index] is not None:
-                    self.writer.add_row(builder, row)
+                    writer.add_row(builder, row)
                     continue
             item = builder.build(obj) if builder is not None else None
             if item is None:
-                item = deserialize_one(obj, self.using)
-            self.writer.add(item)
-        # _accepted() flushed the last batches when the stream ended.
-        self.writer.save_deferred()
+                try:
+                    item = deserialize_one(obj, self.using)
+                except (base.DeserializationError, ValidationError, ValueError, TypeError) as exc:
+                    raise LoadError(diagnose(obj, exc)) from exc
+            writer.add(item, obj.get(NATURAL_KEY))
+        writer.flush_all()
+        if current is not None:
+            self._finish_model(part, current, received, started)
+
+    def _finish_model(self, part: RoutePart, label: str, received: int, started: float) -> float:
+        self._report("load", label, received)
+        now = time.monotonic()
+        part.result.counts(label).seconds += now - started
+        return now
+
+    # -- checks -----------------------------------------------------------
 
     def _referring_fields(self):
-        """(model, field) pairs outside the route pointing at a cleaned model."""
+        """(model, field) pairs outside the sync pointing at a cleaned model."""
         cleaned = {model._meta.concrete_model for model in self.cleaned_models}
         carried = set(self.models)
         carried_through = {
@@ -410,11 +318,13 @@ class SyncLoader:
                     yield model, field
 
     def check_references(self) -> None:
-        """Fail, naming them, when rows outside the route point at cleaned rows that are gone."""
+        """Fail, naming every one, when rows outside the sync point at cleaned rows now gone."""
         problems = []
         for model, field in self._referring_fields():
             target = field.remote_field.model
             target_field = field.target_field
+            # order_by(): a default ordering across a relation (Permission's,
+            # by content type) would join away exactly the rows looked for.
             missing = (
                 model._base_manager.using(self.using)
                 .filter(**{f"{field.attname}__isnull": False})
@@ -425,6 +335,7 @@ class SyncLoader:
                         )
                     )
                 )
+                .order_by()
             )
             pks = list(missing.values_list("pk", flat=True)[:6])
             if pks:
@@ -434,9 +345,10 @@ class SyncLoader:
                 )
         if problems:
             raise CleanConflict(
-                "clean removed rows that local rows outside the route still point to: "
+                f"{self.urls}: clean removed rows that local rows outside the sync still "
+                "point to: "
                 + "; ".join(problems)
-                + ". Add those models to the route, delete those rows, or keep their "
+                + ". Add those models to the sync, delete those rows, or keep their "
                 "targets with a pre_clean hook. Nothing was changed."
             )
 
@@ -449,7 +361,7 @@ class SyncLoader:
         try:
             connection.check_constraints(table_names=sorted(tables))
         except DatabaseError as exc:
-            raise LoadError(f"{self.url}: the synced data breaks a constraint: {exc}") from exc
+            raise LoadError(f"{self.urls}: the synced data breaks a constraint: {exc}") from exc
 
     def reset_sequences(self) -> None:
         """Reset the sequences of every app the synced models belong to (as the seed did)."""

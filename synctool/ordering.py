@@ -1,7 +1,8 @@
 """Sort models so that every model comes after the models it points to.
 
 Foreign keys, one-to-one links (including multi-table inheritance parents)
-and auto-created many-to-many targets count as dependencies. Self
+and auto-created many-to-many targets count as dependencies; a model with
+a GenericForeignKey comes after every model it need not precede. Self
 references are ignored (constraint checks are deferred or disabled during
 the load), and a cycle is broken at the model that came first in the input,
 so the result is deterministic.
@@ -29,6 +30,12 @@ def model_dependencies(model: type[models.Model]) -> set[type[models.Model]]:
     return deps
 
 
+def _points_anywhere(model: type[models.Model]) -> bool:
+    from synctool.identity import generic_foreign_keys
+
+    return bool(generic_foreign_keys(model._meta.concrete_model))
+
+
 def sort_models(model_list: Iterable[type[models.Model]]) -> list[type[models.Model]]:
     """Return the models in load order (dependencies first), stable and deterministic."""
     ordered_input = list(dict.fromkeys(model_list))
@@ -40,6 +47,9 @@ def sort_models(model_list: Iterable[type[models.Model]]) -> list[type[models.Mo
     result: list[type[models.Model]] = []
     while pending:
         ready = [model for model in ordered_input if model in pending and not pending[model]]
+        # A GenericForeignKey may point at any model: models that have one
+        # come as late as their own dependencies allow.
+        ready = [model for model in ready if not _points_anywhere(model)] or ready
         if not ready:
             # A cycle: take the first remaining model in input order.
             ready = [next(model for model in ordered_input if model in pending)]

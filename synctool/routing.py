@@ -17,6 +17,7 @@ from django.apps import apps
 from django.db import models
 from django.urls import re_path
 
+from synctool import identity
 from synctool.exceptions import ConfigurationError
 from synctool.export import model_label, order_querysets
 
@@ -30,15 +31,32 @@ def all_routes() -> list[Route]:
     return list(_routes)
 
 
+# Left out of a whole-project route unless it names them: per-machine state
+# that must not travel (logins, the admin's history of the server's edits).
+PROJECT_EXCLUDES = ("sessions", "admin.logentry")
+
+
+def _excluded(model: type[models.Model], exclude: tuple[str, ...]) -> bool:
+    opts = model._meta
+    return any(label in (opts.app_label, opts.label_lower) for label in exclude)
+
+
+def app_models(label: str) -> list[type[models.Model]]:
+    """The concrete models of an installed app (LookupError when it is not installed)."""
+    return [m for m in apps.get_app_config(label).get_models() if not m._meta.proxy]
+
+
 @dataclass
 class RouteEntry:
     """One route: a URL regex and how to build its querysets."""
 
     path: str
-    kind: str  # "app", "models" or "queryset"
+    kind: str  # "app", "apps", "models", "project" or "queryset"
     natural_keys: bool = False
     label: str | None = None
     model_labels: tuple[str, ...] = ()
+    app_labels: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
     function: QuerysetFunction | None = None
     passes_request: bool = field(default=False, repr=False)
 
@@ -57,14 +75,30 @@ class RouteEntry:
         path = self.path.removeprefix("^").removesuffix("$").rstrip("/")
         return f"^{path}/?$"
 
+    @property
+    def fixed_models(self) -> bool:
+        """Whether the models are known without calling anything (all but queryset routes)."""
+        return self.kind != "queryset"
+
     def models(self) -> list[type[models.Model]]:
-        """The models of an app or models route (unknown labels raise LookupError)."""
+        """The models of a route other than a queryset route (unknown labels raise LookupError)."""
         if self.kind == "app":
-            config = apps.get_app_config(self.label)
-            return [m for m in config.get_models() if not m._meta.proxy]
-        if self.kind == "models":
-            return [apps.get_model(label) for label in self.model_labels]
-        raise TypeError("a queryset route has no fixed model list")
+            found = app_models(self.label)
+        elif self.kind == "apps":
+            found = [model for label in self.app_labels for model in app_models(label)]
+        elif self.kind == "models":
+            found = [apps.get_model(label) for label in self.model_labels]
+        elif self.kind == "project":
+            exclude = (*PROJECT_EXCLUDES, *self.exclude)
+            return [
+                model
+                for config in apps.get_app_configs()
+                for model in config.get_models()
+                if not model._meta.proxy and not _excluded(model, exclude)
+            ]
+        else:
+            raise TypeError("a queryset route has no fixed model list")
+        return [model for model in found if not _excluded(model, self.exclude)]
 
     def querysets(self, request=None, args=(), kwargs=None) -> list[models.QuerySet]:
         """The querysets to stream, in load order."""
@@ -93,6 +127,37 @@ class RouteEntry:
         if required:
             return None
         return [model_label(qs.model) for qs in self.querysets(request)]
+
+    def natural_key_labels(self) -> list[str]:
+        """The models ``natural_keys=True`` identifies by natural key (in every route)."""
+        if not self.natural_keys or not self.fixed_models:
+            return []
+        try:
+            return [identity.model_label(model) for model in self.models()]
+        except LookupError:
+            return []
+
+
+def project_key_identified() -> frozenset[str]:
+    """The labels of the models identified by natural key on this server.
+
+    ``contenttypes.ContentType``, ``auth.Permission``, ``SYNCTOOL_NATURAL_KEYS``
+    and the models of every route with ``natural_keys=True``: the same set
+    for every route, so references never disagree between routes.
+    """
+    from synctool.checks import load_urlconf
+
+    load_urlconf()
+    extra = [
+        label for route in all_routes() for e in route.entries for label in e.natural_key_labels()
+    ]
+    return identity.key_identified_labels(extra)
+
+
+def _labels(values: Iterable[str]) -> tuple[str, ...]:
+    if isinstance(values, str):
+        values = [values]
+    return tuple(value.lower() for value in values)
 
 
 def _as_querysets(result, path: str) -> list[models.QuerySet]:
@@ -128,12 +193,44 @@ class Route:
         self.entries.append(entry)
         return entry
 
-    def app(self, path: str, label: str, natural_keys: bool = False) -> RouteEntry:
-        """Serve every concrete model of the installed app ``label``, like ``dumpdata label``."""
-        return self._add(RouteEntry(path, "app", natural_keys, label=label))
+    def app(
+        self, path: str, label: str, natural_keys: bool = False, *, exclude: Iterable[str] = ()
+    ) -> RouteEntry:
+        """Serve every concrete model of the installed app ``label``, like ``dumpdata label``.
+
+        :param natural_keys: identify this app's models by natural key in
+            every route (the same as listing them in ``SYNCTOOL_NATURAL_KEYS``).
+        :param exclude: model labels (``"app_label.ModelName"``) to leave out.
+        """
+        return self._add(
+            RouteEntry(path, "app", natural_keys, label=label, exclude=_labels(exclude))
+        )
+
+    def apps(
+        self, path: str, *labels: str, natural_keys: bool = False, exclude: Iterable[str] = ()
+    ) -> RouteEntry:
+        """Serve every concrete model of several installed apps, like ``dumpdata a b c``."""
+        if not labels:
+            raise ConfigurationError(f"route {path!r} names no apps")
+        return self._add(
+            RouteEntry(
+                path, "apps", natural_keys, app_labels=tuple(labels), exclude=_labels(exclude)
+            )
+        )
+
+    def project(self, path: str, *, exclude: Iterable[str] = ()) -> RouteEntry:
+        """Serve every concrete model of every installed app, like ``dumpdata`` with no label.
+
+        Sessions and the admin's log entries are always left out;
+        ``exclude`` names more app labels or model labels.
+        """
+        return self._add(RouteEntry(path, "project", exclude=_labels(exclude)))
 
     def models(self, path: str, *labels: str, natural_keys: bool = False) -> RouteEntry:
-        """Serve the models named by ``labels`` (``"app_label.ModelName"``)."""
+        """Serve the models named by ``labels`` (``"app_label.ModelName"``).
+
+        :param natural_keys: identify these models by natural key in every route.
+        """
         if not labels:
             raise ConfigurationError(f"route {path!r} names no models")
         return self._add(RouteEntry(path, "models", natural_keys, model_labels=tuple(labels)))

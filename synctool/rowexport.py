@@ -10,7 +10,7 @@ deliberate difference: a non-finite float (NaN, infinity) is sent as the
 string ``FloatField.to_python()`` reads back, where Django's serializer
 would send a value JSON cannot hold. Models this
 module cannot reproduce exactly (custom fields overriding
-``value_to_string``, custom descriptors, natural keys) keep Django's path.
+``value_to_string``, custom descriptors) keep Django's path.
 """
 
 import math
@@ -160,16 +160,8 @@ class RowSerializer:
                 }
 
 
-def row_serializer(model: type[models.Model], natural_keys: bool) -> RowSerializer | None:
+def row_serializer(model: type[models.Model]) -> RowSerializer | None:
     """A RowSerializer for ``model``, or None when Django's serializer must be used."""
-    if natural_keys:
-        related = [model] + [
-            field.remote_field.model
-            for field in (*model._meta.fields, *model._meta.many_to_many)
-            if field.is_relation and field.remote_field.model is not None
-        ]
-        if any(hasattr(candidate, "natural_key") for candidate in related):
-            return None
     try:
         return RowSerializer(model)
     except NotPlain:

@@ -12,12 +12,16 @@ and semantics stay Django's.
 
 import inspect
 
+from django.apps import apps
+from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.core.serializers import base, python
 from django.db import models
 from django.db.models.base import ModelState
 from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttribute
 from django.db.models.query_utils import DeferredAttribute
 from django.db.models.signals import post_init, pre_init
+
+from synctool.exceptions import LoadError
 
 PLAIN_DESCRIPTORS = (DeferredAttribute, ForeignKeyDeferredAttribute)
 
@@ -119,6 +123,7 @@ class RowBuilder:
             return None
         values = []
         value = obj["pk"]
+        name = None
         try:
             for name, convert, is_relation, native in self.columns:
                 value = obj["pk"] if name is None else fields[name]
@@ -133,7 +138,7 @@ class RowBuilder:
                 else:
                     values.append(convert(value))
         except Exception as exc:
-            raise base.DeserializationError.WithData(exc, obj["model"], obj["pk"], value) from exc
+            raise LoadError(_bad_value(obj, name or "pk", value, exc)) from exc
         return values
 
     def build(self, obj: dict) -> base.DeserializedObject | None:
@@ -142,7 +147,7 @@ class RowBuilder:
         if values is None:
             return None
         m2m_data = {}
-        value = None
+        value = name = None
         try:
             for name, convert in self.many_to_many:
                 value = obj["fields"][name]
@@ -150,8 +155,50 @@ class RowBuilder:
                     return None
                 m2m_data[name] = [convert(item) for item in value]
         except Exception as exc:
-            raise base.DeserializationError.WithData(exc, obj["model"], obj["pk"], value) from exc
+            raise LoadError(_bad_value(obj, name, value, exc)) from exc
         return base.DeserializedObject(self.new_instance(*values), m2m_data, {})
+
+
+def _describe(obj: dict) -> str:
+    from synctool.keyresolve import describe
+
+    return f"{obj.get('model')} {describe(obj)}"
+
+
+def _bad_value(obj: dict, name: str, value, exc: Exception) -> str:
+    shown = repr(value)
+    shown = shown if len(shown) <= 120 else shown[:117] + "..."
+    reason = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+    return f"{_describe(obj)}: field {name!r}: {shown} does not fit: {reason}"
+
+
+def diagnose(obj: dict, exc: Exception) -> str:
+    """Why Django's deserializer could not build ``obj``, naming the field if one is to blame.
+
+    Django's message names the model and the value, not the field: each
+    value is converted again, field by field, to find the one that fails.
+    """
+    try:
+        model = apps.get_model(obj["model"])
+    except (LookupError, ValueError, KeyError):
+        return f"{_describe(obj)}: the object could not be built: {exc}"
+    cause = getattr(exc, "__cause__", None) or exc
+    for name, value in (obj.get("fields") or {}).items():
+        try:
+            field = model._meta.get_field(name)
+        except FieldDoesNotExist:
+            return f"{_describe(obj)}: field {name!r}: {model._meta.label} has no such field"
+        convert = field.target_field.to_python if field.is_relation else field.to_python
+        try:
+            if field.many_to_many:
+                for item in value or ():
+                    if not isinstance(item, list):
+                        convert(item)
+            elif not (field.is_relation and isinstance(value, list)) and value is not None:
+                convert(value)
+        except Exception as error:
+            return _bad_value(obj, name, value, error)
+    return f"{_describe(obj)}: the object could not be built ({type(cause).__name__}): {cause}"
 
 
 def deserialize_one(obj: dict, using: str) -> base.DeserializedObject:

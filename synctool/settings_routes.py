@@ -3,10 +3,18 @@
 Accepted forms, per URL regex::
 
     "sites": "sites",                                   # an app label
+    "users": {"app": "auth"},
+    "content": {"apps": ["pages", "blog"], "exclude": ["blog.Draft"]},
     "blogs": {"models": ["blog.Blog", "blog.Post"]},
     "blog/(?P<slug>[^/]+)": {"queryset": "myproject.sync.blog"},
-    "users": {"app": "auth", "natural_keys": True},
+    "everything": {"project": True, "exclude": ["analytics"]},
+
+``natural_keys`` (app, apps and models routes) identifies the route's models
+by natural key in every route; ``exclude`` (app, apps and project routes)
+leaves models or apps out.
 """
+
+from dataclasses import dataclass
 
 from django.utils.module_loading import import_string
 
@@ -14,16 +22,42 @@ from synctool.conf import settings
 from synctool.exceptions import ConfigurationError
 from synctool.routing import Route
 
-KINDS = ("app", "models", "queryset")
-ALLOWED_KEYS = {*KINDS, "natural_keys"}
+KINDS = ("app", "apps", "models", "queryset", "project")
+OPTIONS = {
+    "natural_keys": ("app", "apps", "models", "queryset"),
+    "exclude": ("app", "apps", "project"),
+}
+ALLOWED_KEYS = {*KINDS, *OPTIONS}
 
 
-def parse_route_spec(path, spec) -> tuple[str, object, bool]:
-    """Return ``(kind, argument, natural_keys)`` for one entry, or raise ConfigurationError."""
+@dataclass(frozen=True)
+class RouteSpec:
+    """One parsed entry of SYNCTOOL_ROUTES."""
+
+    kind: str
+    value: object  # an app label, a tuple of labels, a dotted path, or True
+    natural_keys: bool = False
+    exclude: tuple[str, ...] = ()
+
+
+def _label_list(path: str, key: str, value) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if (
+        not isinstance(value, list | tuple)
+        or not value
+        or not all(isinstance(label, str) and label for label in value)
+    ):
+        raise ConfigurationError(f"route {path!r}: {key!r} must be a list of labels")
+    return tuple(value)
+
+
+def parse_route_spec(path, spec) -> RouteSpec:
+    """The :class:`RouteSpec` of one entry, or raise ConfigurationError."""
     if not isinstance(path, str) or not path:
         raise ConfigurationError(f"route path {path!r} must be a non-empty string")
     if isinstance(spec, str):
-        return "app", spec, False
+        return RouteSpec("app", spec)
     if not isinstance(spec, dict):
         raise ConfigurationError(
             f"route {path!r} must be an app label or a dict, not {type(spec).__name__}"
@@ -37,26 +71,25 @@ def parse_route_spec(path, spec) -> tuple[str, object, bool]:
     kinds = [kind for kind in KINDS if kind in spec]
     if len(kinds) != 1:
         raise ConfigurationError(
-            f"route {path!r} needs exactly one of 'app', 'models' or 'queryset'"
+            f"route {path!r} needs exactly one of {', '.join(map(repr, KINDS))}"
         )
     kind = kinds[0]
+    for option, kinds_allowed in OPTIONS.items():
+        if option in spec and kind not in kinds_allowed:
+            raise ConfigurationError(f"route {path!r}: {option!r} does not apply to {kind!r}")
     natural_keys = spec.get("natural_keys", False)
     if not isinstance(natural_keys, bool):
         raise ConfigurationError(f"route {path!r}: 'natural_keys' must be True or False")
+    exclude = _label_list(path, "exclude", spec["exclude"]) if "exclude" in spec else ()
     value = spec[kind]
-    if kind == "models":
-        if isinstance(value, str):
-            value = [value]
-        if (
-            not isinstance(value, list | tuple)
-            or not value
-            or not all(isinstance(label, str) for label in value)
-        ):
-            raise ConfigurationError(f"route {path!r}: 'models' must be a list of model labels")
-        value = tuple(value)
+    if kind in ("models", "apps"):
+        value = _label_list(path, kind, value)
+    elif kind == "project":
+        if value is not True:
+            raise ConfigurationError(f"route {path!r}: 'project' must be True")
     elif not isinstance(value, str) or not value:
         raise ConfigurationError(f"route {path!r}: {kind!r} must be a non-empty string")
-    return kind, value, natural_keys
+    return RouteSpec(kind, value, natural_keys, exclude)
 
 
 def iter_route_specs():
@@ -67,13 +100,17 @@ def iter_route_specs():
     yield from routes.items()
 
 
-def add_route(route: Route, path: str, kind: str, value, natural_keys: bool) -> None:
-    if kind == "app":
-        route.app(path, value, natural_keys=natural_keys)
-    elif kind == "models":
-        route.models(path, *value, natural_keys=natural_keys)
+def add_route(route: Route, path: str, spec: RouteSpec) -> None:
+    if spec.kind == "app":
+        route.app(path, spec.value, natural_keys=spec.natural_keys, exclude=spec.exclude)
+    elif spec.kind == "apps":
+        route.apps(path, *spec.value, natural_keys=spec.natural_keys, exclude=spec.exclude)
+    elif spec.kind == "models":
+        route.models(path, *spec.value, natural_keys=spec.natural_keys)
+    elif spec.kind == "project":
+        route.project(path, exclude=spec.exclude)
     else:
-        route.queryset(path, natural_keys=natural_keys)(import_string(value))
+        route.queryset(path, natural_keys=spec.natural_keys)(import_string(spec.value))
 
 
 def route_from_settings() -> Route:
@@ -85,7 +122,7 @@ def route_from_settings() -> Route:
         return route
     for path, spec in specs:
         try:
-            add_route(route, path, *parse_route_spec(path, spec))
+            add_route(route, path, parse_route_spec(path, spec))
         except (ConfigurationError, ImportError):
             continue
     return route

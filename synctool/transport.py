@@ -126,6 +126,12 @@ class Download:
             )
         return [label.strip().lower() for label in header.split(",") if label.strip()]
 
+    @property
+    def announced_natural_keys(self) -> list[str]:
+        """The models the server identifies by natural key (empty from an older server)."""
+        header = self.response.headers.get("X-Synctool-Natural-Keys", "")
+        return [label.strip().lower() for label in header.split(",") if label.strip()]
+
     def chunks(self) -> Iterator[bytes]:
         """The decoded body, chunk by chunk; a cut connection raises IncompleteResponse."""
         encoding = self.response.headers.get("Content-Encoding", "").strip().lower()
@@ -153,11 +159,13 @@ class Download:
         self.response.close()
 
 
-def open_url(session: requests.Session, url: str, *, accept_json: bool = True) -> Download:
-    """GET ``url`` with streaming, timeouts and retries; raise on any failure."""
+def open_url(
+    session: requests.Session, url: str, *, accept_json: bool = True, method: str = "GET"
+) -> Download:
+    """GET (or HEAD) ``url`` with streaming, timeouts and retries; raise on any failure."""
     shown = safe_url(url)
     try:
-        response = session.get(url, stream=True, timeout=timeout())
+        response = session.request(method, url, stream=True, timeout=timeout())
     except requests.exceptions.ConnectTimeout:
         raise ServerUnreachable(f"could not connect to {shown} within {timeout()[0]:g} s") from None
     except requests.exceptions.ReadTimeout:

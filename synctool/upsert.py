@@ -172,6 +172,12 @@ def bulk_upsert(model: type[models.Model], instances: list[models.Model], using:
         _insert(model, instances, fields, using, OnConflict.IGNORE)
 
 
+def insert_new(model: type[models.Model], instances: list[models.Model], using: str) -> None:
+    """Plain multi-row INSERT of rows without a primary key (the database assigns it)."""
+    fields = [field for field in written_columns(model) if not field.primary_key]
+    _insert(model, instances, fields, using)
+
+
 def _insert(
     model, instances, fields, using, on_conflict=None, update_fields=None, unique_fields=None
 ):

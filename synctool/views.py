@@ -14,11 +14,13 @@ from synctool.auth import refuse_unauthorized
 from synctool.conf import settings
 from synctool.export import model_label, serialize_querysets
 from synctool.plugins import get_hooks
+from synctool.routing import project_key_identified
 from synctool.wire import encode_fixture, gzip_chunks
 
 logger = logging.getLogger("synctool")
 
 MODELS_HEADER = "X-Synctool-Models"
+NATURAL_KEYS_HEADER = "X-Synctool-Natural-Keys"
 VERSION_HEADER = "X-Synctool-Version"
 
 
@@ -59,14 +61,16 @@ def export_view(route, entry):
                 f"synctool: {reason}\n", status=403, content_type="text/plain; charset=utf-8"
             )
         labels = list(dict.fromkeys(model_label(qs.model) for qs in querysets))
+        key_identified = project_key_identified()
         headers = {
             MODELS_HEADER: ",".join(labels),
+            NATURAL_KEYS_HEADER: ",".join(sorted(key_identified)),
             VERSION_HEADER: synctool.__version__,
             "Cache-Control": "no-store",
         }
         if request.method == "HEAD":
             return HttpResponse(content_type="application/json", headers=headers)
-        chunks = encode_fixture(serialize_querysets(querysets, natural_keys=entry.natural_keys))
+        chunks = encode_fixture(serialize_querysets(querysets, key_identified=key_identified))
         chunks = _logged(chunks, entry.path)
         level = settings.SYNCTOOL_GZIP_LEVEL
         if level and _accepts_gzip(request):
@@ -91,6 +95,7 @@ def index_view(route):
             return refused
         manifest = {
             "synctool": synctool.__version__,
+            "natural_keys": sorted(project_key_identified()),
             "routes": [
                 {
                     "path": entry.path,

@@ -56,6 +56,32 @@ def _stdlib_default(value):
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
+def _time_in_full(value):
+    """``value`` with every ``datetime.time`` in it (lists included) as its ISO string."""
+    kind = type(value)
+    if kind is datetime.time:
+        return value.isoformat()
+    if kind is list or kind is tuple:
+        return [_time_in_full(item) for item in value]
+    return value
+
+
+def _write_times_in_full(obj: dict) -> None:
+    """Work around orjson's five-digit microseconds (see ``_ORJSON_TIMES_OK``).
+
+    Times travel as values, primary keys, foreign keys, many-to-many lists
+    and components of natural keys: every one of them is written in full.
+    """
+    if "pk" in obj:
+        obj["pk"] = _time_in_full(obj["pk"])
+    fields = obj.get("fields")
+    if isinstance(fields, dict):
+        for name, value in fields.items():
+            kind = type(value)
+            if kind is datetime.time or kind is list or kind is tuple:
+                fields[name] = _time_in_full(value)
+
+
 def encode_object(obj: dict) -> bytes:
     """One fixture object as compact JSON bytes, values kept exact.
 
@@ -63,11 +89,8 @@ def encode_object(obj: dict) -> bytes:
     digits (as strings, like Django's serializer). orjson never writes a raw
     newline, so the result always fits on one line.
     """
-    fields = obj.get("fields")
-    if not _ORJSON_TIMES_OK and isinstance(fields, dict):
-        for name, value in fields.items():
-            if type(value) is datetime.time:
-                fields[name] = value.isoformat()
+    if not _ORJSON_TIMES_OK:
+        _write_times_in_full(obj)
     try:
         return orjson.dumps(obj, default=_orjson_default)
     except orjson.JSONEncodeError:

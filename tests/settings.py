@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "django.contrib.sites",
     "synctool",
     "tests.testapp",
+    "tests.shop",
 ]
 SITE_ID = 1
 ROOT_URLCONF = "tests.urls"
@@ -66,7 +67,10 @@ SYNCTOOL_ROUTES = {
     "blogs": {"models": ["testapp.Blog", "testapp.Post", "testapp.Tag", "testapp.Author"]},
     "blog/(?P<slug>[^/]+)": {"queryset": "tests.routes.blog_by_slug"},
     "users": {"app": "auth", "natural_keys": True},
+    "content": {"apps": ["testapp", "shop"], "exclude": ["testapp.comment"]},
+    "everything": {"project": True},
 }
+SYNCTOOL_NATURAL_KEYS = ["shop.Shelf"]
 SYNCTOOL_RETRY_BACKOFF = 0.05
 LOGGING = {
     "version": 1,

@@ -105,7 +105,7 @@ def test_documented_plugin_in_a_real_sync(server, client_for, caplog):
     User.objects.db_manager("server").create_user("bob", password="b", is_active=False)
     User.objects.db_manager("server").create_user("carol", is_staff=True, is_superuser=True)
     User.objects.create_superuser("root", password="local-root")
-    User.objects.create_user("dave")  # local, not a superuser: cleaned
+    User.objects.create_user("dave")  # local: kept, users are merged by natural key
 
     plugins = [
         "synctool_contrib.postgres",
@@ -117,8 +117,10 @@ def test_documented_plugin_in_a_real_sync(server, client_for, caplog):
         result = client_for(api_url=server.sync_url).sync("users", clean=True)
 
     usernames = sorted(User.objects.values_list("username", flat=True))
-    # root kept by pre_clean, dave cleaned, bob never left the server.
-    assert usernames == ["alice", "carol", "root"]
+    # Users travel by natural key (the route has natural_keys=True): they are
+    # merged by username and never cleaned, so root and dave stay; bob never
+    # left the server.
+    assert usernames == ["alice", "carol", "dave", "root"]
     assert result.models["auth.user"].received == 2
     for name in ("alice", "carol"):
         user = User.objects.get(username=name)

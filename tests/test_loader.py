@@ -7,7 +7,7 @@ import pytest
 from synctool import hookimpl, upsert
 from synctool.conf import settings
 from synctool.exceptions import LoadError
-from synctool.loader import LOAD_GC_THRESHOLD, SyncLoader, fewer_gc_passes
+from synctool.loader import LOAD_GC_THRESHOLD, RoutePart, SyncLoader, fewer_gc_passes
 from synctool.result import SyncResult
 from tests.testapp.models import Author, Blog, Tag
 
@@ -31,9 +31,8 @@ def tag(pk, name):
 
 def load(objects, labels=("testapp.blog", "testapp.tag"), **options):
     result = SyncResult(url="test", using="default")
-    SyncLoader(url="test", using="default", labels=list(labels), result=result, **options).run(
-        objects
-    )
+    part = RoutePart(url="test", labels=list(labels), result=result, objects=lambda: objects)
+    SyncLoader(using="default", parts=[part], **options).run()
     return result
 
 

@@ -91,17 +91,12 @@ def normalise(objects):
     "model", [m for m in apps.get_app_config("testapp").get_models()], ids=lambda m: m.__name__
 )
 def test_same_output_as_django(data, model):
-    fast = row_serializer(model, natural_keys=False)
+    fast = row_serializer(model)
     assert fast is not None
     queryset = model._default_manager.order_by("pk")
     assert normalise(list(fast.serialize(queryset, chunk_size=2))) == normalise(
         django_output(model)
     )
-
-
-def test_natural_keys_keep_djangos_path():
-    assert row_serializer(Blog, natural_keys=True) is None  # FK to Author, which has one
-    assert row_serializer(Tag, natural_keys=True) is not None
 
 
 def test_fields_it_cannot_reproduce_keep_djangos_path():

@@ -5,12 +5,12 @@ import json
 import pytest
 from django.apps import apps
 from django.core import serializers
-from django.core.serializers.base import DeserializationError
 
+from synctool.exceptions import LoadError
 from synctool.rowload import RowBuilder, deserialize_one
 from synctool.wire import decode_fixture, encode_fixture
 from tests.test_rowexport import data  # noqa: F401 - fixture
-from tests.testapp.models import AllTypes, Author, Restaurant, Tag
+from tests.testapp.models import AllTypes, Author, Blog, Restaurant, Tag
 
 pytestmark = pytest.mark.django_db
 
@@ -81,15 +81,19 @@ def test_values_of_another_json_type_convert_as_djangos(fields):
         assert type(getattr(fast.object, name)) is type(getattr(django.object, name)), name
 
 
-def test_bad_values_raise_djangos_error():
+def test_bad_values_name_the_model_the_object_and_the_field():
     builder = RowBuilder.for_model(Author)
     bad = {
         "model": "testapp.author",
         "pk": "x1",
         "fields": {"email": "e", "name": "n", "phone": ""},
     }
-    with pytest.raises(DeserializationError, match="x1"):
+    with pytest.raises(LoadError, match=r"testapp.author pk='x1': field 'pk': 'x1' does not fit"):
         builder.build(bad)
+    blog = RowBuilder.for_model(Blog)
+    bad = {"model": "testapp.blog", "pk": 3, "fields": {"name": "n", "slug": "s", "author": "x"}}
+    with pytest.raises(LoadError, match=r"testapp.blog pk=3: field 'author': 'x' does not fit"):
+        blog.build(bad)
 
 
 def test_instances_equal_to_init_and_signals_respected():

@@ -17,6 +17,8 @@ route.models("nodes", "testapp.Node")
 route.models("clubs", "testapp.Club", "testapp.Membership", "testapp.Author")
 route.models("places", "testapp.Restaurant", "testapp.Place")
 route.models("alltypes", "testapp.AllTypes", "testapp.UUIDItem")
+route.app("shop", "shop")
+route.models("orders", "shop.Customer", "shop.Order", "shop.Comment")
 
 
 @route.queryset("blog/(?P<slug>[^/]+)")

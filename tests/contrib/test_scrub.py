@@ -417,7 +417,7 @@ def test_natural_keys_still_resolve_after_server_side_scrubbing(scrubbing):
     objects = list(
         serialize_querysets(
             [Author.objects.using("server").all(), Blog.objects.using("server").all()],
-            natural_keys=True,
+            key_identified=frozenset({"testapp.author"}),
         )
     )
     assert "ann@example.org" not in json.dumps(objects)

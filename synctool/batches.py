@@ -1,0 +1,237 @@
+"""Batches of one model, written as insert-or-update.
+
+The loader queues every object it builds here; :class:`BatchWriter` keeps
+one pending batch per model and writes it when it is full, when the stream
+moves to another model, or when a natural-key look-up needs its rows in the
+database. Rows of a key-identified model that have no local row yet are
+inserted without a primary key (the local sequence gives them one) and
+their new keys are recorded for the references that follow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.core.serializers import base
+from django.db import models
+
+from synctool.conf import settings
+from synctool.exceptions import HookError, LoadError, SynctoolError
+from synctool.plugins import get_hooks, is_implemented
+from synctool.result import SyncResult
+from synctool.rowload import RowBuilder
+from synctool.upsert import Upserter, can_upsert, insert_new, replace_many_to_many, save_raw
+
+BatchCallback = Callable[[type[models.Model], list[models.Model]], None]
+
+
+def call_hook(name: str, **kwargs):
+    """Call hook ``name``; an exception raised by a plugin becomes a HookError."""
+    try:
+        return getattr(get_hooks(), name)(**kwargs)
+    except SynctoolError:
+        raise
+    except Exception as exc:
+        raise HookError(f"the {name} hook raised {type(exc).__name__}: {exc}") from exc
+
+
+def _check_length(model: type[models.Model], pk, attname: str, value, limit: int) -> None:
+    if isinstance(value, str) and len(value) > limit:
+        raise LoadError(
+            f"{model._meta.label} pk={pk}: {attname} has {len(value)} "
+            f"characters, the local field allows {limit}"
+        )
+
+
+class BatchWriter:
+    """Collects objects per model and writes them in batches.
+
+    An object arrives either as a ``DeserializedObject`` or, for plain
+    models without many-to-many fields, as a row of field values
+    (:meth:`RowBuilder.row`). Rows are written without building instances
+    when nothing needs them (no ``post_save`` hook, no batch callback, a
+    fast write path).
+    """
+
+    def __init__(self, using: str, result: SyncResult, on_batch: list[BatchCallback] = ()):
+        self.using = using
+        self.upserter = Upserter(using)
+        self.batch_size = max(int(settings.SYNCTOOL_BATCH_SIZE), 1)
+        self.pending: dict[type[models.Model], dict] = {}
+        self.row_builders: dict[type[models.Model], RowBuilder] = {}
+        self.deferred: list[base.DeserializedObject] = []
+        self.written_models: set[type[models.Model]] = set()
+        self.length_limits: dict[type[models.Model], list[tuple[int, str, int]]] = {}
+        # Set by the loader: looks up the primary keys of rows it created.
+        self.resolver = None
+        self.switch_to(result, on_batch)
+
+    def switch_to(self, result: SyncResult, on_batch: list[BatchCallback]) -> None:
+        """Count into ``result`` and call ``on_batch`` from now on (the next route)."""
+        self.flush_all()  # what is pending still counts for the previous route
+        self.result = result
+        self.on_batch = list(on_batch)
+        self.instances_needed = bool(self.on_batch) or is_implemented("post_save")
+
+    def _queue(self, model: type[models.Model], key, entry) -> None:
+        batch = self.pending.get(model)
+        if batch is None:
+            batch = self.pending[model] = {}
+        # Keyed by primary key: a row sent twice is written once, the last wins.
+        batch.pop(key, None)
+        batch[key] = entry
+        if len(batch) >= self.batch_size:
+            self.flush(model)
+
+    def add(self, item: base.DeserializedObject, natural_key: tuple | None = None) -> None:
+        """Queue a built object; ``natural_key``: a key-identified object with no local row."""
+        pk = item.object.pk
+        if pk is not None:
+            key = pk
+        elif natural_key is not None:
+            item.natural_key = natural_key
+            key = ("new", natural_key)
+        else:
+            key = (None, id(item))
+        self._queue(type(item.object), key, item)
+
+    def add_row(self, builder: RowBuilder, row: list) -> None:
+        """Queue a row of ``builder``'s model (its primary key is set)."""
+        self.row_builders[builder.model] = builder
+        self._queue(builder.model, row[builder.pk_index], row)
+
+    def flush_all(self) -> None:
+        for model in list(self.pending):
+            self.flush(model)
+
+    def _length_limits(self, model: type[models.Model]) -> list[tuple[int, str, int]]:
+        if model not in self.length_limits:
+            self.length_limits[model] = [
+                (index, field.attname, field.max_length)
+                for index, field in enumerate(model._meta.concrete_fields)
+                if isinstance(field, models.CharField) and field.max_length
+            ]
+        return self.length_limits[model]
+
+    def check_lengths(self, model: type[models.Model], instances: list[models.Model]) -> None:
+        """Refuse strings longer than the local field allows.
+
+        PostgreSQL and strict MySQL refuse them; SQLite would store them
+        silently. Checking here gives the same clear error on every backend.
+        """
+        for _, attname, limit in self._length_limits(model):
+            for obj in instances:
+                _check_length(model, obj.pk, attname, getattr(obj, attname), limit)
+
+    def check_row_lengths(self, model: type[models.Model], rows: list[list], pk_index: int):
+        """:meth:`check_lengths` for rows of concrete field values."""
+        for index, attname, limit in self._length_limits(model):
+            for row in rows:
+                _check_length(model, row[pk_index], attname, row[index], limit)
+
+    def flush(self, model: type[models.Model]) -> None:
+        entries = list(self.pending.pop(model, {}).values())
+        if not entries:
+            return
+        rows = [entry for entry in entries if type(entry) is list]
+        if (
+            rows
+            and len(rows) == len(entries)
+            and not self.instances_needed
+            and can_upsert(model, self.using)
+        ):
+            self._write_rows(model, rows)
+            return
+        if rows:
+            new_instance = self.row_builders[model].new_instance
+            entries = [
+                base.DeserializedObject(new_instance(*entry)) if type(entry) is list else entry
+                for entry in entries
+            ]
+        self._write_items(model, entries)
+
+    def _write_rows(self, model: type[models.Model], rows: list[list]) -> None:
+        builder = self.row_builders[model]
+        self.check_row_lengths(model, rows, builder.pk_index)
+        self.upserter.write_rows(model, rows, builder.new_instance)
+        self.written_models.add(model)
+        self.result.counts(str(model._meta)).written += len(rows)
+
+    def _write_items(self, model: type[models.Model], items: list[base.DeserializedObject]) -> None:
+        instances = [item.object for item in items]
+        self.check_lengths(model, instances)
+        with_pk = [obj for obj in instances if obj.pk is not None]
+        upsert = bool(with_pk) and can_upsert(model, self.using)
+        if upsert:
+            self.upserter.write(model, with_pk)
+        for obj in instances if not upsert else ():
+            if obj.pk is not None:
+                save_raw(obj, self.using)
+        self._create(model, [item for item in items if item.object.pk is None])
+        m2m_rows: dict[str, dict] = {}
+        for item in items:
+            for name, targets in (item.m2m_data or {}).items():
+                m2m_rows.setdefault(name, {})[item.object.pk] = targets
+            if item.deferred_fields:
+                self.deferred.append(item)
+        replace_many_to_many(model, m2m_rows, self.using)
+        self.written_models.add(model)
+        self.result.counts(str(model._meta)).written += len(instances)
+        call_hook("post_save", model=model, instances=instances, using=self.using)
+        for callback in self.on_batch:
+            callback(model, instances)
+
+    def _create(self, model: type[models.Model], items: list[base.DeserializedObject]) -> None:
+        """Insert rows that have no primary key; the database gives them one.
+
+        Key-identified rows are inserted in bulk, then their new keys are
+        looked up by natural key; the others are saved one by one, as
+        ``loaddata`` does.
+        """
+        keyed = [item for item in items if getattr(item, "natural_key", None) is not None]
+        if keyed and self.resolver is not None and can_upsert(model, self.using):
+            self.upserter.settle()
+            insert_new(model, [item.object for item in keyed], self.using)
+            found = self.resolver.lookup(model, {item.natural_key for item in keyed})
+            for item in keyed:
+                pk = found.get(item.natural_key)
+                if pk is None:
+                    raise LoadError(
+                        f"{model._meta.label} natural key {list(item.natural_key)!r}: the row "
+                        "was inserted but cannot be found by its natural key again (does "
+                        "natural_key() match the fields it is made of?)"
+                    )
+                item.object.pk = pk
+            items = [item for item in items if getattr(item, "natural_key", None) is None]
+        for item in items:
+            save_raw(item.object, self.using)
+            key = getattr(item, "natural_key", None)
+            if key is not None and self.resolver is not None:
+                self.resolver.remember(model, key, item.object.pk)
+
+    def save_deferred(self) -> None:
+        """Resolve references to objects that came later in the stream (natural keys)."""
+        for item in self.deferred:
+            obj = item.object
+            label = str(obj._meta)
+            m2m_rows = {}
+            for field, value in item.deferred_fields.items():
+                try:
+                    if field.many_to_many:
+                        m2m_rows[field.name] = {
+                            obj.pk: base.deserialize_m2m_values(field, value, self.using, False)
+                        }
+                    else:
+                        setattr(
+                            obj,
+                            field.attname,
+                            base.deserialize_fk_value(field, value, self.using, False),
+                        )
+                except Exception as exc:
+                    raise LoadError(
+                        f"{label} pk={obj.pk}: {field.name}={value!r} does not resolve: {exc}"
+                    ) from exc
+            save_raw(obj, self.using)
+            for name, rows in m2m_rows.items():
+                replace_many_to_many(type(obj), {name: rows}, self.using)
+        self.deferred.clear()

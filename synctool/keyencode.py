@@ -1,0 +1,181 @@
+"""Server side of identity: objects serialized by primary key, sent by natural key.
+
+Routes are serialized by primary key (the fast path, Django's serializer
+otherwise); :class:`KeyEncoder` then rewrites, a chunk of one model at a
+time, what the identity rule (:mod:`synctool.identity`) says must travel by
+natural key:
+
+- references to key-identified models (foreign keys, one-to-ones,
+  many-to-many lists) become their natural keys, fetched with one query per
+  chunk and target model (and cached);
+- the object id of a GenericForeignKey whose content type is a
+  key-identified model becomes that object's natural key;
+- a key-identified object loses its ``"pk"``, as with ``dumpdata
+  --natural-primary``.
+
+The result is still a fixture ``loaddata`` reads (object ids of generic
+foreign keys aside, which Django cannot express).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from itertools import groupby, islice
+from operator import itemgetter
+
+from django.apps import apps
+from django.db import models
+
+from synctool import identity
+from synctool.exceptions import DanglingReference
+from synctool.rowexport import NotPlain, converter_for
+
+logger = logging.getLogger("synctool")
+
+
+def wire_converter(field: models.Field) -> Callable:
+    """How a value of ``field`` read with ``values_list`` is written on the wire."""
+    try:
+        convert = converter_for(field)
+    except NotPlain:
+        return field.to_python
+    return convert or (lambda value: value)
+
+
+class _Plan:
+    """What to rewrite in the objects of one model."""
+
+    def __init__(self, model: type[models.Model], key_identified: frozenset[str]):
+        opts = model._meta.concrete_model._meta
+        self.model = model
+        self.drop_pk = identity.model_label(model) in key_identified
+        self.references = [
+            (field.name, field.related_model, field.many_to_many)
+            for field in [*opts.local_fields, *opts.local_many_to_many]
+            if identity.references_by_key(field, key_identified)
+        ]
+        self.generic = [
+            (ct_field.name, fk_field.name)
+            for ct_field, fk_field in identity.generic_foreign_keys(opts.concrete_model)
+        ]
+
+    @property
+    def needed(self) -> bool:
+        return bool(self.drop_pk or self.references or self.generic)
+
+
+class KeyEncoder:
+    """Rewrites a stream of fixture objects to the project's identity rule."""
+
+    def __init__(self, using: str, key_identified: frozenset[str], chunk_size: int = 2000):
+        self.using = using
+        self.key_identified = key_identified
+        self.chunk_size = max(chunk_size, 1)
+        self._plans: dict[str, _Plan | None] = {}
+        self._keys: dict[type[models.Model], identity.BoundedCache] = {}
+
+    def _plan(self, label: str) -> _Plan | None:
+        if label not in self._plans:
+            plan = _Plan(apps.get_model(label), self.key_identified)
+            self._plans[label] = plan if plan.needed else None
+        return self._plans[label]
+
+    def encode(self, objects: Iterable[dict]) -> Iterator[dict]:
+        for label, group in groupby(objects, key=itemgetter("model")):
+            plan = self._plan(label)
+            if plan is None:
+                yield from group
+                continue
+            while chunk := list(islice(group, self.chunk_size)):
+                self._rewrite(plan, chunk)
+                yield from chunk
+
+    # -- one chunk --------------------------------------------------------
+
+    def _rewrite(self, plan: _Plan, chunk: list[dict]) -> None:
+        # Generic foreign keys first: they need the content type's id.
+        for ct_name, fk_name in plan.generic:
+            self._rewrite_generic(plan, chunk, ct_name, fk_name)
+        for name, target, many in plan.references:
+            values = set()
+            for obj in chunk:
+                value = obj["fields"].get(name)
+                if many:
+                    values.update(value or ())
+                elif value is not None:
+                    values.add(value)
+            keys = self.natural_keys(target, values)
+            for obj in chunk:
+                fields = obj["fields"]
+                value = fields.get(name)
+                if value is None:
+                    continue
+                try:
+                    fields[name] = [keys[v] for v in value] if many else keys[value]
+                except KeyError as exc:
+                    raise DanglingReference(
+                        f"{plan.model._meta.label} pk={obj.get('pk')!r}: {name} points at "
+                        f"{target._meta.label} pk={exc.args[0]!r}, which does not exist"
+                    ) from None
+        if plan.drop_pk:
+            for obj in chunk:
+                obj.pop("pk", None)
+
+    def _rewrite_generic(self, plan: _Plan, chunk: list[dict], ct_name: str, fk_name: str):
+        from django.contrib.contenttypes.models import ContentType
+
+        by_target: dict[type[models.Model], list[dict]] = {}
+        manager = ContentType.objects.db_manager(self.using)
+        for obj in chunk:
+            fields = obj["fields"]
+            ct_id, object_id = fields.get(ct_name), fields.get(fk_name)
+            if ct_id is None or object_id is None:
+                continue
+            try:
+                target = manager.get_for_id(ct_id).model_class()
+            except ContentType.DoesNotExist:
+                continue  # a dangling content type: the constraint check's business
+            if target is not None and identity.model_label(target) in self.key_identified:
+                by_target.setdefault(target, []).append(obj)
+        for target, objs in by_target.items():
+            normalize = target._meta.pk.to_python
+            convert = wire_converter(target._meta.pk)
+            ids = {convert(normalize(obj["fields"][fk_name])) for obj in objs}
+            keys = self.natural_keys(target, ids)
+            for obj in objs:
+                fields = obj["fields"]
+                object_id = convert(normalize(fields[fk_name]))
+                if object_id not in keys:
+                    raise DanglingReference(
+                        f"{plan.model._meta.label} pk={obj.get('pk')!r}: {fk_name} points at "
+                        f"{target._meta.label} pk={object_id!r}, which does not exist"
+                    )
+                fields[fk_name] = keys[object_id]
+
+    # -- look-ups ---------------------------------------------------------
+
+    def natural_keys(self, model: type[models.Model], values: set) -> dict:
+        """``{primary key as on the wire: natural key (a list)}`` for ``values``."""
+        cache = self._keys.setdefault(model, identity.BoundedCache())
+        missing = [value for value in values if value not in cache]
+        if missing:
+            for value, key in self._fetch(model, missing):
+                cache.remember(value, key)
+        return {value: cache[value] for value in values if value in cache}
+
+    def _fetch(self, model: type[models.Model], values: list) -> Iterator[tuple]:
+        manager = model._base_manager.using(self.using)
+        pk_field = model._meta.pk
+        to_wire = wire_converter(pk_field)
+        paths = identity.key_paths(model)
+        for chunk in identity.chunks(values):
+            queryset = manager.filter(pk__in=[pk_field.to_python(v) for v in chunk]).order_by()
+            if paths is None:
+                for obj in queryset.iterator():
+                    yield to_wire(obj.pk), list(obj.natural_key())
+                continue
+            converters = [wire_converter(identity.path_field(model, p)) for p in paths]
+            for pk, *parts in queryset.values_list("pk", *paths):
+                key = [c(part) for c, part in zip(converters, parts, strict=True)]
+                yield to_wire(pk), key

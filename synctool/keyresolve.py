@@ -1,0 +1,402 @@
+"""Client side of identity: natural keys in, local primary keys out, in bulk.
+
+:class:`KeyResolver` sits between the decoded stream and the loader. For a
+chunk of objects of one model at a time it:
+
+- matches each key-identified object to the local row with the same natural
+  key (its ``"pk"`` becomes that row's, or None for a row to create, whose
+  natural key is kept under :data:`NATURAL_KEY`);
+- replaces every natural-key reference (foreign key, many-to-many list, the
+  object id of a GenericForeignKey) by the local primary key it names;
+- refuses a reference to a key-identified model that arrives as a primary
+  key: that id means nothing here.
+
+Look-ups are one query per chunk and target model (cached), never one per
+object. A reference that does not resolve is an error naming the model, the
+object and the field, unless its target is still to come in this sync
+(a cycle): it is then left to Django's deserializer, which defers it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from itertools import groupby, islice
+from operator import itemgetter
+
+from django.apps import apps
+from django.core.exceptions import ObjectDoesNotExist, ValidationError
+from django.db import connections, models
+
+from synctool import identity
+from synctool.exceptions import LoadError
+
+# The top-level key under which a key-identified object that has no local
+# row yet carries its natural key (Django's deserializer ignores it).
+NATURAL_KEY = "synctool_natural_key"
+
+
+def describe(obj: dict) -> str:
+    """How an object is named in messages: its pk, or its natural key."""
+    if obj.get("pk") is not None:
+        return f"pk={obj['pk']!r}"
+    if obj.get(NATURAL_KEY) is not None:
+        return f"natural key {list(obj[NATURAL_KEY])!r}"
+    return "(no primary key)"
+
+
+def _by_primary_key(plan, obj: dict, name: str, target, value) -> LoadError:
+    label = target._meta.label
+    return LoadError(
+        f"{plan.label} {describe(obj)}: {name} refers to {label} by primary key {value!r}, "
+        f"but {label} is identified by natural key (its ids differ between databases): "
+        "the server must send natural keys. Is synctool on the server older, or is "
+        f"{label} missing from its SYNCTOOL_NATURAL_KEYS?"
+    )
+
+
+class _OwnKey:
+    """Computes a key-identified object's natural key from its fields as sent.
+
+    A key path ``content_type__app_label`` reads component ``app_label`` of
+    the natural key sent for ``content_type``.
+    """
+
+    def __init__(
+        self, model: type[models.Model], paths: tuple[str, ...], key_identified: frozenset[str]
+    ):
+        self.getters = []
+        self.converters = []
+        for path in paths:
+            head, _, rest = path.partition("__")
+            field = _field_named(model, head)
+            if not rest:
+                self.getters.append((field.name, None))
+            else:
+                target = field.related_model if field.is_relation else None
+                target_paths = identity.key_paths(target) if target is not None else None
+                by_key = target is not None and identity.model_label(target) in key_identified
+                if not by_key or not target_paths or rest not in target_paths:
+                    raise LookupError(path)
+                self.getters.append((field.name, target_paths.index(rest)))
+            self.converters.append(identity.path_field(model, path).to_python)
+
+    def __call__(self, fields: dict) -> tuple:
+        parts = []
+        for (name, index), convert in zip(self.getters, self.converters, strict=True):
+            value = fields[name]
+            if index is not None:
+                if not isinstance(value, list):
+                    raise KeyError(name)
+                value = value[index]
+            parts.append(convert(value))
+        return tuple(parts)
+
+
+def _field_named(model: type[models.Model], name: str) -> models.Field:
+    for field in model._meta.concrete_fields:
+        if name in (field.name, field.attname):
+            return field
+    raise LookupError(name)
+
+
+class _Plan:
+    """What to resolve in the objects of one model."""
+
+    def __init__(self, model: type[models.Model], key_identified: frozenset[str]):
+        opts = model._meta.concrete_model._meta
+        self.model = model
+        self.label = opts.label
+        self.key_identified = identity.model_label(model) in key_identified
+        self.own = None
+        if self.key_identified:
+            paths = identity.key_paths(model)
+            try:
+                self.own = _OwnKey(model, paths, key_identified) if paths else None
+            except LookupError:
+                self.own = None
+        # (name, target, many, must travel by key)
+        self.references = []
+        for field in [*opts.local_fields, *opts.local_many_to_many]:
+            if not field.is_relation or field.related_model is None:
+                continue
+            target = field.related_model
+            if field.many_to_many and not field.remote_field.through._meta.auto_created:
+                continue
+            if not field.many_to_many and not field.target_field.primary_key:
+                continue  # to_field: the value is that column's, the same on both sides
+            if identity.has_natural_key(target):
+                must = identity.model_label(target) in key_identified
+                self.references.append((field.name, target, field.many_to_many, must))
+        self.generic = [
+            (ct_field.name, fk_field)
+            for ct_field, fk_field in identity.generic_foreign_keys(opts.concrete_model)
+        ]
+
+    @property
+    def needed(self) -> bool:
+        return bool(self.key_identified or self.references or self.generic)
+
+
+class KeyResolver:
+    """Resolves the natural keys of a stream of fixture objects (see the module).
+
+    :param using: the database synced into.
+    :param key_identified: labels of the models identified by natural key.
+    :param announced: labels the sync carries, in load order: a reference to
+        one not loaded yet may be resolved later instead of failing.
+    :param flush: called with a model before its rows are looked up, so that
+        rows of it still waiting in a batch are written first.
+    """
+
+    def __init__(
+        self,
+        using: str,
+        key_identified: frozenset[str],
+        announced: Iterable[str] = (),
+        flush: Callable[[type[models.Model]], None] = lambda model: None,
+        chunk_size: int = 2000,
+    ):
+        self.using = using
+        self.key_identified = key_identified
+        self.upcoming = set(announced)
+        self.flush = flush
+        self.chunk_size = max(chunk_size, 1)
+        self._plans: dict[str, _Plan | None] = {}
+        self._pks: dict[type[models.Model], identity.BoundedCache] = {}
+        self.deferred_generic: list[tuple] = []
+
+    def _plan(self, label: str) -> _Plan | None:
+        if label not in self._plans:
+            plan = _Plan(apps.get_model(label), self.key_identified)
+            self._plans[label] = plan if plan.needed else None
+        return self._plans[label]
+
+    def resolve(self, objects: Iterable[dict]) -> Iterator[dict]:
+        """Yield ``objects`` with their natural keys resolved."""
+        for label, group in groupby(objects, key=itemgetter("model")):
+            label = label.lower()
+            plan = self._plan(label)
+            if plan is None:
+                yield from group
+            else:
+                while chunk := list(islice(group, self.chunk_size)):
+                    self._resolve_chunk(plan, chunk)
+                    yield from chunk
+            self.upcoming.discard(label)
+
+    def is_key_identified(self, model: type[models.Model]) -> bool:
+        return identity.model_label(model) in self.key_identified
+
+    # -- one chunk --------------------------------------------------------
+
+    def _resolve_chunk(self, plan: _Plan, chunk: list[dict]) -> None:
+        if plan.key_identified:
+            self._match_own(plan, chunk)
+        for ct_name, fk_field in plan.generic:
+            self._resolve_generic(plan, chunk, ct_name, fk_field)
+        for name, target, many, must in plan.references:
+            self._resolve_field(plan, chunk, name, target, many, must)
+
+    def _match_own(self, plan: _Plan, chunk: list[dict]) -> None:
+        if plan.own is None:
+            # Django's deserializer finds the row by natural_key() (one query each).
+            for obj in chunk:
+                obj.pop("pk", None)
+            return
+        keys = []
+        targets = {name: target for name, target, _, must in plan.references if must}
+        for obj in chunk:
+            try:
+                keys.append(plan.own(obj["fields"]))
+            except (KeyError, TypeError, IndexError, ValidationError) as exc:
+                name = exc.args[0] if isinstance(exc, KeyError) and exc.args else None
+                value = obj["fields"].get(name) if isinstance(name, str) else None
+                if name in targets and value is not None:
+                    raise _by_primary_key(plan, obj, name, targets[name], value) from None
+                raise LoadError(
+                    f"{plan.label}: an object's natural key cannot be read from its fields "
+                    f"({type(exc).__name__}: {exc}): {str(obj['fields'])[:200]}"
+                ) from None
+        found = self.lookup(plan.model, set(keys))
+        for obj, key in zip(chunk, keys, strict=True):
+            pk = found.get(key)
+            obj["pk"] = pk
+            if pk is None:
+                obj[NATURAL_KEY] = key
+
+    def _resolve_generic(self, plan: _Plan, chunk: list[dict], ct_name: str, fk_field) -> None:
+        by_target: dict[type[models.Model], list[dict]] = {}
+        for obj in chunk:
+            fields = obj["fields"]
+            object_id, ct_key = fields.get(fk_field.name), fields.get(ct_name)
+            if not isinstance(object_id, list):
+                continue
+            target = None
+            if isinstance(ct_key, list) and len(ct_key) == 2:
+                try:
+                    target = apps.get_model(*ct_key)
+                except (LookupError, ValueError, TypeError):
+                    target = None
+            if target is None or not identity.has_natural_key(target):
+                raise LoadError(
+                    f"{plan.label} {describe(obj)}: {fk_field.name}={object_id!r} is a natural "
+                    f"key, but its content type {ct_key!r} is not a model here that has one"
+                )
+            by_target.setdefault(target, []).append(obj)
+        for target, objs in by_target.items():
+            keys = {tuple(obj["fields"][fk_field.name]) for obj in objs}
+            found = self.lookup(target, keys)
+            for obj in objs:
+                fields = obj["fields"]
+                key = tuple(fields[fk_field.name])
+                if key not in found:
+                    self._unresolved(plan, obj, fk_field.name, target, key)
+                    self._defer_generic(plan, obj, fk_field, target, key)
+                    continue
+                fields[fk_field.name] = fk_field.to_python(found[key])
+
+    def _resolve_field(self, plan, chunk, name: str, target, many: bool, must: bool) -> None:
+        keys = set()
+        for obj in chunk:
+            value = obj["fields"].get(name)
+            if value is None:
+                continue
+            for item in value if many else (value,):
+                if type(item) is list:
+                    keys.add(tuple(item))
+                elif must and item is not None:
+                    raise _by_primary_key(plan, obj, name, target, item)
+        if not keys:
+            return
+        found = self.lookup(target, keys)
+        for obj in chunk:
+            fields = obj["fields"]
+            value = fields.get(name)
+            if value is None:
+                continue
+            if many:
+                resolved = []
+                for item in value:
+                    if type(item) is list:
+                        pk = found.get(tuple(item))
+                        if pk is None:
+                            self._unresolved(plan, obj, name, target, tuple(item))
+                            resolved = None
+                            break
+                        item = pk
+                    resolved.append(item)
+                if resolved is not None:
+                    fields[name] = resolved
+            elif type(value) is list:
+                pk = found.get(tuple(value))
+                if pk is None:
+                    self._unresolved(plan, obj, name, target, tuple(value))
+                else:
+                    fields[name] = pk
+
+    def _unresolved(self, plan: _Plan, obj: dict, name: str, target, key: tuple) -> None:
+        """Leave a forward reference to Django's deserializer, or fail naming it."""
+        label = identity.model_label(target)
+        if label in self.upcoming:
+            return  # loaded later in this sync: Django defers it and resolves it at the end
+        raise LoadError(
+            f"{plan.label} {describe(obj)}: {name}={list(key)!r} does not resolve: no "
+            f"{target._meta.label} has that natural key here, and this sync does not carry one"
+        )
+
+    def _defer_generic(self, plan: _Plan, obj: dict, fk_field, target, key: tuple) -> None:
+        """Write a placeholder now, the object id once the target is loaded (:meth:`finish`).
+
+        Django's deserializer cannot hold a natural key in an object id: left
+        as it is, the list would be stored as its text.
+        """
+        if obj.get("pk") is None:
+            raise LoadError(
+                f"{plan.label} {describe(obj)}: {fk_field.name}={list(key)!r} points at a "
+                f"{target._meta.label} that comes later in this sync, and the object has no "
+                "primary key to come back to"
+            )
+        if fk_field.null:
+            placeholder = None
+        elif fk_field.has_default():
+            placeholder = fk_field.get_default()
+        else:
+            placeholder = "" if isinstance(fk_field, models.CharField | models.TextField) else 0
+        obj["fields"][fk_field.name] = placeholder
+        self.deferred_generic.append(
+            (plan.model, obj["pk"], fk_field, target, key)
+        )
+
+    def finish(self) -> None:
+        """Set the object ids left for later (targets that came after their referrers)."""
+        for model, pk, fk_field, target, key in self.deferred_generic:
+            found = self.lookup(target, {key})
+            if key not in found:
+                raise LoadError(
+                    f"{model._meta.label} pk={pk!r}: {fk_field.name}={list(key)!r} does not "
+                    f"resolve: no {target._meta.label} has that natural key, even after the sync"
+                )
+            model._base_manager.using(self.using).filter(pk=pk).update(
+                **{fk_field.attname: fk_field.to_python(found[key])}
+            )
+        self.deferred_generic.clear()
+
+    # -- look-ups ---------------------------------------------------------
+
+    def remember(self, model: type[models.Model], key: tuple, pk) -> None:
+        """Record the local primary key of a row just created."""
+        self._pks.setdefault(model._meta.concrete_model, identity.BoundedCache()).remember(key, pk)
+
+    def lookup(self, model: type[models.Model], keys: set[tuple]) -> dict[tuple, object]:
+        """``{natural key: local primary key}`` for the keys that exist here."""
+        model = model._meta.concrete_model
+        cache = self._pks.setdefault(model, identity.BoundedCache())
+        missing = [key for key in keys if key not in cache]
+        if missing:
+            self.flush(model)
+            for key, pk in self._fetch(model, missing):
+                cache.remember(key, pk)
+        return {key: cache[key] for key in keys if key in cache}
+
+    def _fetch(self, model: type[models.Model], keys: list[tuple]) -> Iterator[tuple]:
+        paths = identity.key_paths(model)
+        if paths is None:
+            yield from self._fetch_one_by_one(model, keys)
+            return
+        manager = model._base_manager.using(self.using)
+        converters = [identity.path_field(model, path).to_python for path in paths]
+        limit = connections[self.using].features.max_query_params or 30_000
+        size = max(1, min(identity.LOOKUP_CHUNK, limit // (len(paths) + 1)))
+        for chunk in identity.chunks(keys, size):
+            wanted = {}
+            for key in chunk:
+                if len(key) != len(paths):
+                    continue  # cannot be a natural key of this model
+                try:
+                    normal = tuple(c(part) for c, part in zip(converters, key, strict=True))
+                except (ValidationError, TypeError, ValueError):
+                    continue
+                wanted[normal] = key
+            if not wanted:
+                continue
+            filters = {
+                f"{path}__in": {normal[index] for normal in wanted}
+                for index, path in enumerate(paths)
+            }
+            for pk, *parts in manager.filter(**filters).order_by().values_list("pk", *paths):
+                original = wanted.get(tuple(parts))
+                if original is not None:
+                    yield original, pk
+
+    def _fetch_one_by_one(self, model: type[models.Model], keys: list[tuple]) -> Iterator[tuple]:
+        manager = model._default_manager.db_manager(self.using)
+        for key in keys:
+            try:
+                yield key, manager.get_by_natural_key(*key).pk
+            except ObjectDoesNotExist:
+                continue
+            except Exception as exc:
+                raise LoadError(
+                    f"{model._meta.label}: natural key {list(key)!r} could not be looked up: "
+                    f"{type(exc).__name__}: {exc}"
+                ) from exc

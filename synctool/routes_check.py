@@ -1,0 +1,49 @@
+"""Route names checked against the server's manifest, with a did-you-mean."""
+
+from __future__ import annotations
+
+import difflib
+import re
+
+from synctool.exceptions import RouteNotFound
+
+MAX_ROUTE_LENGTH = 2000
+
+
+def _pattern(path: str) -> str:
+    return path.removeprefix("^").removesuffix("$").rstrip("/") + "/?"
+
+
+def route_matches(path: str, route: str) -> bool:
+    """Whether the server's route regex ``path`` serves ``route``."""
+    try:
+        return re.fullmatch(_pattern(path), route.strip("/")[:MAX_ROUTE_LENGTH]) is not None
+    except re.error:
+        return False
+
+
+def suggestion(route: str, paths: list[str]) -> str:
+    """A "did you mean" sentence (or "") for a route name no path serves."""
+    plain = [path for path in paths if re.escape(path) == path or path.isidentifier()]
+    close = difflib.get_close_matches(route.strip("/"), plain or paths, n=3, cutoff=0.6)
+    if close:
+        return " Did you mean " + " or ".join(repr(c) for c in close) + "?"
+    listed = ", ".join(repr(p) for p in paths[:12]) + (", ..." if len(paths) > 12 else "")
+    return f" The server's routes: {listed or 'none'}."
+
+
+def check_route_names(manifest: dict, routes: list[str]) -> None:
+    """Raise RouteNotFound naming every route no path of ``manifest`` serves."""
+    paths = [str(entry.get("path", "")) for entry in manifest.get("routes", [])]
+    unknown = [route for route in routes if not any(route_matches(p, route) for p in paths)]
+    if unknown:
+        raise RouteNotFound(
+            "the server has no route "
+            + ", ".join(repr(route) for route in unknown)
+            + "."
+            + (
+                suggestion(unknown[0], paths)
+                if len(unknown) == 1
+                else suggestion(unknown[0], paths)
+            )
+        )

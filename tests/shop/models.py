@@ -1,0 +1,78 @@
+"""A shop whose rows point at users and, through a GenericForeignKey, at anything:
+the identity tests (content type, permission and user ids differ between
+the two databases)."""
+
+from django.conf import settings
+from django.contrib.contenttypes.fields import GenericForeignKey
+from django.contrib.contenttypes.models import ContentType
+from django.db import models
+
+
+class Customer(models.Model):
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    name = models.CharField(max_length=100)
+
+
+class Order(models.Model):
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="orders")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reference = models.CharField(max_length=20, unique=True)
+    watchers = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="+")
+
+
+class Comment(models.Model):
+    """A comment on anything: an order, a customer, a user."""
+
+    content_type = models.ForeignKey(ContentType, on_delete=models.CASCADE)
+    object_id = models.CharField(max_length=40)
+    content_object = GenericForeignKey("content_type", "object_id")
+    text = models.CharField(max_length=200)
+
+
+class Review(models.Model):
+    """Ordered across a relation, as auth.Permission is (by its content type)."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE)
+    stars = models.IntegerField(default=5)
+
+    class Meta:
+        ordering = ["customer__name"]
+
+
+class TimeSlot(models.Model):
+    """A time as primary key: its microseconds must survive everywhere it travels."""
+
+    start = models.TimeField(primary_key=True)
+    label = models.CharField(max_length=50)
+
+
+class Booking(models.Model):
+    slot = models.ForeignKey(TimeSlot, on_delete=models.CASCADE, related_name="bookings")
+    alternatives = models.ManyToManyField(TimeSlot, blank=True, related_name="+")
+
+
+class ShelfManager(models.Manager):
+    def get_by_natural_key(self, aisle, number):
+        return self.get(aisle=aisle, number=number)
+
+
+class Shelf(models.Model):
+    """A natural key of two fields, not declared unique in this order."""
+
+    number = models.IntegerField()
+    aisle = models.CharField(max_length=10)
+
+    objects = ShelfManager()
+
+    class Meta:
+        unique_together = [("number", "aisle")]
+
+    def natural_key(self):
+        return (self.aisle, self.number)
+
+
+class Product(models.Model):
+    shelf = models.ForeignKey(Shelf, null=True, on_delete=models.SET_NULL)
+    name = models.CharField(max_length=50)
