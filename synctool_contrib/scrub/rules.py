@@ -21,6 +21,7 @@ from django.db import models
 from django.dispatch import receiver
 
 from synctool.conf import settings
+from synctool.identity import generic_foreign_keys
 from synctool.exceptions import ConfigurationError
 from synctool_contrib.scrub import fakedata
 from synctool_contrib.scrub.fields import FieldInfo, field_info, serialized_fields
@@ -226,9 +227,8 @@ class Scrubber:
         self._functions[model] = result
         return result
 
-    def _reference(self, field_: models.Field):
-        """A function rewriting natural-key references to scrubbed fields, or None."""
-        target = field_.remote_field.model
+    def _key_rewriter(self, target: type[models.Model]):
+        """A function scrubbing a natural key of ``target`` as its fields are, or None."""
         positions = natural_key_fields(target)
         if not positions:
             return None
@@ -245,9 +245,41 @@ class Scrubber:
                 for scrub, value in zip(parts, key, strict=True)
             )
 
+        return rewrite
+
+    def _reference(self, field_: models.Field):
+        """A function rewriting natural-key references to scrubbed fields, or None."""
+        rewrite = self._key_rewriter(field_.remote_field.model)
+        if rewrite is None:
+            return None
         if field_.many_to_many:
             return lambda value, obj: None if value is None else [rewrite(k) for k in value]
         return lambda value, obj: rewrite(value)
+
+    def _generic_reference(self, ct_name: str):
+        """Rewrites a GenericForeignKey's object id sent as a natural key (of a scrubbed model).
+
+        The object id is a natural key when its model is identified by one
+        (a user, say): it is scrubbed exactly as that model's own fields are,
+        so it still names the same row on the other side.
+        """
+        rewriters: dict[tuple, object] = {}
+
+        def rewrite(value, obj):
+            content_type = obj["fields"].get(ct_name)
+            if not isinstance(value, list) or not isinstance(content_type, list):
+                return value
+            key = tuple(content_type)
+            if key not in rewriters:
+                try:
+                    target = apps.get_model(*key)
+                except (LookupError, ValueError, TypeError):
+                    target = None
+                rewriters[key] = self._key_rewriter(target) if target is not None else None
+            function = rewriters[key]
+            return value if function is None else function(value)
+
+        return rewrite
 
     def build_plan(self, model: type[models.Model]) -> tuple:
         functions = self.functions(model)
@@ -257,6 +289,9 @@ class Scrubber:
                 rewrite = self._reference(field_)
                 if rewrite is not None:
                     plan.append((name, rewrite))
+        for ct_field, fk_field in generic_foreign_keys(model._meta.concrete_model):
+            if fk_field.name not in functions and not self.rule_for(model, fk_field.name):
+                plan.append((fk_field.name, self._generic_reference(ct_field.name)))
         return tuple(plan)
 
     def plan(self, label: str) -> tuple:

@@ -746,6 +746,33 @@ class TestServerSideScrubbing:
         assert all(not is_password_usable(u.password) for u in local_users)
         assert Group.objects.using("default").filter(name="editors").exists()  # not scrubbed
 
+    def test_scrubbed_usernames_still_identify_users_everywhere(self, scrubbing_server, settings):
+        """Users travel by natural key: a scrubbed username is scrubbed alike in every reference."""
+        from tests.identity import migrate_differently
+        from tests.shop.models import Comment, Customer, Order
+        from tests.test_identity import make_shop
+
+        migrate_differently("default")
+        User.objects.create_superuser("root")
+        make_shop(customers=3, orders=2)
+        _client(scrubbing_server).sync_many(["users", "orders"])
+        settings.SYNCTOOL_SCRUB = RULES  # this process computes what the server sent
+        scrub_username = get_scrubber().functions(User)["username"]
+        server_names = set(User.objects.using("server").values_list("username", flat=True))
+        assert not server_names & set(User.objects.values_list("username", flat=True))
+        for customer in Customer.objects.using("server").select_related("user"):
+            local = Customer.objects.get(pk=customer.pk)
+            assert local.user.username == scrub_username(customer.user.username, None)
+        for order in Order.objects.using("server").prefetch_related("watchers"):
+            local = Order.objects.get(pk=order.pk)
+            assert sorted(u.username for u in local.watchers.all()) == sorted(
+                scrub_username(u.username, None) for u in order.watchers.all()
+            )
+        for comment in Comment.objects.using("server").filter(content_type__model="user"):
+            target = Comment.objects.get(pk=comment.pk).content_object
+            assert isinstance(target, User)
+            assert target.username == scrub_username(comment.content_object.username, None)
+
     def test_two_syncs_give_identical_databases(self, scrubbing_server):
         fill_server()
         client = _client(scrubbing_server)

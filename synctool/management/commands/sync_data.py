@@ -120,23 +120,19 @@ class Command(BaseCommand):
             self.stdout.write("dry run: nothing was written")
 
     def _sync_all(self, client, options, verbosity) -> list[SyncResult]:
-        results = []
+        """Every route of the command in one transaction: all of them or nothing."""
         show_bars = verbosity > 0 and sys.stderr.isatty()
-        for route in options["routes"]:
-            with ProgressBars(enabled=show_bars, stream=sys.stderr) as bars:
-                results.append(
-                    client.sync(
-                        route,
-                        clean=options["clean"],
-                        reset=not options["no_reset"],
-                        images=options["images"],
-                        files=options["files"],
-                        using=options["database"],
-                        dry_run=options["dry_run"],
-                        progress=bars.update if show_bars else None,
-                    )
-                )
-        return results
+        with ProgressBars(enabled=show_bars, stream=sys.stderr) as bars:
+            return client.sync_many(
+                options["routes"],
+                clean=options["clean"],
+                reset=not options["no_reset"],
+                images=options["images"],
+                files=options["files"],
+                using=options["database"],
+                dry_run=options["dry_run"],
+                progress=bars.update if show_bars else None,
+            )
 
     def _list(self, client: Client) -> None:
         manifest = client.manifest()
