@@ -18,6 +18,7 @@ millisecond) and prints one table. Exit status 1 when a digest differs.
 
     .venv/bin/python benchmarks/run.py --rows 200000 --backend both --repeat 3
     .venv/bin/python benchmarks/run.py --rows 20000 --smoke        # CI: digests only
+    .venv/bin/python benchmarks/run.py --rows 200000 --natural-keys --skip-dumpdata --skip-copy
 
 PostgreSQL: ``PGHOST``/``PGPORT``/``PGUSER`` (default 127.0.0.1, 5432,
 postgres, trust auth); databases are named ``bench_<pid>_*`` and dropped at
@@ -161,6 +162,7 @@ class Server:
             BENCH_CHUNK_SIZE=options.chunk_size,
             BENCH_NO_GZIP="1" if options.no_gzip else None,
             BENCH_PATCHES=",".join(options.patch) or None,
+            BENCH_NATURAL_KEYS="1" if options.natural_keys else None,
         )
         cmd = [
             PYTHON,
@@ -367,6 +369,7 @@ def bench_sync(backend, options, total: int, source: dict, index: int) -> Row:
             BENCH_ENDPOINT=server.url,
             BENCH_BATCH_SIZE=options.batch_size,
             BENCH_PATCHES=",".join(options.patch) or None,
+            BENCH_NATURAL_KEYS="1" if options.natural_keys else None,
         )
         cmd = [PYTHON, "-m", "django", "sync_data", "blog"]
         spies = []
@@ -592,6 +595,11 @@ def parse_args(argv=None):
         "--smoke",
         action="store_true",
         help="correctness only (CI): synctool once per backend, digests checked, no baselines",
+    )
+    parser.add_argument(
+        "--natural-keys",
+        action="store_true",
+        help="identify blogs by natural key (slug): every post refers to its blog by it",
     )
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     parser.add_argument("--no-gzip", action="store_true", help="server answers uncompressed")

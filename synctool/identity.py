@@ -23,11 +23,12 @@ looked up one by one through ``natural_key()`` and ``get_by_natural_key``.
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from django.apps import apps
-from django.db import models
+from django.db import connections, models
 
 from synctool.conf import settings
 
@@ -116,6 +117,24 @@ def _marked_instance(model: type[models.Model], prefix: str, depth: int, markers
     return instance
 
 
+class _QueryRefused(Exception):
+    pass
+
+
+def _refuse_query(execute, sql, params, many, context):
+    raise _QueryRefused(sql)
+
+
+@contextlib.contextmanager
+def _no_queries() -> Iterator[None]:
+    """No query reaches a database: a natural_key() that would query fails instead
+    (and cannot abort the transaction of a sync with a query on marker values)."""
+    with contextlib.ExitStack() as stack:
+        for alias in connections:
+            stack.enter_context(connections[alias].execute_wrapper(_refuse_query))
+        yield
+
+
 @functools.cache
 def key_paths(model: type[models.Model]) -> tuple[str, ...] | None:
     """The field paths whose values, in order, are ``model``'s natural key.
@@ -130,7 +149,8 @@ def key_paths(model: type[models.Model]) -> tuple[str, ...] | None:
         return None
     markers: dict[str, str] = {}
     try:
-        key = _marked_instance(model, "", 0, markers).natural_key()
+        with _no_queries():
+            key = _marked_instance(model, "", 0, markers).natural_key()
     except Exception:
         return None
     if not isinstance(key, list | tuple) or not key:

@@ -179,7 +179,11 @@ class KeyResolver:
             if plan is None:
                 yield from group
             else:
-                while chunk := list(islice(group, self.chunk_size)):
+                # A natural key read through natural_key() (not field paths) is
+                # matched by Django one object at a time, against the rows
+                # before it: those must be written first.
+                size = 1 if plan.key_identified and plan.own is None else self.chunk_size
+                while chunk := list(islice(group, size)):
                     self._resolve_chunk(plan, chunk)
                     yield from chunk
             self.upcoming.discard(label)
@@ -297,6 +301,12 @@ class KeyResolver:
     def _unresolved(self, plan: _Plan, obj: dict, name: str, target, key: tuple) -> None:
         """Leave a forward reference to Django's deserializer, or fail naming it."""
         label = identity.model_label(target)
+        if target is plan.model._meta.concrete_model and plan.key_identified and plan.own is None:
+            raise LoadError(
+                f"{plan.label}: {name}={list(key)!r} refers to a row that comes later in "
+                f"the stream; {plan.label}'s natural key is read through natural_key() (not "
+                "from its fields), so a row cannot be matched before the rows it depends on"
+            )
         if label in self.upcoming:
             return  # loaded later in this sync: Django defers it and resolves it at the end
         raise LoadError(
@@ -323,9 +333,7 @@ class KeyResolver:
         else:
             placeholder = "" if isinstance(fk_field, models.CharField | models.TextField) else 0
         obj["fields"][fk_field.name] = placeholder
-        self.deferred_generic.append(
-            (plan.model, obj["pk"], fk_field, target, key)
-        )
+        self.deferred_generic.append((plan.model, obj["pk"], fk_field, target, key))
 
     def finish(self) -> None:
         """Set the object ids left for later (targets that came after their referrers)."""

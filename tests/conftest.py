@@ -40,10 +40,8 @@ class ServerProcess:
 
 def start_server(tmp_path: Path, *, plugins: str = "", workers: int = 2, extra_env=None):
     """Start gunicorn serving tests.wsgi on a free port; wait until it answers."""
-    port = free_port()
     settings_dict = dict(connections["server"].settings_dict)
-    env = dict(os.environ)
-    env.update(
+    env = dict(
         DJANGO_SETTINGS_MODULE="tests.server_settings",
         SYNCTOOL_E2E_DATABASE=json.dumps(
             {
@@ -54,9 +52,16 @@ def start_server(tmp_path: Path, *, plugins: str = "", workers: int = 2, extra_e
         ),
         SYNCTOOL_E2E_PLUGINS=plugins,
         SYNCTOOL_E2E_MEDIA_ROOT=str(tmp_path / "server-media"),
-        PYTHONPATH=str(ROOT),
         **(extra_env or {}),
     )
+    return start_gunicorn(tmp_path, "tests.wsgi:application", env, workers=workers)
+
+
+def start_gunicorn(tmp_path: Path, application: str, env: dict, *, workers: int = 2):
+    """Start gunicorn serving ``application`` on a free port, with ``env`` added to
+    this process's environment; wait until it answers."""
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **env}
     log_path = tmp_path / f"gunicorn-{port}.log"
     # The child keeps its own copy of the descriptor; the parent closes its one.
     with open(log_path, "wb") as log:
@@ -73,7 +78,7 @@ def start_server(tmp_path: Path, *, plugins: str = "", workers: int = 2, extra_e
                 "120",
                 "--graceful-timeout",
                 "2",
-                "tests.wsgi:application",
+                application,
             ],
             cwd=ROOT,
             env=env,

@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "synctool",
     "tests.testapp",
     "tests.shop",
+    "tests.fieldtypes",
 ]
 SITE_ID = 1
 ROOT_URLCONF = "tests.urls"
@@ -70,7 +71,7 @@ SYNCTOOL_ROUTES = {
     "content": {"apps": ["testapp", "shop"], "exclude": ["testapp.comment"]},
     "everything": {"project": True},
 }
-SYNCTOOL_NATURAL_KEYS = ["shop.Shelf"]
+SYNCTOOL_NATURAL_KEYS = ["shop.Shelf", "shop.Category", "fieldtypes.NaturalItem"]
 SYNCTOOL_RETRY_BACKOFF = 0.05
 LOGGING = {
     "version": 1,

@@ -361,3 +361,27 @@ def test_a_generic_foreign_key_to_a_row_that_comes_later_is_set_at_the_end():
     comment = Comment.objects.get()
     assert comment.content_object == User.objects.get(username="later")
     assert comment.object_id == str(User.objects.get(username="later").pk)
+
+
+@e2e
+def test_a_natural_key_read_from_ancestors_is_matched_one_by_one(client_for):
+    from tests.shop.models import Category
+
+    assert key_paths(Category) is None  # natural_key() walks the tree: no field paths
+    home = Category.objects.using("server").create(name="home")
+    tools = Category.objects.using("server").create(name="tools", parent=home)
+    Category.objects.using("server").create(name="hammers", parent=tools)
+    Product.objects.using("server").create(
+        name="claw", category=Category.objects.using("server").get(name="hammers")
+    )
+    # The laptop has another root "tools" (not home/tools) and home itself, under other ids.
+    Category.objects.create(name="tools")
+    Category.objects.create(name="unrelated")
+    local_home = Category.objects.create(name="home")
+    for _ in range(2):
+        client_for().sync("shop")
+        product = Product.objects.get()
+        assert product.category.natural_key() == ("home", "tools", "hammers")
+        assert Category.objects.get(name="home").pk == local_home.pk
+        assert Category.objects.filter(name="tools").count() == 2  # the local root and home/tools
+        assert Category.objects.count() == 5

@@ -18,6 +18,7 @@ route.models("clubs", "testapp.Club", "testapp.Membership", "testapp.Author")
 route.models("places", "testapp.Restaurant", "testapp.Place")
 route.models("alltypes", "testapp.AllTypes", "testapp.UUIDItem")
 route.app("shop", "shop")
+route.app("fieldtypes", "fieldtypes")
 route.models("orders", "shop.Customer", "shop.Order", "shop.Comment")
 
 

@@ -23,6 +23,8 @@ INSTALLED_APPS = ["synctool", "benchmarks.bench_project.bench"]
 MIDDLEWARE = []
 ROOT_URLCONF = "benchmarks.bench_project.urls"
 ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
+# run.py --natural-keys: blogs travel by natural key (every post refers to its blog so).
+SYNCTOOL_NATURAL_KEYS = ["bench.Blog"] if os.environ.get("BENCH_NATURAL_KEYS") else []
 TOKEN = "bench-token-0123456789abcdef"  # noqa: S105
 LOGGING = {
     "version": 1,

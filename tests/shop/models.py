@@ -75,4 +75,30 @@ class Shelf(models.Model):
 
 class Product(models.Model):
     shelf = models.ForeignKey(Shelf, null=True, on_delete=models.SET_NULL)
+    category = models.ForeignKey("Category", null=True, on_delete=models.SET_NULL)
     name = models.CharField(max_length=50)
+
+
+class CategoryManager(models.Manager):
+    def get_by_natural_key(self, *names):
+        category = None
+        for name in names:
+            category = self.get(name=name, parent=category)
+        return category
+
+
+class Category(models.Model):
+    """A tree whose natural key is the path of names from the root (read from the
+    database): looked up one key at a time."""
+
+    name = models.CharField(max_length=50)
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE)
+
+    objects = CategoryManager()
+
+    def natural_key(self):
+        names, node = [], self
+        while node is not None:
+            names.insert(0, node.name)
+            node = node.parent
+        return tuple(names)

@@ -3,14 +3,25 @@
 from django.db import models
 
 
+class BlogManager(models.Manager):
+    def get_by_natural_key(self, slug):
+        return self.get(slug=slug)
+
+
 class Blog(models.Model):
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=200, unique=True)
     description = models.TextField(blank=True)
     created = models.DateTimeField()
 
+    objects = BlogManager()
+
     def __str__(self):
         return self.name
+
+    def natural_key(self):
+        # Used only when run.py --natural-keys identifies blogs by natural key.
+        return (self.slug,)
 
 
 class Post(models.Model):
