@@ -67,11 +67,11 @@ def refuse_unauthorized(request: HttpRequest, explicit=None) -> HttpResponse | N
     """Return a 401/403 response when the request may not pass, else None."""
     tokens = configured_tokens(explicit)
     if not tokens:
-        return HttpResponse(
+        from synctool.views import refusal
+
+        return refusal(
             "synctool: no API token is configured on this server "
-            "(SYNCTOOL_API_TOKEN), so every request is refused.\n",
-            status=403,
-            content_type="text/plain; charset=utf-8",
+            "(SYNCTOOL_API_TOKEN), so every request is refused."
         )
     presented = presented_token(request)
     if presented is None or not token_matches(presented, tokens):

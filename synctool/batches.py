@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from django.core.serializers import base
-from django.db import models
+from django.db import DatabaseError, models
 
 from synctool.conf import settings
 from synctool.exceptions import HookError, LoadError, SynctoolError
@@ -43,6 +43,33 @@ def _check_length(model: type[models.Model], pk, attname: str, value, limit: int
         )
 
 
+MISSING_SCHEMA = (
+    "no such table",
+    "no such column",
+    "does not exist",
+    "doesn't exist",
+    "unknown column",
+)
+
+
+def refused_batch(model: type[models.Model], count: int, exc: DatabaseError) -> str:
+    """The message of a batch the database refused, in the model's terms.
+
+    The temporary table of PostgreSQL's upsert (``synctool_<table>``) is
+    named as the model's own table; a missing table or column says to migrate.
+    """
+    table = model._meta.db_table
+    text = str(exc).strip().replace(f"synctool_{table}"[:63], table)
+    hint = ""
+    if any(words in text.lower() for words in MISSING_SCHEMA):
+        hint = ": is this database migrated? Run `manage.py migrate`"
+    first_line = text.splitlines()[0] if text else type(exc).__name__
+    return (
+        f"{model._meta.label}: the database refused a batch of {count} rows "
+        f"({type(exc).__name__}: {first_line}){hint}"
+    )
+
+
 class BatchWriter:
     """Collects objects per model and writes them in batches.
 
@@ -64,7 +91,13 @@ class BatchWriter:
         self.length_limits: dict[type[models.Model], list[tuple[int, str, int]]] = {}
         # Set by the loader: looks up the primary keys of rows it created.
         self.resolver = None
+        self.kept: dict[type[models.Model], frozenset[str]] = {}
         self.switch_to(result, on_batch)
+
+    def keep_columns(self, model: type[models.Model], attnames: frozenset[str]) -> None:
+        """Leave these columns of ``model`` alone when a row is updated."""
+        self.upserter.keep[model] = attnames
+        self.kept[model] = attnames
 
     def switch_to(self, result: SyncResult, on_batch: list[BatchCallback]) -> None:
         """Count into ``result`` and call ``on_batch`` from now on (the next route)."""
@@ -133,6 +166,12 @@ class BatchWriter:
         entries = list(self.pending.pop(model, {}).values())
         if not entries:
             return
+        try:
+            self._flush(model, entries)
+        except DatabaseError as exc:
+            raise LoadError(refused_batch(model, len(entries), exc)) from exc
+
+    def _flush(self, model: type[models.Model], entries: list) -> None:
         rows = [entry for entry in entries if type(entry) is list]
         if (
             rows
@@ -166,7 +205,7 @@ class BatchWriter:
             self.upserter.write(model, with_pk)
         for obj in instances if not upsert else ():
             if obj.pk is not None:
-                save_raw(obj, self.using)
+                save_raw(obj, self.using, self.kept.get(model, frozenset()))
         self._create(model, [item for item in items if item.object.pk is None])
         m2m_rows: dict[str, dict] = {}
         for item in items:
@@ -231,7 +270,7 @@ class BatchWriter:
                     raise LoadError(
                         f"{label} pk={obj.pk}: {field.name}={value!r} does not resolve: {exc}"
                     ) from exc
-            save_raw(obj, self.using)
+            save_raw(obj, self.using, self.kept.get(type(obj), frozenset()))
             for name, rows in m2m_rows.items():
                 replace_many_to_many(type(obj), {name: rows}, self.using)
         self.deferred.clear()

@@ -1,6 +1,6 @@
 """System checks (``manage.py check``), ids ``synctool.E001`` ... and ``W001``.
 
-E001  a route is served but no API token is configured
+E001  (check --deploy) a route is served but no API token is configured
 E002  SYNCTOOL_API_TOKEN is not a string or a list of strings
 E003  SYNCTOOL_ROUTES is malformed (not a dict, unknown keys, ...)
 E004  a route names an app or model that is not installed
@@ -10,6 +10,7 @@ E007  SYNCTOOL_SCRUB or SYNCTOOL_SCRUB_STRICT is set but the scrub plugin is not
 E008  SYNCTOOL_NATURAL_KEYS is not a list of installed models with natural keys
 W001  an API token is shorter than 20 characters
 W002  a queryset route sets natural_keys=True, which has no effect
+W003  a route is served but no API token is configured (every request is refused)
 
 A registered plugin's own ``synctool_checks(app_configs, **kwargs)`` function
 runs with these, so a plugin's checks run exactly when it is enabled (the scrub
@@ -43,6 +44,27 @@ def _token_value_ok(value) -> bool:
     return isinstance(value, list | tuple) and all(isinstance(t, str) for t in value)
 
 
+def _unprotected_routes() -> bool:
+    """Whether routes are served while no token is configured for them."""
+    from synctool.auth import configured_tokens
+    from synctool.routing import all_routes
+
+    load_urlconf()
+    routes = [route for route in all_routes() if route.entries]
+    unprotected = [route for route in routes if not configured_tokens(route.api_token)]
+    return bool(unprotected or (settings.SYNCTOOL_ROUTES and not configured_tokens()))
+
+
+UNPROTECTED_MESSAGE = (
+    "synctool routes are served but no API token is configured: every request will be refused."
+)
+UNPROTECTED_HINT = (
+    "Set SYNCTOOL_API_TOKEN (a long random string, or a list of them to rotate) or pass "
+    "Route(api_token=...). A laptop running the same code without a token is fine: it "
+    "serves nothing."
+)
+
+
 @register(Tags.security)
 def check_tokens(app_configs=None, **kwargs):
     from synctool.auth import configured_tokens
@@ -54,27 +76,21 @@ def check_tokens(app_configs=None, **kwargs):
         errors.append(
             Error(
                 "SYNCTOOL_API_TOKEN should be a string or a list of strings.",
-                hint="Set it from an environment variable, e.g. os.environ['SYNCTOOL_API_TOKEN'].",
+                hint="Set it from an environment variable, e.g. "
+                "os.environ.get('SYNCTOOL_API_TOKEN').",
                 id="synctool.E002",
             )
         )
         return errors
-    load_urlconf()
-    routes = [route for route in all_routes() if route.entries]
-    unprotected = [route for route in routes if not configured_tokens(route.api_token)]
-    if unprotected or (settings.SYNCTOOL_ROUTES and not configured_tokens()):
-        errors.append(
-            Error(
-                "synctool routes are served but no API token is configured: "
-                "every request will be refused.",
-                hint="Set SYNCTOOL_API_TOKEN (a long random string, or a list of them "
-                "to rotate) or pass Route(api_token=...).",
-                id="synctool.E001",
-            )
-        )
+    if _unprotected_routes():
+        # A warning, not an error: every laptop running production's code
+        # without its token must still run migrate, runserver and sync_data.
+        # `check --deploy` makes it an error (synctool.E001).
+        errors.append(Warning(UNPROTECTED_MESSAGE, hint=UNPROTECTED_HINT, id="synctool.W003"))
     tokens = set(configured_tokens())
-    for route in routes:
-        tokens.update(configured_tokens(route.api_token))
+    for route in all_routes():
+        if route.entries:
+            tokens.update(configured_tokens(route.api_token))
     if any(len(token) < MIN_TOKEN_LENGTH for token in tokens):
         errors.append(
             Warning(
@@ -84,6 +100,14 @@ def check_tokens(app_configs=None, **kwargs):
             )
         )
     return errors
+
+
+@register(Tags.security, deploy=True)
+def check_tokens_deploy(app_configs=None, **kwargs):
+    """Under ``check --deploy``: serving routes without a token is an error."""
+    if _token_value_ok(settings.SYNCTOOL_API_TOKEN) and _unprotected_routes():
+        return [Error(UNPROTECTED_MESSAGE, hint=UNPROTECTED_HINT, id="synctool.E001")]
+    return []
 
 
 def _app_error(path: str, value: str) -> Error:

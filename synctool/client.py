@@ -5,16 +5,19 @@ route into the local database in one transaction; ``client.images(qs,
 "field")`` downloads the media files of a queryset.
 """
 
+import contextlib
 import functools
 import time
 from collections.abc import Callable, Iterable
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import orjson
 from django.db import DEFAULT_DB_ALIAS, models
 
 from synctool.conf import settings
+from synctool.confirm import ConfirmClean, ask_before_large_clean
 from synctool.exceptions import ConfigurationError, MalformedResponse
+from synctool.gate import GateReport, check_schema, refuse_same_database
 from synctool.loader import RoutePart, SyncLoader
 from synctool.media import MediaCollector, fetch_media_files, media_url_optional
 from synctool.result import MediaResult, Progress, SyncResult
@@ -92,6 +95,8 @@ class Client:
         files: bool = False,
         using: str = DEFAULT_DB_ALIAS,
         dry_run: bool = False,
+        ignore_unknown: bool = False,
+        confirm_clean: ConfirmClean | None = None,
         progress: Callable[[Progress], None] | None = None,
     ) -> SyncResult:
         """Pull route ``url`` into the ``using`` database, in one transaction.
@@ -102,6 +107,11 @@ class Client:
         :param images: download every ImageField file of the synced objects.
         :param files: download every other FileField file too.
         :param dry_run: download and validate everything, write nothing.
+        :param ignore_unknown: leave out the models and fields the server
+            sends that this code does not have, instead of refusing.
+        :param confirm_clean: called with ``({label: local rows}, {label:
+            rows announced})`` before a clean that would delete far more rows
+            than the server sends; a false answer cancels the sync.
         :param progress: called with a :class:`~synctool.result.Progress`.
         :raises SynctoolError: a subclass naming what went wrong; the local
             database is then exactly as it was.
@@ -114,6 +124,8 @@ class Client:
             files=files,
             using=using,
             dry_run=dry_run,
+            ignore_unknown=ignore_unknown,
+            confirm_clean=confirm_clean,
             progress=progress,
         )[0]
 
@@ -127,54 +139,64 @@ class Client:
         files: bool = False,
         using: str = DEFAULT_DB_ALIAS,
         dry_run: bool = False,
+        ignore_unknown: bool = False,
+        confirm_clean: ConfirmClean | None = None,
         progress: Callable[[Progress], None] | None = None,
     ) -> list[SyncResult]:
         """Pull several routes into ``using`` in one transaction: all of them or nothing.
 
         Every route is checked against the server's manifest first (a typo
-        gets a did-you-mean); then the models of every route are cleaned,
-        each route is loaded in turn, and the constraint check and the
-        sequence reset cover them all. The options are those of
-        :meth:`sync`; the result is one :class:`~synctool.result.SyncResult`
-        per route, in order.
+        gets a did-you-mean) and the schema gate runs (see
+        :meth:`check`); then the models of every route are cleaned, each
+        route is loaded in turn, and the constraint check and the sequence
+        reset cover them all. The options are those of :meth:`sync`; the
+        result is one :class:`~synctool.result.SyncResult` per route, in
+        order.
         """
         urls = list(urls)
-        if not urls:
-            raise ConfigurationError("name at least one route to sync")
         started = time.monotonic()
-        full_urls = [self.url_for(url) for url in urls]
-        results = [SyncResult(url=safe_url(u), using=using, dry_run=dry_run) for u in full_urls]
+        results = [
+            SyncResult(url=safe_url(self.url_for(url)), using=using, dry_run=dry_run)
+            for url in urls
+        ]
         media = images or files
         collectors = [MediaCollector(images=images, files=files) for _ in urls] if media else []
         media_url = self._require_media_url() if media and not dry_run else None
-        with build_session(self.api_token) as session:
-            if len(urls) > 1:
-                check_route_names(self._manifest(session), urls)
-            with RouteStreams(session, full_urls) as streams:
-                parts = [
-                    RoutePart(
-                        url=results[index].url,
-                        labels=streams.labels(index),
-                        result=results[index],
-                        objects=functools.partial(streams.objects, index),
-                        bytes_received=functools.partial(streams.bytes_received, index),
-                        on_batch=[collectors[index].collect] if collectors else [],
-                    )
-                    for index in range(len(urls))
-                ]
-                try:
-                    SyncLoader(
-                        using=using,
-                        parts=parts,
-                        clean=clean,
-                        reset=reset,
-                        dry_run=dry_run,
-                        progress=progress,
-                        key_identified=streams.natural_keys,
-                    ).run()
-                finally:
-                    for index, result in enumerate(results):
-                        result.bytes_received = streams.bytes_received(index)
+        with (
+            build_session(self.api_token) as session,
+            self._preflight(session, urls, using, ignore_unknown) as (streams, report),
+        ):
+            for index, result in enumerate(results):
+                result.expected = streams.counts(index)
+                result.notes = list(report.notes) if index == 0 else []
+            parts = [
+                RoutePart(
+                    url=results[index].url,
+                    labels=streams.labels(index),
+                    result=results[index],
+                    objects=functools.partial(streams.objects, index),
+                    bytes_received=functools.partial(streams.bytes_received, index),
+                    on_batch=[collectors[index].collect] if collectors else [],
+                )
+                for index in range(len(urls))
+            ]
+            loader = SyncLoader(
+                using=using,
+                parts=parts,
+                clean=clean,
+                reset=reset,
+                dry_run=dry_run,
+                progress=progress,
+                key_identified=streams.natural_keys,
+                plans=report.plans,
+            )
+            if clean and confirm_clean is not None:
+                ask_before_large_clean(loader, results, confirm_clean)
+            try:
+                loader.run()
+            finally:
+                for index, result in enumerate(results):
+                    result.bytes_received = streams.bytes_received(index)
         if collectors and not dry_run:
             for result, collector in zip(results, collectors, strict=True):
                 result.media = fetch_media_files(collector.items, media_url, progress)
@@ -182,6 +204,50 @@ class Client:
         for result in results:
             result.seconds = seconds if len(results) == 1 else result.seconds or seconds
         return results
+
+    def check(
+        self,
+        urls: Iterable[str],
+        *,
+        using: str = DEFAULT_DB_ALIAS,
+        ignore_unknown: bool = False,
+    ) -> GateReport:
+        """Run only the schema gate for ``urls``: could this database take them now?
+
+        Asks the manifest and every route's headers, compares them with this
+        code and database, and returns the :class:`~synctool.gate.GateReport`
+        (its ``refusals`` and ``notes``); no body is requested, nothing is
+        written. Raises, as :meth:`sync` would, when a route does not exist
+        or the server's database is ``using`` itself.
+        """
+        with build_session(self.api_token) as session:
+            preflight = self._preflight(
+                session, list(urls), using, ignore_unknown, raise_refused=False
+            )
+            with preflight as (_, report):
+                return report
+
+    @contextlib.contextmanager
+    def _preflight(self, session, urls, using, ignore_unknown, *, raise_refused=True):
+        """Manifest, route names, same database, ``HEAD`` of every route, schema gate."""
+        if not urls:
+            raise ConfigurationError("name at least one route to sync")
+        full_urls = [self.url_for(url) for url in urls]
+        where = safe_url(self.url_for(""))
+        manifest = self._manifest(session)
+        check_route_names(manifest, urls, where)
+        refuse_same_database(manifest, using, where)
+        with RouteStreams(session, full_urls) as streams:
+            labels = [label for index in range(len(urls)) for label in streams.labels(index)]
+            schema = manifest.get("schema")
+            if schema is not None:
+                missing = [label for label in dict.fromkeys(labels) if label not in schema]
+                if missing:
+                    schema.update(self._manifest(session, models=missing).get("schema") or {})
+            report = check_schema(manifest, labels, using, ignore_unknown=ignore_unknown)
+            if raise_refused:
+                report.raise_if_refused(", ".join(safe_url(url) for url in full_urls))
+            yield streams, report
 
     def images(self, queryset: models.QuerySet, field: str) -> MediaResult:
         """Download the file of ``field`` for every object of ``queryset``.
@@ -202,8 +268,11 @@ class Client:
         with build_session(self.api_token) as session:
             return self._manifest(session)
 
-    def _manifest(self, session) -> dict:
-        download = open_url(session, self.url_for(""))
+    def _manifest(self, session, models: list[str] | None = None) -> dict:
+        url = self.url_for("")
+        if models:
+            url += "?" + urlencode({"models": ",".join(models)})
+        download = open_url(session, url)
         try:
             manifest = orjson.loads(b"".join(download.chunks()))
         except orjson.JSONDecodeError as exc:

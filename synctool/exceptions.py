@@ -17,6 +17,22 @@ class PluginImportError(ConfigurationError):
     """A plugin named in SYNCTOOL_PLUGINS or an entry point failed to import."""
 
 
+class SameDatabase(ConfigurationError):
+    """The server reads from the very database the sync would write."""
+
+
+class SyncCancelled(SynctoolError):
+    """The user answered no when asked to confirm a large clean."""
+
+
+class SchemaMismatch(SynctoolError):
+    """This code or database cannot take what the server sends (the schema gate).
+
+    The message lists every difference and what to do: run ``migrate``,
+    update the code, or pass ``--ignore-unknown``.
+    """
+
+
 class TransportError(SynctoolError):
     """The HTTP exchange with the server failed."""
 

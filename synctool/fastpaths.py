@@ -193,18 +193,26 @@ class StraightCopy:
             pgcopy.copy_result(connections[self.using].connection)
 
 
-def _on_conflict(fields, pk: models.Field, quote: Callable[[str], str]) -> str:
-    """``ON CONFLICT (pk) DO UPDATE SET`` every other column (PostgreSQL and SQLite)."""
+def _on_conflict(
+    fields, pk: models.Field, quote: Callable[[str], str], keep: frozenset[str] = frozenset()
+) -> str:
+    """``ON CONFLICT (pk) DO UPDATE SET`` every other column but ``keep`` (attnames).
+
+    PostgreSQL and SQLite. Kept columns are those the server does not send:
+    an existing row keeps its value, a new row gets the field's default.
+    """
     updates = ", ".join(
         f"{quote(field.column)} = EXCLUDED.{quote(field.column)}"
         for field in fields
-        if not field.primary_key
+        if not field.primary_key and field.attname not in keep
     )
     action = f"DO UPDATE SET {updates}" if updates else "DO NOTHING"
     return f"ON CONFLICT ({quote(pk.column)}) {action}"
 
 
-def copy_upsert(model: type[models.Model], rows: list[list], using: str) -> bool:
+def copy_upsert(
+    model: type[models.Model], rows: list[list], using: str, keep: frozenset[str] = frozenset()
+) -> bool:
     """PostgreSQL: COPY into a temporary table, then one INSERT ... ON CONFLICT.
 
     Far cheaper than a multi-row INSERT whose values psycopg must quote on
@@ -220,7 +228,7 @@ def copy_upsert(model: type[models.Model], rows: list[list], using: str) -> bool
     columns = ", ".join(quote(field.column) for field in fields)
     table = quote(opts.db_table)
     staging = quote(f"synctool_{opts.db_table}"[:63])
-    conflict = _on_conflict(fields, opts.pk, quote)
+    conflict = _on_conflict(fields, opts.pk, quote, keep)
     with connection.wrap_database_errors:
         # Identifiers are quoted by the backend; values travel through COPY.
         cursor.execute(
@@ -279,7 +287,9 @@ def _prepared_rows(fields, rows, connection):
         yield row
 
 
-def executemany_upsert(model: type[models.Model], rows: list[list], using: str) -> bool:
+def executemany_upsert(
+    model: type[models.Model], rows: list[list], using: str, keep: frozenset[str] = frozenset()
+) -> bool:
     """SQLite: one prepared ``INSERT ... ON CONFLICT`` run with ``executemany``.
 
     Django's bulk insert compiles a multi-row statement per batch, which
@@ -293,7 +303,7 @@ def executemany_upsert(model: type[models.Model], rows: list[list], using: str) 
     fields = written_columns(model)
     columns = ", ".join(quote(field.column) for field in fields)
     placeholders = ", ".join(["%s"] * len(fields))
-    conflict = _on_conflict(fields, opts.pk, quote)
+    conflict = _on_conflict(fields, opts.pk, quote, keep)
     with connection.cursor() as cursor:
         cursor.executemany(
             f"INSERT INTO {quote(opts.db_table)} ({columns}) VALUES ({placeholders}) "  # noqa: S608

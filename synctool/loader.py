@@ -25,12 +25,15 @@ from django.db.models import Exists, OuterRef
 
 from synctool.batches import BatchCallback, BatchWriter, call_hook
 from synctool.exceptions import CleanConflict, HookError, LoadError, SynctoolError, UnexpectedModel
+from synctool.gate import ModelPlan
 from synctool.identity import key_identified_labels, model_label
 from synctool.keyresolve import NATURAL_KEY, KeyResolver
 from synctool.ordering import sort_models
 from synctool.plugins import is_implemented
 from synctool.result import Progress, SyncResult
 from synctool.rowload import RowBuilder, deserialize_one, diagnose
+
+_MISSING = object()
 
 # Allocations between two collections of CPython's youngest generation
 # while a sync loads (the default is 700).
@@ -116,12 +119,17 @@ class SyncLoader:
         dry_run: bool = False,
         progress: Callable[[Progress], None] | None = None,
         key_identified: Iterable[str] = (),
+        plans: dict[str, ModelPlan] | None = None,
     ):
         self.using = using
         self.parts = parts
+        self.plans = plans or {}
         self.models: list[type[models.Model]] = []
         for part in parts:
             for label in part.labels:
+                plan = self.plans.get(label)
+                if plan is not None and plan.dropped:
+                    continue  # not installed here: left out (ignore_unknown)
                 model = _model(part.url, label)
                 if model not in self.models:
                     self.models.append(model)
@@ -140,6 +148,9 @@ class SyncLoader:
             chunk_size=self.writer.batch_size,
         )
         self.writer.resolver = self.resolver
+        for plan in self.plans.values():
+            if plan.model is not None and plan.kept_fields:
+                self.writer.keep_columns(plan.model, plan.kept_columns)
         self.cleaned_models: list[type[models.Model]] = []
         self._part: RoutePart | None = None
 
@@ -201,16 +212,8 @@ class SyncLoader:
         Key-identified models (content types, permissions, users where so
         configured) are never cleaned: their rows are merged by natural key.
         """
-        for model in reversed(sort_models(self.models)):
+        for model, queryset in self._clean_querysets():
             label = str(model._meta)
-            if model_label(model) in self.key_identified:
-                continue
-            queryset = model._base_manager.using(self.using).all()
-            chosen = call_hook("pre_clean", model=model, queryset=queryset, using=self.using)
-            if chosen is not None:
-                if not isinstance(chosen, models.QuerySet) or chosen.model is not model:
-                    raise HookError(f"pre_clean must return a queryset of {label} or None")
-                queryset = chosen
             for field, through in auto_through_models(model):
                 source = field.m2m_field_name()
                 raw_delete(
@@ -226,6 +229,23 @@ class SyncLoader:
             counts.seconds += time.monotonic() - started
             self.cleaned_models.append(model)
             self._report("clean", label, deleted)
+
+    def _clean_querysets(self) -> Iterator[tuple[type[models.Model], models.QuerySet]]:
+        """Each model ``clean`` deletes from, children first, with the rows it deletes."""
+        for model in reversed(sort_models(self.models)):
+            if model_label(model) in self.key_identified:
+                continue
+            queryset = model._base_manager.using(self.using).all()
+            chosen = call_hook("pre_clean", model=model, queryset=queryset, using=self.using)
+            if chosen is not None:
+                if not isinstance(chosen, models.QuerySet) or chosen.model is not model:
+                    raise HookError(f"pre_clean must return a queryset of {model._meta} or None")
+                queryset = chosen
+            yield model, queryset
+
+    def rows_to_clean(self) -> dict[str, int]:
+        """``{label: rows}`` that ``clean`` would delete now (asked before a large clean)."""
+        return {str(model._meta): qs.count() for model, qs in self._clean_querysets()}
 
     def _owner(self, label: str) -> SyncResult:
         """The result of the first route that announced ``label``."""
@@ -251,8 +271,21 @@ class SyncLoader:
                         f"{part.url} sent an object of {seen!r}, which is not among "
                         f"the models it announced ({', '.join(part.labels) or 'none'})"
                     )
-                counts = result.counts(label)
+                plan = self.plans.get(label)
+                left_out = plan is not None and plan.dropped
+                dropped_fields = plan.dropped_fields if plan is not None else ()
+                if not left_out:
+                    counts = result.counts(label)
+            if left_out:
+                result.dropped[label] = result.dropped.get(label, 0) + 1
+                continue
             counts.received += 1
+            if dropped_fields:
+                fields = obj["fields"]
+                for name in dropped_fields:
+                    if fields.pop(name, _MISSING) is not _MISSING:
+                        key = f"{label}.{name}"
+                        result.dropped[key] = result.dropped.get(key, 0) + 1
             if transform and False in call_hook("transform_object", obj=obj, side="client"):
                 continue
             yield obj
@@ -271,7 +304,10 @@ class SyncLoader:
                     started = self._finish_model(part, current, received, started)
                 current, received = label, 0
                 if label not in builders:
-                    builders[label] = RowBuilder.for_model(apps.get_model(label))
+                    plan = self.plans.get(label)
+                    builders[label] = RowBuilder.for_model(
+                        apps.get_model(label), missing=plan.kept_fields if plan else ()
+                    )
             received += 1
             if received % 10000 == 0:
                 self._report("load", label, received)

@@ -43,6 +43,14 @@ class SyncResult:
     bytes_received: int = 0
     seconds: float = 0.0
     media: MediaResult | None = None
+    # What the schema gate and the load noticed: migration differences,
+    # fields left alone, values left out (see docs/client.rst).
+    notes: list[str] = field(default_factory=list)
+    # Values (``"app.model.field"``) and objects (``"app.model"``) left out
+    # with ignore_unknown, and how many.
+    dropped: dict[str, int] = field(default_factory=dict)
+    # The rows the server announced per model: (rows, estimated).
+    expected: dict[str, tuple[int, bool]] = field(default_factory=dict)
 
     def counts(self, label: str) -> ModelCounts:
         """The counts of ``label`` (``app_label.modelname``), created on first use."""

@@ -32,18 +32,14 @@ def suggestion(route: str, paths: list[str]) -> str:
     return f" The server's routes: {listed or 'none'}."
 
 
-def check_route_names(manifest: dict, routes: list[str]) -> None:
+def check_route_names(manifest: dict, routes: list[str], where: str = "the server") -> None:
     """Raise RouteNotFound naming every route no path of ``manifest`` serves."""
     paths = [str(entry.get("path", "")) for entry in manifest.get("routes", [])]
     unknown = [route for route in routes if not any(route_matches(p, route) for p in paths)]
     if unknown:
         raise RouteNotFound(
-            "the server has no route "
+            f"{where} has no route "
             + ", ".join(repr(route) for route in unknown)
             + "."
-            + (
-                suggestion(unknown[0], paths)
-                if len(unknown) == 1
-                else suggestion(unknown[0], paths)
-            )
+            + suggestion(unknown[0], paths)
         )

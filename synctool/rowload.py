@@ -80,9 +80,13 @@ def instance_factory(model: type[models.Model]):
 
 
 class RowBuilder:
-    """Builds ``DeserializedObject``s of one plain model."""
+    """Builds ``DeserializedObject``s of one plain model.
 
-    def __init__(self, model: type[models.Model]):
+    ``missing``: names of fields the server does not send (an older schema);
+    a row gets their default, and the writer leaves them alone on update.
+    """
+
+    def __init__(self, model: type[models.Model], missing: frozenset[str] = frozenset()):
         opts = model._meta
         self.model = model
         self.new_instance = instance_factory(model)
@@ -103,13 +107,21 @@ class RowBuilder:
             if field.remote_field.through._meta.auto_created and field.serialize:
                 self.many_to_many.append((field.name, field.remote_field.model._meta.pk.to_python))
                 expected.add(field.name)
-        self.expected = frozenset(expected)
+        self.defaults = [
+            (field.name, field.get_default)
+            for field in opts.concrete_fields
+            if field.name in missing and not field.primary_key
+        ]
+        self.many_to_many = [(name, c) for name, c in self.many_to_many if name not in missing]
+        self.expected = frozenset(expected) - frozenset(missing)
 
     @classmethod
-    def for_model(cls, model: type[models.Model]) -> "RowBuilder | None":
+    def for_model(
+        cls, model: type[models.Model], missing: frozenset[str] = frozenset()
+    ) -> "RowBuilder | None":
         if model._meta.parents or model._meta.proxy:
             return None
-        return cls(model)
+        return cls(model, frozenset(missing))
 
     def row(self, obj: dict) -> list | None:
         """The converted values of ``obj``'s concrete fields, in the model's order.
@@ -121,6 +133,8 @@ class RowBuilder:
         fields = obj["fields"]
         if "pk" not in obj or fields.keys() != self.expected:
             return None
+        if self.defaults:
+            fields = {**fields, **{name: default() for name, default in self.defaults}}
         values = []
         value = obj["pk"]
         name = None

@@ -1,11 +1,12 @@
 """The HTTP side of a sync of one or more routes: what each announces, and its body.
 
-The loader must know every route's models before it cleans, and should not
-hold a route's response open while earlier routes load (each open response
-is a snapshot transaction on the server). So the first route is requested
-at once (its headers say its models), the others are asked with ``HEAD``
-first and requested with ``GET`` only when the loader reaches them; a
-``GET`` announcing models its ``HEAD`` did not is refused.
+Every route is first asked with ``HEAD``: its models (so the loader can clean
+them all first), the models it identifies by natural key and the rows it
+expects to send. Nothing is requested with ``GET`` until the schema gate
+has passed and the loader reaches the route, so no response (a snapshot
+transaction on the server) is held open while earlier routes load or while
+a user answers a question. A ``GET`` announcing models its ``HEAD`` did not
+is refused.
 """
 
 from __future__ import annotations
@@ -20,29 +21,24 @@ from synctool.wire import decode_fixture
 
 
 class RouteStreams:
-    """The downloads of the routes at ``urls``, one after the other."""
+    """The routes at ``urls``: announced on ``HEAD``, downloaded one after the other."""
 
     def __init__(self, session: requests.Session, urls: list[str]):
         self.session = session
         self.urls = urls
         self._labels: list[list[str]] = []
+        self._counts: list[dict[str, tuple[int, bool]]] = []
         self._natural_keys: set[str] = set()
         self._downloads: dict[int, Download] = {}
         self._bytes: dict[int, int] = {}
 
     def __enter__(self) -> RouteStreams:
-        try:
-            for index, url in enumerate(self.urls):
-                if index == 0:
-                    download = self._downloads[0] = open_url(self.session, url)
-                else:
-                    download = open_url(self.session, url, method="HEAD")
-                    download.close()
-                self._labels.append(download.announced_models)
-                self._natural_keys.update(download.announced_natural_keys)
-        except BaseException:
-            self.close()
-            raise
+        for url in self.urls:
+            head = open_url(self.session, url, method="HEAD")
+            head.close()
+            self._labels.append(head.announced_models)
+            self._counts.append(head.announced_counts)
+            self._natural_keys.update(head.announced_natural_keys)
         return self
 
     def __exit__(self, *exc_info) -> None:
@@ -62,15 +58,18 @@ class RouteStreams:
     def labels(self, index: int) -> list[str]:
         return self._labels[index]
 
+    def counts(self, index: int) -> dict[str, tuple[int, bool]]:
+        """``{label: (rows, estimated)}`` route ``index`` announced."""
+        return self._counts[index]
+
     def bytes_received(self, index: int) -> int:
         download = self._downloads.get(index)
         return download.bytes_received if download is not None else self._bytes.get(index, 0)
 
     def objects(self, index: int) -> Iterator[dict]:
-        """The decoded objects of route ``index`` (requested now if it was not yet)."""
-        download = self._downloads.get(index)
-        if download is None:
-            download = self._downloads[index] = open_url(self.session, self.urls[index])
+        """The decoded objects of route ``index``, requested now."""
+        download = self._downloads[index] = open_url(self.session, self.urls[index])
+        try:
             unexpected = [m for m in download.announced_models if m not in self._labels[index]]
             if unexpected:
                 raise UnexpectedModel(
@@ -78,7 +77,6 @@ class RouteStreams:
                     f"which its HEAD did not ({', '.join(self._labels[index]) or 'none'})"
                 )
             self._natural_keys.update(download.announced_natural_keys)
-        try:
             yield from decode_fixture(download.chunks())
         finally:
             self._bytes[index] = download.bytes_received

@@ -97,7 +97,7 @@ def check_response(response: requests.Response, url: str) -> None:
             f"{shown} refused the token: {_describe(response)}: wrong or missing token"
         )
     if status == 403:
-        detail = response.text[:300].strip()
+        detail = response.headers.get("X-Synctool-Reason") or response.text[:300].strip()
         raise AuthenticationFailed(f"{shown} refused the request: {_describe(response)}: {detail}")
     if status == 404:
         raise RouteNotFound(f"{shown} has no synctool route there (HTTP 404)")
@@ -131,6 +131,19 @@ class Download:
         """The models the server identifies by natural key (empty from an older server)."""
         header = self.response.headers.get("X-Synctool-Natural-Keys", "")
         return [label.strip().lower() for label in header.split(",") if label.strip()]
+
+    @property
+    def announced_counts(self) -> dict[str, tuple[int, bool]]:
+        """``{label: (rows, estimated)}`` the server expects to send (empty if not said)."""
+        counts = {}
+        for item in self.response.headers.get("X-Synctool-Counts", "").split(","):
+            label, _, value = item.strip().partition("=")
+            estimated = value.startswith("~")
+            try:
+                counts[label.lower()] = (max(int(value.lstrip("~")), 0), estimated)
+            except ValueError:
+                continue
+        return counts
 
     def chunks(self) -> Iterator[bytes]:
         """The decoded body, chunk by chunk; a cut connection raises IncompleteResponse."""

@@ -19,10 +19,11 @@ semantics, from rows of column values rather than instances
 import contextlib
 from collections.abc import Callable
 
-from django.db import connections, models
+from django.db import DatabaseError, connections, models
 from django.db.models.constants import OnConflict
 
 from synctool import fastpaths
+from synctool.exceptions import LoadError
 from synctool.fastpaths import written_columns
 
 
@@ -31,6 +32,8 @@ def can_upsert(model: type[models.Model], using: str) -> bool:
     features = connections[using].features
     return features.supports_update_conflicts and not model._meta.parents and not model._meta.proxy
 
+
+NONE: frozenset[str] = frozenset()
 
 # Below this many rows, Django's own bulk INSERT is used (it is as fast).
 FAST_PATH_THRESHOLD = 200
@@ -60,6 +63,8 @@ class Upserter:
         self.using = using
         self.straight: dict[type[models.Model], bool] = {}
         self.in_flight: fastpaths.StraightCopy | None = None
+        # Per model, the attnames an update leaves alone (fields the server does not send).
+        self.keep: dict[type[models.Model], frozenset[str]] = {}
         self._scope = contextlib.ExitStack()
 
     def __enter__(self) -> "Upserter":
@@ -80,9 +85,18 @@ class Upserter:
     def settle(self) -> None:
         """Wait for the COPY in flight; if a key was already there, write its batch by upsert."""
         in_flight, self.in_flight = self.in_flight, None
-        if in_flight is not None and not in_flight.wait():
-            self.straight[in_flight.model] = False
-            fastpaths.copy_upsert(in_flight.model, in_flight.rows, self.using)
+        if in_flight is None:
+            return
+        model = in_flight.model
+        try:
+            if not in_flight.wait():
+                self.straight[model] = False
+                fastpaths.copy_upsert(model, in_flight.rows, self.using, self.keep.get(model, NONE))
+        except DatabaseError as exc:
+            # Answered while another model's batch is on its way: name the right one.
+            from synctool.batches import refused_batch
+
+            raise LoadError(refused_batch(model, len(in_flight.rows), exc)) from exc
 
     def abandon(self) -> None:
         """Free the connection of the COPY in flight, whatever its answer (an error is coming)."""
@@ -100,7 +114,7 @@ class Upserter:
             and self._write_fast(model, column_values(model, instances))
         ):
             return
-        bulk_upsert(model, instances, self.using)
+        bulk_upsert(model, instances, self.using, self.keep.get(model, NONE))
 
     def write_rows(
         self, model: type[models.Model], rows: list[list], new_instance: Callable[..., models.Model]
@@ -117,7 +131,8 @@ class Upserter:
             columns = rows if positions is None else [[row[i] for i in positions] for row in rows]
             if self._write_fast(model, columns):
                 return
-        bulk_upsert(model, [new_instance(*row) for row in rows], self.using)
+        instances = [new_instance(*row) for row in rows]
+        bulk_upsert(model, instances, self.using, self.keep.get(model, NONE))
 
     def has_fast_path(self) -> bool:
         """Whether large batches have a faster path than Django's bulk insert here."""
@@ -135,8 +150,9 @@ class Upserter:
                 self.in_flight = in_flight
                 return True
             self.straight[model] = False
-        return fastpaths.copy_upsert(model, rows, self.using) or fastpaths.executemany_upsert(
-            model, rows, self.using
+        keep = self.keep.get(model, NONE)
+        return fastpaths.copy_upsert(model, rows, self.using, keep) or fastpaths.executemany_upsert(
+            model, rows, self.using, keep
         )
 
 
@@ -149,11 +165,19 @@ def _column_positions(model: type[models.Model]) -> list[int] | None:
     return [concrete.index(field) for field in columns]
 
 
-def bulk_upsert(model: type[models.Model], instances: list[models.Model], using: str) -> None:
-    """Django's own multi-row ``INSERT ... ON CONFLICT``/``ON DUPLICATE KEY`` (raw saves)."""
+def bulk_upsert(
+    model: type[models.Model],
+    instances: list[models.Model],
+    using: str,
+    keep: frozenset[str] = frozenset(),
+) -> None:
+    """Django's own multi-row ``INSERT ... ON CONFLICT``/``ON DUPLICATE KEY`` (raw saves).
+
+    ``keep``: attnames an update leaves alone.
+    """
     connection = connections[using]
     fields = written_columns(model)
-    update_fields = [field for field in fields if not field.primary_key]
+    update_fields = [f for f in fields if not f.primary_key and f.attname not in keep]
     if not connection.features.supports_update_conflicts_with_target:
         # MySQL/MariaDB: ON DUPLICATE KEY UPDATE fires on *any* unique key,
         # so a row clashing with another row's unique value would silently
@@ -211,8 +235,21 @@ def _existing_pks(model: type[models.Model], pks: list, using: str) -> set:
     }
 
 
-def save_raw(instance: models.Model, using: str) -> None:
-    """Save one instance the way ``loaddata`` does (no model ``save()``, raw signals)."""
+def save_raw(instance: models.Model, using: str, keep: frozenset[str] = frozenset()) -> None:
+    """Save one instance the way ``loaddata`` does (no model ``save()``, raw signals).
+
+    ``keep``: attnames an update of an existing row leaves alone.
+    """
+    if keep and instance.pk is not None:
+        model = type(instance)
+        if model._base_manager.using(using).filter(pk=instance.pk).exists():
+            names = [
+                f.name
+                for f in model._meta.concrete_fields
+                if not f.primary_key and f.attname not in keep
+            ]
+            models.Model.save_base(instance, using=using, raw=True, update_fields=names)
+            return
     models.Model.save_base(instance, using=using, raw=True)
 
 

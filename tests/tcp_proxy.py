@@ -40,7 +40,10 @@ class CuttingProxy:
       by the end of the connection (as an HTTP/1.0 server would), so that a
       cut is invisible at the HTTP level;
     - ``canned``: raw answers sent instead of forwarding, one per connection,
-      until the list is empty.
+      until the list is empty;
+    - ``only``: the start of the request line the settings above apply to
+      (``b"GET /sync/blogs"``); other requests (the manifest, a ``HEAD``)
+      are forwarded as they are and not counted or recorded. None: all.
 
     ``bodies`` records the body bytes forwarded on each connection (a
     bytearray per connection, filled before the bytes are sent).
@@ -54,6 +57,7 @@ class CuttingProxy:
         self.identity = False
         self.unchunk = False
         self.canned: list[bytes] = []
+        self.only: bytes | None = None
         self.bodies: list[bytes] = []
         self.heads: list[bytes] = []
         self.connections = 0
@@ -82,26 +86,32 @@ class CuttingProxy:
             threading.Thread(target=self._serve, args=(client,), daemon=True).start()
 
     def _serve(self, client: socket.socket) -> None:
-        with self.lock:
-            self.connections += 1
-            canned = self.canned.pop(0) if self.canned else None
         upstream = None
         # A socket stays open while a makefile() of it is: close those too,
         # or the server would keep streaming into a connection nobody reads.
         streams = [client.makefile("rb")]
         try:
             request = _read_head(streams[0])
+            targeted = self.only is None or request.startswith(self.only)
+            canned = None
+            if targeted:
+                with self.lock:
+                    self.connections += 1
+                    canned = self.canned.pop(0) if self.canned else None
             if canned is not None:
                 client.sendall(canned)
                 return
-            if self.identity:
+            if self.identity and targeted:
                 request = re.sub(
                     rb"(?im)^accept-encoding:[^\r\n]*", b"Accept-Encoding: identity", request
                 )
             upstream = socket.create_connection(self.upstream, timeout=30)
             upstream.sendall(request)
             streams.append(upstream.makefile("rb"))
-            self._forward(streams[1], client)
+            if targeted:
+                self._forward(streams[1], client)
+            else:
+                self._pass_through(streams[1], client)
         except OSError:
             pass  # the client went away: nothing to forward to
         finally:
@@ -110,6 +120,10 @@ class CuttingProxy:
             for sock in (client, upstream):
                 if sock is not None:
                     _close(sock)
+
+    def _pass_through(self, answer, client: socket.socket) -> None:
+        while data := answer.read1(65536):
+            client.sendall(data)
 
     def _forward(self, answer, client: socket.socket) -> None:
         head = _read_head(answer)

@@ -10,11 +10,11 @@ from synctool.routing import Route
 pytestmark = pytest.mark.django_db(databases=["default", "server"])
 
 
-def ids(tags=None) -> list[str]:
+def ids(tags=None, deploy=False) -> list[str]:
     return sorted(
         {
             message.id
-            for message in checks.run_checks(tags=tags)
+            for message in checks.run_checks(tags=tags, include_deployment_checks=deploy)
             if message.id.startswith("synctool")
         }
     )
@@ -25,16 +25,20 @@ def test_test_settings_are_clean():
 
 
 @pytest.mark.parametrize("value", [None, "", []])
-def test_E001_routes_without_token(value):
+def test_routes_without_token_warn_and_fail_only_the_deploy_check(value):
     with override_settings(SYNCTOOL_API_TOKEN=value):
-        assert "synctool.E001" in ids()
+        # A laptop with production's code and no token: a warning, commands run.
+        assert "synctool.W003" in ids() and "synctool.E001" not in ids()
+        assert "synctool.E001" in ids(deploy=True)
 
 
 def test_E001_route_object_without_token():
     route = Route()
     route.app("x", "sites")
     with override_settings(SYNCTOOL_API_TOKEN=None, SYNCTOOL_ROUTES={}):
-        messages = [m for m in checks.run_checks() if m.id == "synctool.E001"]
+        messages = [
+            m for m in checks.run_checks(include_deployment_checks=True) if m.id == "synctool.E001"
+        ]
     assert messages and messages[0].hint
     del route
 
@@ -44,7 +48,11 @@ def test_E001_for_a_urlconf_route_relying_on_the_settings_token():
         import gc
 
         gc.collect()  # forget Route objects of other tests
-        errors = [m.id for m in checks.run_checks() if m.id == "synctool.E001"]
+        errors = [
+            m.id
+            for m in checks.run_checks(include_deployment_checks=True)
+            if m.id == "synctool.E001"
+        ]
     # tests.urls has a Route relying on the settings token: still an error.
     assert errors == ["synctool.E001"]
 

@@ -11,118 +11,26 @@ the server's compared by identity, and the laptop's own rows are untouched.
 """
 
 import json
-import os
-import subprocess
-import sys
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
-from tests import settings as test_settings
-from tests.conftest import ROOT, TOKEN, start_gunicorn, stop_server
+from tests.conftest import start_gunicorn, stop_server
+from tests.projects import Site, database, drop, recreate
 
 pytest.importorskip("treebeard")
 pytest.importorskip("taggit")
 
-BACKEND = test_settings.BACKEND
 SERVER_ORDER = ["contenttypes", "auth", "taggit", "documents", "pages", "sessions", "admin"]
 CLIENT_ORDER = ["notes", "pages"]  # pulls in auth, contenttypes, taggit, documents first
 
 
-def database(role: str, tmp: Path) -> dict:
-    if BACKEND == "sqlite":
-        return {"ENGINE": "django.db.backends.sqlite3", "NAME": str(tmp / f"cms_{role}.sqlite3")}
-    settings = test_settings.database(role)
-    settings.pop("TEST")
-    settings["NAME"] = f"test_synctool_cms_{role}{test_settings.RUN_ID}"
-    return settings
-
-
-def recreate(settings: dict) -> None:
-    name = settings["NAME"]
-    if BACKEND == "postgres":
-        import psycopg
-
-        with psycopg.connect(
-            host=settings["HOST"], port=settings["PORT"], user=settings["USER"], dbname="postgres",
-            autocommit=True,
-        ) as connection:  # fmt: skip
-            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            connection.execute(f'CREATE DATABASE "{name}"')
-    elif BACKEND == "mysql":
-        import MySQLdb
-
-        connection = MySQLdb.connect(
-            host=settings["HOST"], port=int(settings["PORT"]), user=settings["USER"],
-            password=settings["PASSWORD"],
-        )  # fmt: skip
-        try:
-            cursor = connection.cursor()
-            cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
-            cursor.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
-        finally:
-            connection.close()
-
-
-def drop(settings: dict) -> None:
-    if BACKEND == "sqlite":
-        return
-    if BACKEND == "postgres":
-        import psycopg
-
-        with psycopg.connect(
-            host=settings["HOST"], port=settings["PORT"], user=settings["USER"], dbname="postgres",
-            autocommit=True,
-        ) as connection:  # fmt: skip
-            connection.execute(f'DROP DATABASE IF EXISTS "{settings["NAME"]}" WITH (FORCE)')
-    else:
-        import MySQLdb
-
-        connection = MySQLdb.connect(
-            host=settings["HOST"], port=int(settings["PORT"]), user=settings["USER"],
-            password=settings["PASSWORD"],
-        )  # fmt: skip
-        try:
-            connection.cursor().execute(f"DROP DATABASE IF EXISTS `{settings['NAME']}`")
-        finally:
-            connection.close()
-
-
-@dataclass
-class Site:
-    """One database of the CMS, and how to run its manage.py."""
-
-    settings: dict
-    media: Path
-    endpoint: str = ""
-
-    def env(self) -> dict:
-        return {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "tests.cms.settings",
-            "PYTHONPATH": str(ROOT),
-            "CMS_DATABASE": json.dumps(self.settings),
-            "CMS_TOKEN": TOKEN,
-            "CMS_MEDIA_ROOT": str(self.media),
-            "CMS_ENDPOINT": self.endpoint + "/sync/" if self.endpoint else "",
-            "CMS_MEDIA_URL": self.endpoint + "/media/" if self.endpoint else "",
-        }
-
-    def manage(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        done = subprocess.run(
-            [sys.executable, "-m", "django", *args],
-            cwd=ROOT, env=self.env(), capture_output=True, text=True, timeout=600,
-        )  # fmt: skip
-        if check and done.returncode:
-            raise AssertionError(f"manage.py {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
-        return done
-
-    def shell(self, code: str) -> str:
-        return self.manage("shell", "--no-imports", "-c", code).stdout
-
+class CMS(Site):
     def digest(self) -> dict:
         return json.loads(self.manage("cms_digest").stdout)
+
+
+def cms_site(role, tmp) -> CMS:
+    return CMS("tests.cms.settings", "CMS", database(role, tmp), tmp / f"{role}-media")
 
 
 LOCAL_ROWS = """
@@ -137,8 +45,8 @@ Note.objects.create(author=root, text="remember the milk")
 @pytest.fixture(scope="module")
 def cms(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("cms")
-    server = Site(database("cms_server", tmp), tmp / "server-media")
-    laptop = Site(database("cms_client", tmp), tmp / "laptop-media")
+    server = cms_site("cms_server", tmp)
+    laptop = cms_site("cms_client", tmp)
     for site in (server, laptop):
         recreate(site.settings)
     for app in SERVER_ORDER:
@@ -160,7 +68,7 @@ def cms(tmp_path_factory):
             drop(site.settings)
 
 
-def assert_synced(server: Site, laptop: Site, local: dict) -> None:
+def assert_synced(server: CMS, laptop: CMS, local: dict) -> None:
     """Every server row is on the laptop by identity; the laptop's own rows are as they were."""
     theirs, ours = server.digest(), laptop.digest()
     for label, rows in theirs.items():

@@ -1,6 +1,7 @@
 """Test helpers: database digests and a scriptable HTTP server on 127.0.0.1."""
 
 import hashlib
+import json
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -38,12 +39,17 @@ class ScriptedServer:
     """A real HTTP server whose answers are Python functions, one per path.
 
     ``server.routes["/sync/x"] = responder`` where the responder writes the
-    answer with ``handler.send_response(...)`` etc.
+    answer with ``handler.send_response(...)`` etc. A ``HEAD`` runs the same
+    responder with its body thrown away. Unless ``manifest`` is False, a
+    ``GET`` of a directory no responder serves (``/sync/``) answers a
+    manifest listing the routes under it, without a schema, as an older
+    server's would.
     """
 
-    def __init__(self):
+    def __init__(self, manifest: bool = True):
         self.routes: dict[str, Responder] = {}
         self.requests: list[str] = []
+        self.heads: list[str] = []
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -51,7 +57,10 @@ class ScriptedServer:
 
             def do_GET(self):  # noqa: N802
                 outer.requests.append(self.path)
-                responder = outer.routes.get(self.path.split("?")[0])
+                path = self.path.split("?")[0]
+                responder = outer.routes.get(path)
+                if responder is None and manifest and path.endswith("/"):
+                    responder = outer.manifest_for(path)
                 if responder is None:
                     self.send_response(404)
                     self.send_header("Content-Length", "0")
@@ -59,12 +68,40 @@ class ScriptedServer:
                     return
                 responder(self)
 
+            def do_HEAD(self):  # noqa: N802
+                outer.heads.append(self.path)
+                responder = outer.routes.get(self.path.split("?")[0])
+                if responder is None:
+                    self.send_response(404)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                real, self.wfile = self.wfile, _HeadersOnly(self.wfile, self)
+                try:
+                    responder(self)
+                finally:
+                    self.wfile = real
+
+            def end_headers(self):
+                super().end_headers()
+                if isinstance(self.wfile, _HeadersOnly):
+                    self.wfile.body_started = True
+
             def log_message(self, *args):
                 pass
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def manifest_for(self, prefix: str) -> Responder:
+        routes = [
+            {"path": path[len(prefix) :], "kind": "queryset", "models": None}
+            for path in self.routes
+            if path.startswith(prefix) and path != prefix
+        ]
+        body = json.dumps({"synctool": "scripted", "routes": routes}).encode()
+        return answer(body=body)
 
     @property
     def url(self) -> str:
@@ -77,6 +114,26 @@ class ScriptedServer:
     def __exit__(self, *exc_info):
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+class _HeadersOnly:
+    """A HEAD's output: the status line and headers go out, the body does not."""
+
+    def __init__(self, wfile, handler):
+        self.wfile = wfile
+        self.body_started = False
+
+    def write(self, data):
+        if not self.body_started:
+            return self.wfile.write(data)
+        return len(data)
+
+    def flush(self):
+        self.wfile.flush()
+
+    @property
+    def closed(self):
+        return self.wfile.closed
 
 
 def answer(

@@ -16,6 +16,16 @@ from synctool.result import SyncResult
 from synctool.transport import safe_url
 
 
+def notes_of(results: list[SyncResult]) -> list[str]:
+    """The schema gate's notes and the values left out, once each."""
+    lines = list(dict.fromkeys(note for result in results for note in result.notes))
+    for result in results:
+        for key, count in result.dropped.items():
+            what = "objects" if key.count(".") == 1 else "values"
+            lines.append(f"{count} {what} of {key} left out (--ignore-unknown)")
+    return lines
+
+
 def format_summary(results: list[SyncResult]) -> str:
     """A plain-text table: model, received, written, deleted, seconds."""
     rows = [("model", "received", "written", "deleted", "seconds")]
@@ -85,6 +95,25 @@ class Command(BaseCommand):
             action="store_true",
             help="list the server's routes and their models, then stop",
         )
+        parser.add_argument(
+            "--check",
+            action="store_true",
+            help="only check that this code and database can take the routes (exit status 0 "
+            "or 1); nothing is downloaded or written",
+        )
+        parser.add_argument(
+            "--ignore-unknown",
+            action="store_true",
+            help="leave out the models and fields the server sends that this code does not "
+            "have, instead of refusing",
+        )
+        parser.add_argument(
+            "--noinput",
+            "--no-input",
+            action="store_false",
+            dest="interactive",
+            help="never ask for confirmation (before a clean much larger than what arrives)",
+        )
 
     def handle(self, *args, **options):
         client = Client(
@@ -99,11 +128,16 @@ class Command(BaseCommand):
                 return
             if not options["routes"]:
                 raise CommandError("name at least one route, or use --list")
+            if options["check"]:
+                self._check(client, options)
+                return
             results = self._sync_all(client, options, verbosity)
         except SynctoolError as exc:
             raise CommandError(str(exc)) from None
         if verbosity > 0:
             self.stdout.write(format_summary(results))
+            for line in notes_of(results):
+                self.stdout.write(f"note: {line}")
         failed = [f for r in results if r.media for f in r.media.failed]
         for result in results:
             if result.media and verbosity > 0:
@@ -131,8 +165,39 @@ class Command(BaseCommand):
                 files=options["files"],
                 using=options["database"],
                 dry_run=options["dry_run"],
+                ignore_unknown=options["ignore_unknown"],
+                confirm_clean=self._confirm
+                if options["interactive"] and sys.stdin.isatty()
+                else None,
                 progress=bars.update if show_bars else None,
             )
+
+    def _confirm(self, deleting: dict[str, int], expected: dict[str, int]) -> bool:
+        """Ask, like ``flush``, before a clean far larger than what the server sends."""
+        lines = [
+            f"  {label}: {rows} local rows, {expected.get(label, 0)} coming"
+            for label, rows in deleting.items()
+            if rows
+        ]
+        self.stderr.write(
+            f"--clean would delete {sum(deleting.values())} local rows; the server announces "
+            f"{sum(expected.values())}:\n" + "\n".join(lines)
+        )
+        answer = input("Type 'yes' to continue, or anything else to cancel: ")
+        return answer.strip().lower() == "yes"
+
+    def _check(self, client: Client, options) -> None:
+        report = client.check(
+            options["routes"], using=options["database"], ignore_unknown=options["ignore_unknown"]
+        )
+        for line in report.notes:
+            self.stdout.write(f"note: {line}")
+        if not report.ok:
+            raise CommandError(
+                "this database cannot take these routes now:\n"
+                + "\n".join(f"  - {line}" for line in report.refusals)
+            )
+        self.stdout.write("ok: this database can take these routes")
 
     def _list(self, client: Client) -> None:
         manifest = client.manifest()
