@@ -195,11 +195,24 @@ def references_by_key(field: models.Field, key_identified: frozenset[str]) -> bo
     return field.target_field.primary_key and field.serialize
 
 
+# Field names that hold the object id of an undeclared generic relation, next
+# to a foreign key to ContentType named ``content_type`` (Wagtail's log
+# entries, django-comments' ``object_pk``).
+IMPLICIT_OBJECT_ID_NAMES = ("object_id", "object_pk")
+
+
 def generic_foreign_keys(model: type[models.Model]) -> list[tuple[models.Field, models.Field]]:
-    """``(content type field, object id field)`` of each GenericForeignKey of ``model``."""
+    """``(content type field, object id field)`` of each generic relation of ``model``.
+
+    Declared ``GenericForeignKey`` fields, and the undeclared convention: a
+    foreign key to ``ContentType`` named ``content_type`` beside a field
+    named ``object_id`` or ``object_pk`` (its id names a row of that content
+    type's model even when no GenericForeignKey says so).
+    """
     if not apps.is_installed("django.contrib.contenttypes"):
         return []
     from django.contrib.contenttypes.fields import GenericForeignKey
+    from django.contrib.contenttypes.models import ContentType
 
     result = []
     opts = model._meta
@@ -213,6 +226,15 @@ def generic_foreign_keys(model: type[models.Model]) -> list[tuple[models.Field, 
             continue
         if ct_field.serialize and fk_field.serialize and not fk_field.primary_key:
             result.append((ct_field, fk_field))
+    paired = {fk_field for _, fk_field in result}
+    names = {field.name: field for field in opts.local_fields}
+    ct_field = names.get("content_type")
+    if ct_field is not None and ct_field.is_relation and ct_field.related_model is ContentType:
+        for name in IMPLICIT_OBJECT_ID_NAMES:
+            fk_field = names.get(name)
+            if fk_field is not None and fk_field not in paired and not fk_field.is_relation:
+                result.append((ct_field, fk_field))
+                break
     return result
 
 

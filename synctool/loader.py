@@ -26,7 +26,7 @@ from django.db.models import Exists, OuterRef
 from synctool.batches import BatchCallback, BatchWriter, call_hook
 from synctool.exceptions import CleanConflict, HookError, LoadError, SynctoolError, UnexpectedModel
 from synctool.gate import ModelPlan
-from synctool.identity import key_identified_labels, model_label
+from synctool.identity import chunks, key_identified_labels, model_label
 from synctool.keyresolve import NATURAL_KEY, KeyResolver
 from synctool.ordering import sort_models
 from synctool.plugins import is_implemented
@@ -152,6 +152,7 @@ class SyncLoader:
             if plan.model is not None and plan.kept_fields:
                 self.writer.keep_columns(plan.model, plan.kept_columns)
         self.cleaned_models: list[type[models.Model]] = []
+        self.cleaned_children: dict[type[models.Model], list] = {}
         self._part: RoutePart | None = None
 
     @property
@@ -214,6 +215,10 @@ class SyncLoader:
         """
         for model, queryset in self._clean_querysets():
             label = str(model._meta)
+            if any(parent not in self.models for parent in model._meta.get_parent_list()):
+                # A multi-table child whose parent the sync does not carry: its
+                # parent rows stay, and must not be left without their child.
+                self.cleaned_children[model] = list(queryset.values_list("pk", flat=True))
             for field, through in auto_through_models(model):
                 source = field.m2m_field_name()
                 raw_delete(
@@ -379,6 +384,7 @@ class SyncLoader:
                 problems.append(
                     f"{model._meta.label} (pk {shown}) via {field.name} -> {target._meta.label}"
                 )
+        problems.extend(self._orphaned_parents())
         if problems:
             raise CleanConflict(
                 f"{self.urls}: clean removed rows that local rows outside the sync still "
@@ -387,6 +393,33 @@ class SyncLoader:
                 + ". Add those models to the sync, delete those rows, or keep their "
                 "targets with a pre_clean hook. Nothing was changed."
             )
+
+    def _orphaned_parents(self) -> list[str]:
+        """Parent rows (outside the sync) whose multi-table child clean removed for good."""
+        problems = []
+        for child, pks in self.cleaned_children.items():
+            for parent in child._meta.get_parent_list():
+                if parent in self.models:
+                    continue
+                orphans = []
+                for chunk in chunks(pks):
+                    still = child._base_manager.using(self.using).filter(pk__in=chunk)
+                    orphans += (
+                        parent._base_manager.using(self.using)
+                        .filter(pk__in=chunk)
+                        .exclude(pk__in=still.values("pk"))
+                        .order_by()
+                        .values_list("pk", flat=True)[: 6 - len(orphans)]
+                    )
+                    if len(orphans) >= 6:
+                        break
+                if orphans:
+                    shown = ", ".join(map(str, orphans[:5])) + (", ..." if len(orphans) > 5 else "")
+                    problems.append(
+                        f"{parent._meta.label} (pk {shown}) would stay without its "
+                        f"{child._meta.label} row"
+                    )
+        return problems
 
     def check_constraints(self) -> None:
         connection = connections[self.using]

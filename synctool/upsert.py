@@ -23,14 +23,16 @@ from django.db import DatabaseError, connections, models
 from django.db.models.constants import OnConflict
 
 from synctool import fastpaths
+from synctool.backends import backend_for
 from synctool.exceptions import LoadError
 from synctool.fastpaths import written_columns
 
 
 def can_upsert(model: type[models.Model], using: str) -> bool:
     """Whether ``model`` can be written by :class:`Upserter` on ``using``."""
-    features = connections[using].features
-    return features.supports_update_conflicts and not model._meta.parents and not model._meta.proxy
+    if model._meta.parents or model._meta.proxy:
+        return False
+    return backend_for(connections[using]).supports_upsert(model)
 
 
 NONE: frozenset[str] = frozenset()

@@ -385,3 +385,57 @@ def test_a_natural_key_read_from_ancestors_is_matched_one_by_one(client_for):
         assert Category.objects.get(name="home").pk == local_home.pk
         assert Category.objects.filter(name="tools").count() == 2  # the local root and home/tools
         assert Category.objects.count() == 5
+
+
+@e2e
+def test_an_undeclared_generic_key_follows_identity(laptop, client_for):
+    """content_type + object_id without a GenericForeignKey (Wagtail's log entries)."""
+    from tests.shop.models import LogEntry
+
+    users = make_shop(customers=3, orders=0)
+    user_type = ContentType.objects.db_manager("server").get_for_model(User)
+    for user in users:
+        LogEntry.objects.using("server").create(
+            content_type=user_type, object_id=str(user.pk), label=f"edited {user.username}"
+        )
+    client_for().sync_many(["users", "shop"])
+    for entry in LogEntry.objects.all():
+        assert entry.content_type.model_class() is User
+        assert entry.label == f"edited {User.objects.get(pk=entry.object_id).username}"
+
+
+@e2e
+def test_a_virtual_table_is_written_row_by_row(client_for):
+    """SQLite's FTS5 tables (Wagtail's search index) refuse UPSERT."""
+    from tests.shop.models import SearchEntry
+
+    for n in range(3):
+        SearchEntry.objects.using("server").create(title=f"t{n}", body="words " * n)
+    for clean in (False, True, False):
+        client_for().sync("shop", clean=clean)
+        assert sorted(SearchEntry.objects.values_list("pk", "title", "body")) == sorted(
+            SearchEntry.objects.using("server").values_list("pk", "title", "body")
+        )
+
+
+@e2e
+def test_cleaning_a_child_model_never_leaves_its_parent_rows_behind(client_for):
+    from tests.testapp.models import Place, Restaurant
+
+    Restaurant.objects.using("server").create(pk=1, name="served", serves_pizza=True)
+    Restaurant.objects.create(pk=1, name="also here")  # comes back with the sync
+    Restaurant.objects.create(pk=50, name="laptop only")
+    with pytest.raises(exceptions.CleanConflict) as raised:
+        client_for().sync("restaurants", clean=True)
+    assert "testapp.Place (pk 50) would stay without its testapp.Restaurant row" in str(
+        raised.value
+    )
+    assert sorted(Restaurant.objects.values_list("pk", "name")) == [
+        (1, "also here"),
+        (50, "laptop only"),
+    ]
+    Restaurant.objects.filter(pk=50).delete()  # Django's delete takes its Place along
+    client_for().sync("restaurants", clean=True)
+    # The parent's fields travel with the parent (Place), which this route does not carry.
+    assert list(Restaurant.objects.values_list("pk", "serves_pizza")) == [(1, True)]
+    assert list(Place.objects.values_list("pk", flat=True)) == [1]

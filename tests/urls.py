@@ -16,6 +16,7 @@ route.models("blogs", "testapp.Author", "testapp.Blog", "testapp.Post", "testapp
 route.models("nodes", "testapp.Node")
 route.models("clubs", "testapp.Club", "testapp.Membership", "testapp.Author")
 route.models("places", "testapp.Restaurant", "testapp.Place")
+route.models("restaurants", "testapp.Restaurant")
 route.models("alltypes", "testapp.AllTypes", "testapp.UUIDItem")
 route.app("shop", "shop")
 route.app("fieldtypes", "fieldtypes")

@@ -33,6 +33,12 @@ class Backend:
         parts = [self.connection.vendor, *self.identity_parts()]
         return hashlib.sha256("\x00".join(parts).encode()).hexdigest()
 
+    # -- writes -------------------------------------------------------------
+
+    def supports_upsert(self, model: type[models.Model]) -> bool:
+        """Whether ``INSERT ... ON CONFLICT`` (or its equivalent) works on ``model``'s table."""
+        return self.connection.features.supports_update_conflicts
+
     # -- row counts -----------------------------------------------------------
 
     def estimated_rows(self, model: type[models.Model]) -> int | None:

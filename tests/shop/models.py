@@ -102,3 +102,24 @@ class Category(models.Model):
             names.insert(0, node.name)
             node = node.parent
         return tuple(names)
+
+
+class LogEntry(models.Model):
+    """What happened to which object: a content type and an object id with no
+    GenericForeignKey declared (as Wagtail's log entries)."""
+
+    content_type = models.ForeignKey(ContentType, on_delete=models.CASCADE, related_name="+")
+    object_id = models.CharField(max_length=255)
+    label = models.CharField(max_length=100)
+
+
+class SearchEntry(models.Model):
+    """On SQLite an FTS5 virtual table (as Wagtail's search index), which refuses UPSERT."""
+
+    id = models.AutoField(primary_key=True, db_column="rowid")
+    title = models.TextField()
+    body = models.TextField()
+
+    class Meta:
+        managed = False
+        db_table = "shop_searchentry"
