@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from django.apps import apps
-from django.db import DatabaseError, connections, models, transaction
+from django.db import DatabaseError, connections, models
 from django.db.migrations.executor import MigrationExecutor
 
 from synctool.backends import backend_for
@@ -217,28 +217,14 @@ def _check_tables(model, tables: set[str], connection, missing_tables, report, m
                 c.name for c in connection.introspection.get_table_description(cursor, table)
             }
         wanted = [f.column for f in candidate._meta.local_concrete_fields if not f.generated]
-        absent = [
-            column
-            for column in wanted
-            if column not in present and not _selectable(connection, table, column)
-        ]
+        present |= backend_for(connection).implicit_columns()
+        absent = [column for column in wanted if column not in present]
         if absent:
             report.refusals.append(
                 f"{label}: the table {table} has no column {', '.join(map(repr, absent))}, "
                 "which this code has: run `manage.py migrate`"
                 + migrations.not_applied_here(opts.app_label)
             )
-
-
-def _selectable(connection, table: str, column: str) -> bool:
-    """Whether ``column`` can be read although introspection does not list it (SQLite's rowid)."""
-    quote = connection.ops.quote_name
-    try:
-        with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
-            cursor.execute(f"SELECT {quote(column)} FROM {quote(table)} WHERE 1 = 0")  # noqa: S608
-    except DatabaseError:
-        return False
-    return True
 
 
 def _migration_notes(report: GateReport, migrations: _Migrations, apps_synced: set[str]) -> None:

@@ -104,3 +104,19 @@ def test_a_client_hook_may_query_while_batches_are_in_flight(threshold, register
     assert dict(Tag.objects.values_list("pk", "name")) == {pk: f"t{pk}" for pk in range(1, 8)}
     # Batches of 3: the hook of object n sees the batches written before it.
     assert counts == [0, 0, 0, 3, 3, 3, 6]
+
+
+def test_a_refused_batch_names_the_model_never_the_temporary_table():
+    from django.db import ProgrammingError
+
+    from synctool.batches import refused_batch
+
+    error = ProgrammingError(
+        'column "loyalty" of relation "synctool_testapp_tag" does not exist\nLINE 1: ...'
+    )
+    message = refused_batch(Tag, 12, error)
+    assert message == (
+        "testapp.Tag: the database refused a batch of 12 rows (ProgrammingError: column "
+        '"loyalty" of relation "testapp_tag" does not exist): is this database migrated? '
+        "Run `manage.py migrate`"
+    )

@@ -6,7 +6,7 @@ import gzip
 import json
 
 import pytest
-from django.test import override_settings
+from django.test import RequestFactory, override_settings
 
 from synctool.routing import Route
 from tests.conftest import TOKEN
@@ -185,6 +185,37 @@ class TestManifest:
 
     def test_index_requires_token(self, client):
         assert get(client, "/sync/", token="nope").status_code == 401
+
+    def test_index_describes_fields_migrations_and_the_database(self, client):
+        manifest = json.loads(get(client, "/sync/").content)
+        fields = {f["name"]: f for f in manifest["schema"]["testapp.post"]["fields"]}
+        assert fields["title"] == {"name": "title", "kind": "CharField", "null": False}
+        assert fields["tags"]["kind"] == "ManyToManyField"
+        assert "id" not in fields  # the primary key is the object's "pk"
+        assert "0001_initial" in manifest["migrations"]["testapp"]
+        assert manifest["database"]["vendor"] and len(manifest["database"]["id"]) == 64
+        assert "auth.permission" in manifest["natural_keys"]
+
+
+def test_a_route_whose_function_raises_does_not_break_the_index(client, settings):
+    def broken():
+        raise RuntimeError("the cache is down")
+
+    route = Route()
+    route.queryset("broken")(broken)
+    route.models("fine", "testapp.Tag")
+    from synctool.views import index_view
+
+    request = RequestFactory().get("/?models=testapp.post", HTTP_AUTHORIZATION=basic(TOKEN))
+    response = index_view(route)(request)
+    assert response.status_code == 200
+    manifest = json.loads(response.content)
+    # The schema of a model no route lists, asked for with ?models=.
+    assert set(manifest["schema"]) == {"testapp.tag", "testapp.post"}
+    routes = {r["path"]: r for r in manifest["routes"]}
+    assert routes["broken"]["models"] is None
+    assert routes["broken"]["reason"] == "its function raised RuntimeError: the cache is down"
+    assert routes["fine"]["models"] == ["testapp.tag"]
 
 
 def test_route_rejects_duplicate_paths():

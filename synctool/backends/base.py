@@ -33,6 +33,10 @@ class Backend:
         parts = [self.connection.vendor, *self.identity_parts()]
         return hashlib.sha256("\x00".join(parts).encode()).hexdigest()
 
+    def implicit_columns(self) -> set[str]:
+        """Columns every table has that introspection does not list."""
+        return set()
+
     # -- writes -------------------------------------------------------------
 
     def supports_upsert(self, model: type[models.Model]) -> bool:

@@ -11,6 +11,9 @@ _virtual_tables: dict[tuple[str, str], bool] = {}
 
 
 class SQLiteBackend(Backend):
+    def implicit_columns(self) -> set[str]:
+        return {"rowid", "oid", "_rowid_"}  # every table's, but WITHOUT ROWID ones
+
     def supports_upsert(self, model) -> bool:
         # A virtual table (an FTS5 search index, say) refuses UPSERT: its rows
         # are saved one by one, as loaddata saves them.
