@@ -116,7 +116,7 @@ def run(names: list[str], url: str, workers: int, size: int) -> dict:
     from django.db import models
     from django.test import override_settings
 
-    from synctool.media import fetch_media_files
+    from synctool.client.media import fetch_media_files
 
     with tempfile.TemporaryDirectory(prefix="media-bench-") as media_root:
         field = models.ImageField(storage=FileSystemStorage(location=media_root))

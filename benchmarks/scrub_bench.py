@@ -6,7 +6,7 @@ route unscrubbed.
 Two measures:
 
 - default, **server side**: in one process, what the export view does for
-  the route (``synctool.export.serialize_querysets``: read, serialize,
+  the route (``synctool.server.export.serialize_querysets``: read, serialize,
   ``transform_object``; then ``synctool.wire.encode_fixture``), timed in CPU
   seconds of the process (steady on a busy machine) and in wall seconds;
 - ``--e2e``, **end to end**: gunicorn serving the route from a SQLite
@@ -169,7 +169,7 @@ def export_once(model, gzip: bool) -> tuple[float, float, str]:
     """CPU seconds, wall seconds and digest of one export of ``model``."""
     from django.utils.text import compress_sequence
 
-    from synctool.export import serialize_querysets
+    from synctool.server.export import serialize_querysets
     from synctool.wire import encode_fixture
 
     digest = hashlib.sha256()

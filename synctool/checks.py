@@ -46,8 +46,8 @@ def _token_value_ok(value) -> bool:
 
 def _unprotected_routes() -> bool:
     """Whether routes are served while no token is configured for them."""
-    from synctool.auth import configured_tokens
-    from synctool.routing import all_routes
+    from synctool.server.auth import configured_tokens
+    from synctool.server.routing import all_routes
 
     load_urlconf()
     routes = [route for route in all_routes() if route.entries]
@@ -67,8 +67,8 @@ UNPROTECTED_HINT = (
 
 @register(Tags.security)
 def check_tokens(app_configs=None, **kwargs):
-    from synctool.auth import configured_tokens
-    from synctool.routing import all_routes
+    from synctool.server.auth import configured_tokens
+    from synctool.server.routing import all_routes
 
     errors = []
     value = settings.SYNCTOOL_API_TOKEN
@@ -207,8 +207,8 @@ def _natural_key_warning(path: str) -> Warning:
 
 @register()
 def check_routes(app_configs=None, **kwargs):
-    from synctool.routing import all_routes
-    from synctool.settings_routes import iter_route_specs, parse_route_spec
+    from synctool.server.routing import all_routes
+    from synctool.server.settings_routes import iter_route_specs, parse_route_spec
 
     errors = []
     try:

@@ -10,7 +10,7 @@
 
 Each takes rows of column values (:func:`written_columns`, in that order)
 and prepares them with the fields' own ``get_db_prep_save()``, skipped only
-where the driver takes the value as it is. :class:`synctool.upsert.Upserter`
+where the driver takes the value as it is. :class:`synctool.client.upsert.Upserter`
 chooses among them.
 """
 

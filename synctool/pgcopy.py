@@ -9,7 +9,7 @@ waits for PostgreSQL's answer later, once the next batch is decoded.
 
 Between the two, the connection can run nothing else: the caller must call
 :func:`copy_result` before anything else uses the connection
-(``synctool.upsert.Upserter`` does so from an execute wrapper).
+(``synctool.client.upsert.Upserter`` does so from an execute wrapper).
 Only psycopg's public API is used: ``Copy`` with a ``Writer`` of our own,
 and the ``PGconn`` wrapper of libpq for the answer.
 """

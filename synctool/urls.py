@@ -5,6 +5,6 @@ Entries that do not parse are left out here and reported by
 server.
 """
 
-from synctool.settings_routes import route_from_settings
+from synctool.server.settings_routes import route_from_settings
 
 urlpatterns = route_from_settings().urlpatterns

@@ -25,9 +25,9 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from synctool import hookimpl
+from synctool.client.media import MediaDownload, MediaError, check_storage_target
+from synctool.client.transport import timeout
 from synctool.conf import settings
-from synctool.media import MediaDownload, MediaError, check_storage_target
-from synctool.transport import timeout
 
 CHUNK_SIZE = 64 * 1024
 # The largest object CopyObject copies in one request; larger ones are

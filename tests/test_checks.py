@@ -4,7 +4,7 @@ import pytest
 from django.core import checks
 from django.test import override_settings
 
-from synctool.routing import Route
+from synctool.server.routing import Route
 
 # Model checks (JSONField support) query the database features on Django 6.
 pytestmark = pytest.mark.django_db(databases=["default", "server"])

@@ -144,7 +144,8 @@ def write_path(request, monkeypatch):
     (COPY on PostgreSQL, executemany on SQLite; MySQL has none)."""
     from django.db import connection
 
-    from synctool import fastpaths, upsert
+    from synctool import fastpaths
+    from synctool.client import upsert
 
     fast = request.param == "fast path"
     monkeypatch.setattr(upsert, "FAST_PATH_THRESHOLD", 1 if fast else 10**9)

@@ -4,8 +4,8 @@ import gzip
 
 import pytest
 
-from synctool import compression
 from synctool.exceptions import IncompleteResponse, MalformedResponse
+from synctool.wire import gzip as compression
 from synctool.wire import gzip_chunks
 
 DATA = b"".join(

@@ -6,7 +6,7 @@ import threading
 import pytest
 from django.db import connection, connections, transaction
 
-from synctool.export import serialize_querysets
+from synctool.server.export import serialize_querysets
 from tests.testapp.models import Blog, Post
 
 WHEN = datetime.datetime(2024, 1, 1, tzinfo=datetime.UTC)

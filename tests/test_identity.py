@@ -296,7 +296,7 @@ def test_a_reference_to_a_key_identified_model_by_id_is_refused(db):
 @pytest.mark.django_db(transaction=True)
 def test_clean_conflicts_list_models_ordered_across_a_relation():
     """check_references ignores default orderings (Permission's joins its content type)."""
-    from synctool.loader import RoutePart, SyncLoader
+    from synctool.client.loader import RoutePart, SyncLoader
     from synctool.result import SyncResult
 
     customer_user = User.objects.create_user("c")
@@ -324,7 +324,7 @@ def test_clean_conflicts_list_models_ordered_across_a_relation():
 
 @pytest.mark.django_db(transaction=True)
 def test_a_generic_foreign_key_to_a_row_that_comes_later_is_set_at_the_end():
-    from synctool.loader import RoutePart, SyncLoader
+    from synctool.client.loader import RoutePart, SyncLoader
     from synctool.result import SyncResult
 
     migrate_differently("default")

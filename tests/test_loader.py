@@ -4,10 +4,11 @@ import gc
 
 import pytest
 
-from synctool import hookimpl, upsert
+from synctool import hookimpl
+from synctool.client import upsert
+from synctool.client.loader import LOAD_GC_THRESHOLD, RoutePart, SyncLoader, fewer_gc_passes
 from synctool.conf import settings
 from synctool.exceptions import LoadError
-from synctool.loader import LOAD_GC_THRESHOLD, RoutePart, SyncLoader, fewer_gc_passes
 from synctool.result import SyncResult
 from tests.testapp.models import Author, Blog, Tag
 
@@ -109,7 +110,7 @@ def test_a_client_hook_may_query_while_batches_are_in_flight(threshold, register
 def test_a_refused_batch_names_the_model_never_the_temporary_table():
     from django.db import ProgrammingError
 
-    from synctool.batches import refused_batch
+    from synctool.client.batches import refused_batch
 
     error = ProgrammingError(
         'column "loyalty" of relation "synctool_testapp_tag" does not exist\nLINE 1: ...'

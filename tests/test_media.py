@@ -25,8 +25,7 @@ from django.db import models
 
 from synctool import hookimpl
 from synctool.client import Client
-from synctool.exceptions import ConfigurationError
-from synctool.media import (
+from synctool.client.media import (
     MediaCollector,
     MediaDownload,
     UnsafeMediaName,
@@ -34,6 +33,7 @@ from synctool.media import (
     fetch_media_files,
     media_url_for,
 )
+from synctool.exceptions import ConfigurationError
 from synctool.plugins import get_plugin_manager
 from synctool.result import Progress
 from tests.conftest import TOKEN, e2e

@@ -87,7 +87,10 @@ def test_wheel_carries_the_three_packages(wheel):
     names = wheel_names(wheel)
     for required in (
         "synctool/__init__.py",
-        "synctool/client.py",
+        "synctool/client/__init__.py",
+        "synctool/server/__init__.py",
+        "synctool/wire/__init__.py",
+        "synctool/backends/__init__.py",
         "synctool/routing.py",
         "synctool/management/commands/sync_data.py",
         "synctool_contrib/__init__.py",
@@ -146,7 +149,7 @@ def test_wheel_installs_into_a_clean_virtualenv(wheel, tmp_path):
             # Every core module imports without the optional extras (no Faker,
             # boto3, psycopg, mysqlclient in this virtualenv).
             "import synctool, synctools.client, synctools.routing, synctool_contrib.sqlite; "
-            "import synctool.views, synctool.urls, synctool.checks, synctool.loader; "
+            "import synctool.server.views, synctool.urls, synctool.checks, synctool.client.loader; "
             "import synctool.management.commands.sync_data; "
             "print(synctool.__version__, synctool.__file__)",
         ],

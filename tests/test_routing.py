@@ -8,7 +8,7 @@ import json
 import pytest
 from django.test import RequestFactory, override_settings
 
-from synctool.routing import Route
+from synctool.server.routing import Route
 from tests.conftest import TOKEN
 from tests.testapp.models import Author, Blog, Post, Tag
 
@@ -204,7 +204,7 @@ def test_a_route_whose_function_raises_does_not_break_the_index(client, settings
     route = Route()
     route.queryset("broken")(broken)
     route.models("fine", "testapp.Tag")
-    from synctool.views import index_view
+    from synctool.server.views import index_view
 
     request = RequestFactory().get("/?models=testapp.post", HTTP_AUTHORIZATION=basic(TOKEN))
     response = index_view(route)(request)

@@ -9,7 +9,7 @@ from django.apps import apps
 from django.core import serializers
 from django.db import models
 
-from synctool.rowexport import RowSerializer, row_serializer
+from synctool.server.rowexport import RowSerializer, row_serializer
 from tests.testapp.models import (
     AllTypes,
     Author,
@@ -107,7 +107,7 @@ def test_fields_it_cannot_reproduce_keep_djangos_path():
     field = Shouting(max_length=5)
     field.set_attributes_from_name("loud")
     field.model = Tag
-    from synctool.rowexport import NotPlain, converter_for
+    from synctool.server.rowexport import NotPlain, converter_for
 
     with pytest.raises(NotPlain, match="Shouting"):
         converter_for(field)

@@ -6,8 +6,8 @@ import pytest
 from django.apps import apps
 from django.core import serializers
 
+from synctool.client.rowload import RowBuilder, deserialize_one
 from synctool.exceptions import LoadError
-from synctool.rowload import RowBuilder, deserialize_one
 from synctool.wire import decode_fixture, encode_fixture
 from tests.test_rowexport import data  # noqa: F401 - fixture
 from tests.testapp.models import AllTypes, Author, Blog, Restaurant, Tag
@@ -99,7 +99,7 @@ def test_bad_values_name_the_model_the_object_and_the_field():
 def test_instances_equal_to_init_and_signals_respected():
     from django.db.models.signals import post_init
 
-    from synctool.rowload import instance_factory
+    from synctool.client.rowload import instance_factory
 
     fast = instance_factory(Tag)
     assert fast is not Tag

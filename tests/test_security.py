@@ -24,10 +24,10 @@ from django.test import RequestFactory
 from django.urls import Resolver404, URLPattern, URLResolver, get_resolver
 from django.views.debug import ExceptionReporter
 
-import synctool.auth
+import synctool.server.auth
 from synctool import exceptions
 from synctool.client import Client
-from synctool.media import fetch_media_files
+from synctool.client.media import fetch_media_files
 from tests import fault_server
 from tests.conftest import TOKEN, e2e, free_port, start_server, stop_server
 from tests.tcp_proxy import CuttingProxy
@@ -149,13 +149,13 @@ def test_a_server_without_token_refuses_every_view(tmp_path):
 
 def test_constant_time_comparison_of_every_token(client, db, monkeypatch):
     calls = []
-    real = synctool.auth.hmac.compare_digest
+    real = synctool.server.auth.hmac.compare_digest
 
     def spy(a, b):
         calls.append((a, b))
         return real(a, b)
 
-    monkeypatch.setattr(synctool.auth.hmac, "compare_digest", spy)
+    monkeypatch.setattr(synctool.server.auth.hmac, "compare_digest", spy)
     old, new = b"old-token-0123456789abc", ROTATED.encode()
     for presented, status in [(old, 200), (new, 200), (WRONG.encode(), 401)]:
         calls.clear()
@@ -176,7 +176,7 @@ def test_a_route_regex_cannot_reach_other_views():
     make a route answer URLs outside its own."""
     from django.urls import include, re_path
 
-    from synctool.routing import Route
+    from synctool.server.routing import Route
 
     route = Route(api_token=TOKEN)
     route.models("blogs|posts", "testapp.Blog")

@@ -7,9 +7,10 @@ from contextlib import nullcontext
 import pytest
 from django.db import IntegrityError, connection, transaction
 
-from synctool import fastpaths, upsert
+from synctool import fastpaths
+from synctool.client import upsert
+from synctool.client.upsert import Upserter
 from synctool.exceptions import LoadError
-from synctool.upsert import Upserter
 from tests.testapp.models import AllTypes, Blog, Post, Tag, UUIDItem
 
 INDIA = datetime.timezone(datetime.timedelta(hours=5, minutes=30))

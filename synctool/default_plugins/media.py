@@ -1,7 +1,7 @@
 """Built-in ``fetch_media``: download over HTTP into the field's storage.
 
 The body is streamed into a temporary file and handed to ``storage.save()``
-only once complete (see :class:`synctool.media.MediaDownload`), so an
+only once complete (see :class:`synctool.client.media.MediaDownload`), so an
 interrupted download never leaves a partial file behind, which a later sync
 would then skip. Every request has the ``SYNCTOOL_TIMEOUT`` timeouts;
 connection errors, read timeouts and 5xx answers are retried
@@ -17,9 +17,9 @@ from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, ReadTime
 from urllib3.util.retry import Retry
 
 from synctool import hookimpl
+from synctool.client.media import MediaDownload, MediaError
+from synctool.client.transport import safe_url, session_with, timeout
 from synctool.conf import settings
-from synctool.media import MediaDownload, MediaError
-from synctool.transport import safe_url, session_with, timeout
 
 CHUNK_SIZE = 64 * 1024
 RETRY_STATUSES = frozenset(range(500, 600))

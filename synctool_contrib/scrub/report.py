@@ -71,7 +71,7 @@ def served_models(*, call_functions: bool = True):
     asked for their models (their function is called, without URL
     arguments) only when ``call_functions`` is true.
     """
-    from synctool.routing import all_routes
+    from synctool.server.routing import all_routes
 
     _load_urlconf()
     served: dict[type[models.Model], list[str]] = {}

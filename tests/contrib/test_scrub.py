@@ -20,8 +20,8 @@ from django.core.validators import validate_email
 from django.db import models
 
 from synctool.exceptions import ConfigurationError, SynctoolError
-from synctool.export import serialize_querysets
 from synctool.plugins import get_hooks
+from synctool.server.export import serialize_querysets
 from synctool.wire import encode_object
 from synctool_contrib.scrub import fakedata, transform_object
 from synctool_contrib.scrub.fields import FieldInfo, unique_field_names

@@ -10,10 +10,10 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 
 from synctool.client import Client
+from synctool.client.progress import ProgressBars
+from synctool.client.transport import safe_url
 from synctool.exceptions import SynctoolError
-from synctool.progress import ProgressBars
 from synctool.result import SyncResult
-from synctool.transport import safe_url
 
 
 def notes_of(results: list[SyncResult]) -> list[str]:

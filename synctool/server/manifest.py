@@ -2,7 +2,7 @@
 
 It describes what the routes serve and on what schema, so that a client can
 tell before any row moves whether it can take them (the schema gate,
-:mod:`synctool.gate`):
+:mod:`synctool.client.gate`):
 
 - ``routes``: each route's path, kind and models; a route whose models are
   unknown without calling it (URL arguments, a function that raises) is

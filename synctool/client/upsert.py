@@ -96,7 +96,7 @@ class Upserter:
                 fastpaths.copy_upsert(model, in_flight.rows, self.using, self.keep.get(model, NONE))
         except DatabaseError as exc:
             # Answered while another model's batch is on its way: name the right one.
-            from synctool.batches import refused_batch
+            from synctool.client.batches import refused_batch
 
             raise LoadError(refused_batch(model, len(in_flight.rows), exc)) from exc
 

@@ -1,6 +1,6 @@
 """Client side: the schema gate, before the transaction opens and before any row is read.
 
-The manifest (:mod:`synctool.manifest`) says which fields production sends
+The manifest (:mod:`synctool.server.manifest`) says which fields production sends
 per model and which migrations it applied; the local code and database say
 what they have. :func:`check_schema` compares them and answers, in one
 report, everything that stands in the way, each with what to do:

@@ -14,16 +14,16 @@ from urllib.parse import urlencode, urlsplit
 import orjson
 from django.db import DEFAULT_DB_ALIAS, models
 
+from synctool.client.confirm import ConfirmClean, ask_before_large_clean
+from synctool.client.gate import GateReport, check_schema, refuse_same_database
+from synctool.client.loader import RoutePart, SyncLoader
+from synctool.client.media import MediaCollector, fetch_media_files, media_url_optional
+from synctool.client.routes import check_route_names
+from synctool.client.streams import RouteStreams
+from synctool.client.transport import build_session, open_url, safe_url
 from synctool.conf import settings
-from synctool.confirm import ConfirmClean, ask_before_large_clean
 from synctool.exceptions import ConfigurationError, MalformedResponse
-from synctool.gate import GateReport, check_schema, refuse_same_database
-from synctool.loader import RoutePart, SyncLoader
-from synctool.media import MediaCollector, fetch_media_files, media_url_optional
 from synctool.result import MediaResult, Progress, SyncResult
-from synctool.routes_check import check_route_names
-from synctool.streams import RouteStreams
-from synctool.transport import build_session, open_url, safe_url
 
 
 def join_url(base: str, path: str) -> str:
@@ -215,7 +215,7 @@ class Client:
         """Run only the schema gate for ``urls``: could this database take them now?
 
         Asks the manifest and every route's headers, compares them with this
-        code and database, and returns the :class:`~synctool.gate.GateReport`
+        code and database, and returns the :class:`~synctool.client.gate.GateReport`
         (its ``refusals`` and ``notes``); no body is requested, nothing is
         written. Raises, as :meth:`sync` would, when a route does not exist
         or the server's database is ``using`` itself.

@@ -174,7 +174,7 @@ class RowBuilder:
 
 
 def _describe(obj: dict) -> str:
-    from synctool.keyresolve import describe
+    from synctool.client.identity import describe
 
     return f"{obj.get('model')} {describe(obj)}"
 

@@ -29,7 +29,7 @@ from django.db import models
 
 from synctool import identity
 from synctool.exceptions import DanglingReference
-from synctool.rowexport import NotPlain, converter_for
+from synctool.server.rowexport import NotPlain, converter_for
 
 logger = logging.getLogger("synctool")
 

@@ -23,15 +23,15 @@ from django.core.serializers import base
 from django.db import DatabaseError, connections, models, router, transaction
 from django.db.models import Exists, OuterRef
 
-from synctool.batches import BatchCallback, BatchWriter, call_hook
+from synctool.client.batches import BatchCallback, BatchWriter, call_hook
+from synctool.client.gate import ModelPlan
+from synctool.client.identity import NATURAL_KEY, KeyResolver
+from synctool.client.rowload import RowBuilder, deserialize_one, diagnose
 from synctool.exceptions import CleanConflict, HookError, LoadError, SynctoolError, UnexpectedModel
-from synctool.gate import ModelPlan
 from synctool.identity import chunks, key_identified_labels, model_label
-from synctool.keyresolve import NATURAL_KEY, KeyResolver
 from synctool.ordering import sort_models
 from synctool.plugins import is_implemented
 from synctool.result import Progress, SyncResult
-from synctool.rowload import RowBuilder, deserialize_one, diagnose
 
 _MISSING = object()
 

@@ -67,7 +67,7 @@ def refuse_unauthorized(request: HttpRequest, explicit=None) -> HttpResponse | N
     """Return a 401/403 response when the request may not pass, else None."""
     tokens = configured_tokens(explicit)
     if not tokens:
-        from synctool.views import refusal
+        from synctool.server.views import refusal
 
         return refusal(
             "synctool: no API token is configured on this server "

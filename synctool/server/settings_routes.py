@@ -1,4 +1,4 @@
-"""Parse ``SYNCTOOL_ROUTES`` into a :class:`~synctool.routing.Route`.
+"""Parse ``SYNCTOOL_ROUTES`` into a :class:`~synctool.server.routing.Route`.
 
 Accepted forms, per URL regex::
 
@@ -20,7 +20,7 @@ from django.utils.module_loading import import_string
 
 from synctool.conf import settings
 from synctool.exceptions import ConfigurationError
-from synctool.routing import Route
+from synctool.server.routing import Route
 
 KINDS = ("app", "apps", "models", "queryset", "project")
 OPTIONS = {

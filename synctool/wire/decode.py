@@ -1,21 +1,12 @@
-"""The wire format: a Django JSON fixture, one object per line.
+"""Decoding the wire format, as it arrives in chunks.
 
-The server writes::
-
-    [
-    {"model": "blog.blog", "pk": 1, "fields": {...}},
-    {"model": "blog.post", "pk": 1, "fields": {...}}
-    ]
-
-which is a valid fixture for ``manage.py loaddata`` and lets the client
-decode each line on its own with orjson (far faster than an incremental
-parser). Any other valid JSON fixture is still accepted through ijson.
+synctool's line framing is read a block of whole lines at a time with
+orjson (far faster than an incremental parser); any other valid JSON
+fixture is still accepted through ijson.
 A body without its closing bracket is reported as incomplete, never loaded
 as if it were whole.
 """
 
-import datetime
-import decimal
 import itertools
 import json
 from collections.abc import Iterable, Iterator
@@ -23,13 +14,8 @@ from collections.abc import Iterable, Iterator
 import ijson
 import orjson
 
-from synctool import compression
 from synctool.exceptions import IncompleteResponse, MalformedResponse
 
-OUTPUT_BUFFER_SIZE = 64 * 1024
-# orjson 3.13 writes a time with 10000-99999 microseconds with five digits
-# ("00:00:00.10000" for 0.01 s), which reads back as 0.1 s.
-_ORJSON_TIMES_OK = orjson.dumps(datetime.time(0, 0, 0, 10000)) == b'"00:00:00.010000"'
 # 19 digits in a row: a line that may hold an integer orjson cannot read
 # exactly (beyond 64 bits); the standard json module reads those lines.
 # Mapping every digit to "0" and searching for 19 zeros is ~15x faster
@@ -40,102 +26,6 @@ _LONG_DIGIT_RUN = b"0" * 19
 
 def _may_hold_a_long_integer(line: bytes) -> bool:
     return _LONG_DIGIT_RUN in line.translate(_DIGITS_TO_ZERO)
-
-
-def _orjson_default(value):
-    if isinstance(value, decimal.Decimal):
-        return str(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-
-def _stdlib_default(value):
-    if isinstance(value, decimal.Decimal):
-        return str(value)
-    if isinstance(value, datetime.datetime | datetime.date | datetime.time):
-        return value.isoformat()
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-
-def _time_in_full(value):
-    """``value`` with every ``datetime.time`` in it (lists included) as its ISO string."""
-    kind = type(value)
-    if kind is datetime.time:
-        return value.isoformat()
-    if kind is list or kind is tuple:
-        return [_time_in_full(item) for item in value]
-    return value
-
-
-def _write_times_in_full(obj: dict) -> None:
-    """Work around orjson's five-digit microseconds (see ``_ORJSON_TIMES_OK``).
-
-    Times travel as values, primary keys, foreign keys, many-to-many lists
-    and components of natural keys: every one of them is written in full.
-    """
-    if "pk" in obj:
-        obj["pk"] = _time_in_full(obj["pk"])
-    fields = obj.get("fields")
-    if isinstance(fields, dict):
-        for name, value in fields.items():
-            kind = type(value)
-            if kind is datetime.time or kind is list or kind is tuple:
-                fields[name] = _time_in_full(value)
-
-
-def encode_object(obj: dict) -> bytes:
-    """One fixture object as compact JSON bytes, values kept exact.
-
-    Datetimes and times keep their microseconds and decimals all their
-    digits (as strings, like Django's serializer). orjson never writes a raw
-    newline, so the result always fits on one line.
-    """
-    if not _ORJSON_TIMES_OK:
-        _write_times_in_full(obj)
-    try:
-        return orjson.dumps(obj, default=_orjson_default)
-    except orjson.JSONEncodeError:
-        # Integers beyond 64 bits or non-string keys inside a JSONField.
-        return json.dumps(
-            obj, default=_stdlib_default, ensure_ascii=False, separators=(",", ":")
-        ).encode()
-
-
-def encode_fixture(objects: Iterable[dict]) -> Iterator[bytes]:
-    """Yield the fixture for ``objects`` in chunks of about 64 KiB."""
-    buffer = bytearray(b"[")
-    separator = b"\n"
-    for obj in objects:
-        buffer += separator
-        buffer += encode_object(obj)
-        separator = b",\n"
-        if len(buffer) >= OUTPUT_BUFFER_SIZE:
-            yield bytes(buffer)
-            buffer.clear()
-    buffer += b"\n]\n"
-    yield bytes(buffer)
-
-
-def gzip_chunks(chunks: Iterable[bytes], level: int) -> Iterator[bytes]:
-    """Compress a stream of chunks into one gzip stream.
-
-    Django's ``compress_sequence`` always uses level 6, which costs the
-    server more CPU than producing the JSON; level 1 keeps most of the size
-    reduction at a fraction of the cost.
-
-    Every chunk is flushed (``Z_SYNC_FLUSH``) as it is compressed: the
-    client can use each one at once, instead of waiting while the
-    compressor holds hundreds of kilobytes (ISA-L does), and the stream
-    stays steady. It costs under 1% in size and nothing measurable in CPU.
-    """
-    compressor = compression.compressor(level)
-    # The gzip header goes out at once, as with Django's compress_sequence:
-    # the status line is then sent, and a later failure shows as a cut body.
-    yield compressor.flush(compression.Z_SYNC_FLUSH)
-    for chunk in chunks:
-        yield compressor.compress(chunk) + compressor.flush(compression.Z_SYNC_FLUSH)
-    # The end of the JSON leaves with the gzip trailer, so a body cut near
-    # its end is also an incomplete fixture.
-    yield compressor.flush()
 
 
 def check_fixture_object(obj, position: int) -> dict:

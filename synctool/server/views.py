@@ -11,13 +11,13 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_safe
 
 import synctool
-from synctool.auth import refuse_unauthorized
 from synctool.backends import backend_for
 from synctool.conf import settings
-from synctool.export import model_label, serialize_querysets
-from synctool.manifest import build_manifest
 from synctool.plugins import get_hooks
-from synctool.routing import project_key_identified
+from synctool.server.auth import refuse_unauthorized
+from synctool.server.export import model_label, serialize_querysets
+from synctool.server.manifest import build_manifest
+from synctool.server.routing import project_key_identified
 from synctool.wire import encode_fixture, gzip_chunks
 
 logger = logging.getLogger("synctool")
@@ -118,7 +118,7 @@ def export_view(route, entry):
 
 
 def index_view(route):
-    """The view answering the manifest (:mod:`synctool.manifest`)."""
+    """The view answering the manifest (:mod:`synctool.server.manifest`)."""
 
     @login_not_required  # the token is the authentication (LoginRequiredMiddleware)
     @require_safe

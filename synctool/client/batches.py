@@ -15,12 +15,12 @@ from collections.abc import Callable
 from django.core.serializers import base
 from django.db import DatabaseError, models
 
+from synctool.client.rowload import RowBuilder
+from synctool.client.upsert import Upserter, can_upsert, insert_new, replace_many_to_many, save_raw
 from synctool.conf import settings
 from synctool.exceptions import HookError, LoadError, SynctoolError
 from synctool.plugins import get_hooks, is_implemented
 from synctool.result import SyncResult
-from synctool.rowload import RowBuilder
-from synctool.upsert import Upserter, can_upsert, insert_new, replace_many_to_many, save_raw
 
 BatchCallback = Callable[[type[models.Model], list[models.Model]], None]
 

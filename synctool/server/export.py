@@ -2,9 +2,9 @@
 
 Querysets are regrouped in dependency order, read with ``iterator()`` in
 chunks (memory stays flat), serialized by primary key by
-:mod:`synctool.rowexport` for plain models or by Django's own python
+:mod:`synctool.server.rowexport` for plain models or by Django's own python
 serializer otherwise (custom fields, querysets the route function already
-evaluated), rewritten to the identity rule by :mod:`synctool.keyencode`
+evaluated), rewritten to the identity rule by :mod:`synctool.server.identity`
 (natural keys where the model says so), and passed through
 ``transform_object``.
 """
@@ -20,10 +20,10 @@ from django.db.models import prefetch_related_objects
 from synctool import paging
 from synctool.conf import settings
 from synctool.identity import key_identified_labels
-from synctool.keyencode import KeyEncoder
 from synctool.ordering import sort_models
 from synctool.plugins import get_hooks, is_implemented
-from synctool.rowexport import row_serializer
+from synctool.server.identity import KeyEncoder
+from synctool.server.rowexport import row_serializer
 
 
 def model_label(model: type[models.Model]) -> str:
@@ -72,7 +72,7 @@ def serialized_objects(queryset: models.QuerySet, chunk_size: int) -> Iterator[d
     as in the seed's "Modifying querysets" example) is sent as it is, through
     Django's serializer; any other is read in primary-key order unless it has
     an order of its own or is sliced. References travel as primary keys
-    here; :class:`~synctool.keyencode.KeyEncoder` applies the identity rule.
+    here; :class:`~synctool.server.identity.KeyEncoder` applies the identity rule.
     """
     if queryset._result_cache is not None:
         return _django_serialized(queryset, chunk_size)

@@ -15,8 +15,8 @@ from collections.abc import Iterator
 
 import requests
 
+from synctool.client.transport import Download, open_url, safe_url
 from synctool.exceptions import UnexpectedModel
-from synctool.transport import Download, open_url, safe_url
 from synctool.wire import decode_fixture
 
 

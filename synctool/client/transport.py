@@ -15,7 +15,6 @@ from urllib3.exceptions import DecodeError, ProtocolError, ReadTimeoutError, SSL
 from urllib3.util.retry import Retry
 
 import synctool
-from synctool.compression import gunzip_chunks
 from synctool.conf import settings
 from synctool.exceptions import (
     AuthenticationFailed,
@@ -27,6 +26,7 @@ from synctool.exceptions import (
     ServerTimeout,
     ServerUnreachable,
 )
+from synctool.wire import gunzip_chunks
 
 READ_CHUNK_SIZE = 64 * 1024
 RETRY_STATUSES = (502, 503, 504)
