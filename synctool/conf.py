@@ -66,12 +66,10 @@ class SynctoolConf(AppConf):
     NATURAL_KEYS = []
 
     # Both sides: plugin modules registered with the plugin manager, in
-    # addition to the built-in defaults and the "synctool" entry points.
-    PLUGINS = [
-        "synctool_contrib.postgres",
-        "synctool_contrib.sqlite",
-        "synctool_contrib.mysql",
-    ]
+    # addition to the built-in defaults (always registered: sequence resets
+    # for every backend, the HTTP media download) and the "synctool" entry
+    # points.
+    PLUGINS = []
 
     # Both sides, with synctool_contrib.scrub: scrubbing rules per model label
     # and field name, e.g. {"auth.user": {"email": "email"}, "*": {"ip": "ip"}}.

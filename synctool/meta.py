@@ -1,6 +1,16 @@
-"""Model facts both sides use: labels and the fields a fixture object carries."""
+"""Model facts both sides use, in one place.
+
+- labels, the fields a fixture object carries, the auto-created
+  many-to-many fields, the columns a write covers;
+- :data:`FIELD_TRAITS`: what synctool may skip for each built-in field
+  class, on the wire and in the database (the one table of such facts);
+- :func:`sort_models`: models in load order (dependencies first).
+"""
 
 from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 from django.db import models
 
@@ -23,6 +33,19 @@ def auto_many_to_many(model: type[models.Model]) -> list[models.ManyToManyField]
     ]
 
 
+def auto_through_models(model: type[models.Model]) -> list[tuple[models.Field, type]]:
+    """``(field, through model)`` of every auto-created many-to-many table of ``model``.
+
+    Unlike :func:`auto_many_to_many`, fields that are not serialized count
+    too: their rows are cleaned and checked with the model's.
+    """
+    return [
+        (field, field.remote_field.through)
+        for field in model._meta.local_many_to_many
+        if field.remote_field.through._meta.auto_created
+    ]
+
+
 def serialized_fields(model: type[models.Model]) -> dict[str, models.Field]:
     """The fields Django's serializer writes in ``obj["fields"]``, by name.
 
@@ -42,3 +65,129 @@ def describe_fields(model: type[models.Model]) -> list[dict]:
         {"name": name, "kind": field.get_internal_type(), "null": bool(field.null)}
         for name, field in serialized_fields(model).items()
     ]
+
+
+def written_columns(model: type[models.Model]) -> list[models.Field]:
+    """The columns a batch write covers, in this order (generated fields excluded)."""
+    return [field for field in model._meta.local_concrete_fields if not field.generated]
+
+
+# -- field traits --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Traits:
+    """What holds for every value of one built-in field class (its exact class).
+
+    ``wire_as_is``: the value ``values_list()`` gives is what Django's
+    serializer sends. ``json_type``: JSON decoding gives this type, which
+    ``to_python()`` returns unchanged (the call can be skipped).
+    ``driver_ready``: a ``to_python()`` value is what ``get_db_prep_save()``
+    returns (the drivers take it as it is). ``pg_binary``: PostgreSQL column
+    types a binary COPY may write it into.
+    """
+
+    wire_as_is: bool = False
+    json_type: type | None = None
+    driver_ready: bool = False
+    pg_binary: tuple[str, ...] = ()
+
+
+_INTEGER = {"wire_as_is": True, "json_type": int, "driver_ready": True}
+_STRING = {"wire_as_is": True, "json_type": str}
+
+FIELD_TRAITS: dict[type[models.Field], Traits] = {
+    models.AutoField: Traits(**_INTEGER, pg_binary=("int4",)),
+    models.BigAutoField: Traits(**_INTEGER, pg_binary=("int8",)),
+    models.SmallAutoField: Traits(**_INTEGER, pg_binary=("int2",)),
+    models.IntegerField: Traits(**_INTEGER, pg_binary=("int4",)),
+    models.BigIntegerField: Traits(**_INTEGER, pg_binary=("int8",)),
+    models.SmallIntegerField: Traits(**_INTEGER, pg_binary=("int2",)),
+    models.PositiveIntegerField: Traits(**_INTEGER, pg_binary=("int4",)),
+    models.PositiveBigIntegerField: Traits(**_INTEGER, pg_binary=("int8",)),
+    models.PositiveSmallIntegerField: Traits(**_INTEGER, pg_binary=("int2",)),
+    models.BooleanField: Traits(True, bool, True, ("bool",)),
+    # Not as is on the wire: JSON has no NaN or infinity (see server/rowexport.py).
+    models.FloatField: Traits(False, float, True, ("float8",)),
+    models.DecimalField: Traits(wire_as_is=True),
+    models.CharField: Traits(**_STRING, driver_ready=True, pg_binary=("varchar", "text")),
+    models.TextField: Traits(**_STRING, driver_ready=True, pg_binary=("text", "varchar")),
+    models.SlugField: Traits(**_STRING, driver_ready=True, pg_binary=("varchar",)),
+    models.EmailField: Traits(**_STRING, driver_ready=True, pg_binary=("varchar",)),
+    models.URLField: Traits(**_STRING, pg_binary=("varchar",)),
+    models.DateField: Traits(wire_as_is=True, pg_binary=("date",)),
+    # Binary COPY of datetimes only for aware values: see backends/pgcopy.py.
+    models.DateTimeField: Traits(wire_as_is=True),
+    models.TimeField: Traits(wire_as_is=True),
+    models.GenericIPAddressField: Traits(wire_as_is=True),
+    models.FilePathField: Traits(wire_as_is=True),
+    models.JSONField: Traits(wire_as_is=True),
+    models.FileField: Traits(pg_binary=("varchar",)),
+    models.ImageField: Traits(pg_binary=("varchar",)),
+    models.UUIDField: Traits(pg_binary=("uuid",)),
+}
+NO_TRAITS = Traits()
+
+
+def traits(field: models.Field) -> Traits:
+    """The :class:`Traits` of ``field`` (of its target for a relation); none for others."""
+    while field.is_relation:
+        field = field.target_field
+    return FIELD_TRAITS.get(type(field), NO_TRAITS)
+
+
+# -- load order ----------------------------------------------------------------
+
+
+def model_dependencies(model: type[models.Model]) -> set[type[models.Model]]:
+    """The models ``model`` points to (other than itself).
+
+    Foreign keys, one-to-one links (multi-table inheritance parents
+    included) and auto-created many-to-many targets.
+    """
+    deps = set()
+    opts = model._meta
+    for field in (*opts.fields, *opts.many_to_many):
+        remote = field.remote_field
+        if remote is None or remote.model is None or isinstance(remote.model, str):
+            continue
+        if field.many_to_many and not remote.through._meta.auto_created:
+            continue  # an explicit through model carries its own foreign keys
+        target = remote.model._meta.concrete_model
+        if target is not opts.concrete_model:
+            deps.add(target)
+    return deps
+
+
+def _points_anywhere(model: type[models.Model]) -> bool:
+    from synctool.identity import generic_foreign_keys
+
+    return bool(generic_foreign_keys(model._meta.concrete_model))
+
+
+def sort_models(model_list: Iterable[type[models.Model]]) -> list[type[models.Model]]:
+    """The models in load order (dependencies first), stable and deterministic.
+
+    Self references are ignored (constraint checks are deferred or disabled
+    during the load); a cycle is broken at the model that came first in the
+    input; a model with a GenericForeignKey (which may point at any model)
+    comes as late as its own dependencies allow.
+    """
+    ordered_input = list(dict.fromkeys(model_list))
+    present = set(ordered_input)
+    pending = {
+        model: {dep for dep in model_dependencies(model) if dep in present and dep is not model}
+        for model in ordered_input
+    }
+    result: list[type[models.Model]] = []
+    while pending:
+        ready = [model for model in ordered_input if model in pending and not pending[model]]
+        ready = [model for model in ready if not _points_anywhere(model)] or ready
+        if not ready:
+            ready = [next(model for model in ordered_input if model in pending)]
+        for model in ready:
+            del pending[model]
+            result.append(model)
+            for deps in pending.values():
+                deps.discard(model)
+    return result

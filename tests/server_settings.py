@@ -9,13 +9,7 @@ from tests.settings import *  # noqa: F403
 DATABASES = {"default": json.loads(os.environ["SYNCTOOL_E2E_DATABASE"])}
 DATABASES["default"].pop("TEST", None)
 MEDIA_ROOT = os.environ.get("SYNCTOOL_E2E_MEDIA_ROOT", MEDIA_ROOT)  # noqa: F405
-SYNCTOOL_PLUGINS = [
-    *os.environ.get("SYNCTOOL_E2E_PLUGINS", "").split(","),
-    "synctool_contrib.postgres",
-    "synctool_contrib.sqlite",
-    "synctool_contrib.mysql",
-]
-SYNCTOOL_PLUGINS = [p for p in SYNCTOOL_PLUGINS if p]
+SYNCTOOL_PLUGINS = [p for p in os.environ.get("SYNCTOOL_E2E_PLUGINS", "").split(",") if p]
 DEBUG = False
 if os.environ.get("SYNCTOOL_E2E_NO_TOKEN"):
     SYNCTOOL_API_TOKEN = None

@@ -144,17 +144,18 @@ def write_path(request, monkeypatch):
     (COPY on PostgreSQL, executemany on SQLite; MySQL has none)."""
     from django.db import connection
 
-    from synctool import fastpaths
-    from synctool.client import upsert
+    from synctool.backends import writer
+    from synctool.backends.sqlite import SQLiteWriter
 
     fast = request.param == "fast path"
-    monkeypatch.setattr(upsert, "FAST_PATH_THRESHOLD", 1 if fast else 10**9)
+    monkeypatch.setattr(writer, "FAST_PATH_THRESHOLD", 1 if fast else 10**9)
     used = []
-    for owner, name in (
-        (fastpaths, "copy_upsert"),
-        (fastpaths, "executemany_upsert"),
-        (fastpaths.StraightCopy, "wait"),
-    ):
+    owners = [(SQLiteWriter, "write_fast")]
+    if connection.vendor == "postgresql":
+        from synctool.backends import pgcopy
+
+        owners += [(pgcopy, "copy_upsert"), (pgcopy.StraightCopy, "wait")]
+    for owner, name in owners:
         original = getattr(owner, name)
 
         def counting(*args, original=original):

@@ -5,7 +5,7 @@ import gc
 import pytest
 
 from synctool import hookimpl
-from synctool.client import upsert
+from synctool.backends import writer as writes
 from synctool.client.loader import LOAD_GC_THRESHOLD, RoutePart, SyncLoader, fewer_gc_passes
 from synctool.conf import settings
 from synctool.exceptions import LoadError
@@ -39,7 +39,7 @@ def load(objects, labels=("testapp.blog", "testapp.tag"), **options):
 
 @pytest.fixture(params=[1, 10**9], ids=["fast path", "django insert"])
 def threshold(request, monkeypatch):
-    monkeypatch.setattr(upsert, "FAST_PATH_THRESHOLD", request.param)
+    monkeypatch.setattr(writes, "FAST_PATH_THRESHOLD", request.param)
     monkeypatch.setattr(settings, "SYNCTOOL_BATCH_SIZE", 3)
 
 

@@ -12,8 +12,12 @@ def names():
     return {name for name, _ in get_plugin_manager().list_name_plugin()}
 
 
-def test_defaults_and_settings_plugins_are_registered():
-    assert set(DEFAULT_PLUGINS) | {"synctool_contrib.sqlite"} <= names()
+def test_the_defaults_are_always_registered_and_settings_only_add():
+    assert set(DEFAULT_PLUGINS) <= names()
+    with override_settings(SYNCTOOL_PLUGINS=["tests.plugins"]):
+        assert set(DEFAULT_PLUGINS) | {"tests.plugins"} <= names()
+    with override_settings(SYNCTOOL_PLUGINS=[]):
+        assert set(DEFAULT_PLUGINS) <= names()
 
 
 def test_manager_is_built_once():
@@ -24,7 +28,6 @@ def test_rebuilt_when_the_setting_changes():
     before = get_plugin_manager()
     with override_settings(SYNCTOOL_PLUGINS=["tests.plugins"]):
         assert "tests.plugins" in names()
-        assert "synctool_contrib.sqlite" not in names()
         assert is_implemented("transform_object")
     assert get_plugin_manager() is not before
     assert "tests.plugins" not in names()

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from django.db import models
+from collections.abc import Callable, Iterator
 
-from synctool.backends.base import Backend
+from django.db import models, transaction
+from django.db.models.constants import OnConflict
+
+from synctool.backends.base import Backend, tables_with_auto_keys
+from synctool.backends.postgresql import repeatable_read
+from synctool.backends.writer import NONE, Writer
+from synctool.meta import written_columns
 
 
 class MySQLBackend(Backend):
@@ -24,3 +30,81 @@ class MySQLBackend(Backend):
             )
             row = cursor.fetchone()
         return int(row[0]) if row and row[0] is not None else None
+
+    def snapshot(self):
+        """One ``REPEATABLE READ`` transaction (InnoDB reads a snapshot without locks)."""
+        return repeatable_read(self.connection)
+
+    def iterate(self, queryset, chunk_size: int, key_of: Callable) -> Iterator:
+        """Page by page (``pk > last ORDER BY pk LIMIT n``) where the order allows.
+
+        mysqlclient reads a whole result set into the client before the first
+        row is returned, so ``iterator()`` would hold a large route in memory.
+        Querysets ordered by primary key and not sliced are read by pages;
+        others keep ``iterator()``.
+        """
+        pk_name = queryset.model._meta.pk.name
+        by_key = not queryset.query.is_sliced and tuple(queryset.query.order_by) in (
+            (pk_name,),
+            ("pk",),
+        )
+        if not by_key:
+            yield from queryset.iterator(chunk_size=chunk_size)
+            return
+        page = list(queryset[:chunk_size])
+        while page:
+            yield from page
+            if len(page) < chunk_size:
+                return
+            page = list(queryset.filter(**{f"{pk_name}__gt": key_of(page[-1])})[:chunk_size])
+
+    def writer(self) -> MySQLWriter:
+        return MySQLWriter(self)
+
+    def reset_sequences(self, model_list) -> None:
+        # InnoDB raises the counter by itself when a larger key is inserted;
+        # after a clean it must be lowered. ALTER TABLE commits implicitly, so
+        # the statements run right after the sync's transaction commits (they
+        # are skipped when it rolls back). AUTO_INCREMENT = 1 makes the server
+        # pick max(pk) + 1.
+        tables = tables_with_auto_keys(model_list)
+        quote = self.connection.ops.quote_name
+
+        def reset():
+            with self.connection.cursor() as cursor:
+                for table, _column in tables:
+                    cursor.execute(f"ALTER TABLE {quote(table)} AUTO_INCREMENT = 1")
+
+        transaction.on_commit(reset, using=self.connection.alias)
+
+
+class MySQLWriter(Writer):
+    def bulk_upsert(self, model: type[models.Model], instances: list[models.Model]) -> None:
+        """A plain INSERT for new keys, ``ON DUPLICATE KEY UPDATE`` for keys that exist.
+
+        ``ON DUPLICATE KEY UPDATE`` fires on *any* unique key, so a row
+        clashing with another row's unique value would silently overwrite that
+        other row. Rows with a new key are inserted plainly (such a clash is
+        then an error); only rows whose key exists take ``ON DUPLICATE KEY
+        UPDATE``, where InnoDB meets the primary key first.
+        """
+        fields = written_columns(model)
+        keep = self.keep.get(model, NONE)
+        update_fields = [f for f in fields if not f.primary_key and f.attname not in keep]
+        existing = self._existing_pks(model, [obj.pk for obj in instances])
+        self.insert(model, [obj for obj in instances if obj.pk not in existing], fields)
+        instances = [obj for obj in instances if obj.pk in existing]
+        if update_fields:  # rows whose only column is an existing key: nothing to update
+            self.insert(model, instances, fields, OnConflict.UPDATE, update_fields)
+
+    def _existing_pks(self, model: type[models.Model], pks: list) -> set:
+        queryset = model._base_manager.using(self.using)
+        pk_field = model._meta.pk
+        batch_size = max(self.connection.ops.bulk_batch_size([pk_field], pks), 1)
+        return {
+            pk
+            for start in range(0, len(pks), batch_size)
+            for pk in queryset.filter(pk__in=pks[start : start + batch_size]).values_list(
+                "pk", flat=True
+            )
+        }

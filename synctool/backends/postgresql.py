@@ -2,9 +2,29 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
+
 from django.db import DatabaseError, models, transaction
 
-from synctool.backends.base import Backend
+from synctool.backends.base import Backend, tables_with_auto_keys
+from synctool.backends.writer import NONE, Writer, refused_batch
+from synctool.exceptions import LoadError
+
+
+def repeatable_read(connection) -> contextlib.AbstractContextManager:
+    """One ``REPEATABLE READ`` transaction (lock-free on PostgreSQL and InnoDB).
+
+    Inside a transaction the caller opened, that one is used as it is.
+    """
+    if connection.in_atomic_block:
+        return contextlib.nullcontext()
+    stack = contextlib.ExitStack()
+    stack.enter_context(transaction.atomic(using=connection.alias))
+    with connection.cursor() as cursor:
+        # Before the transaction's first query: it applies to this one.
+        cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+    return stack
 
 
 class PostgreSQLBackend(Backend):
@@ -38,3 +58,104 @@ class PostgreSQLBackend(Backend):
             )
             row = cursor.fetchone()
         return row[0] if row and row[0] is not None and row[0] >= 0 else None
+
+    def snapshot(self):
+        """One ``REPEATABLE READ`` transaction: a consistent snapshot, no lock.
+
+        The server-side cursors of ``iterator()`` then need no ``WITH HOLD``,
+        which made PostgreSQL copy a query's whole result before its first row.
+        """
+        return repeatable_read(self.connection)
+
+    def iterate(self, queryset, chunk_size: int, key_of: Callable) -> Iterator:
+        """``iterator()``, with ``timestamptz`` parsed by psycopg's C code meanwhile."""
+        from synctool.backends.pgdatetimes import c_datetimes
+
+        with c_datetimes(self.connection):
+            yield from queryset.iterator(chunk_size=chunk_size)
+
+    def writer(self) -> PostgreSQLWriter:
+        return PostgreSQLWriter(self)
+
+    def reset_sequences(self, model_list) -> None:
+        # Django's sequence_reset_sql fails on a table whose largest key is 0
+        # or negative (setval: value 0 is out of bounds): that sequence starts
+        # again at 1 here.
+        quote = self.connection.ops.quote_name
+        with self.connection.cursor() as cursor:
+            for table, column in tables_with_auto_keys(model_list):
+                cursor.execute(
+                    "SELECT setval(pg_get_serial_sequence(%s, %s), "  # noqa: S608 - quoted names
+                    f"GREATEST(COALESCE(MAX({quote(column)}), 0), 0) + 1, false) "
+                    f"FROM {quote(table)}",
+                    [quote(table), column],
+                )
+
+
+class PostgreSQLWriter(Writer):
+    """COPY for large batches: straight into a table that was empty, else through a
+    temporary table (:mod:`synctool.backends.pgcopy`).
+
+    Remembers per model whether its table was empty when the sync first
+    wrote to it: such a table takes the straight COPY until a batch meets a
+    key that is already there. A straight COPY is left in flight while the
+    client decodes the next batch; inside the ``with`` block, every query
+    Django runs on the connection first waits for it (an execute wrapper),
+    and leaving the block waits for it too.
+    """
+
+    def __init__(self, backend):
+        super().__init__(backend)
+        from synctool.backends.pgcopy import copy_cursor
+
+        self.fast_path = copy_cursor(self.connection) is not None  # psycopg 3, not psycopg2
+        self.straight: dict[type[models.Model], bool] = {}
+        self.in_flight = None
+        self._scope = contextlib.ExitStack()
+
+    def __enter__(self) -> PostgreSQLWriter:
+        self._scope.enter_context(self.connection.execute_wrapper(self._settle_first))
+        return self
+
+    def __exit__(self, exc_type, exc, traceback) -> None:
+        with self._scope:
+            super().__exit__(exc_type, exc, traceback)
+
+    def _settle_first(self, execute, sql, params, many, context):
+        self.settle()
+        return execute(sql, params, many, context)
+
+    def settle(self) -> None:
+        """Wait for the COPY in flight; if a key was already there, write its batch by upsert."""
+        from synctool.backends.pgcopy import copy_upsert
+
+        in_flight, self.in_flight = self.in_flight, None
+        if in_flight is None:
+            return
+        model = in_flight.model
+        try:
+            if not in_flight.wait():
+                self.straight[model] = False
+                copy_upsert(model, in_flight.rows, self.using, self.keep.get(model, NONE))
+        except DatabaseError as exc:
+            # Answered while another model's batch is on its way: name the right one.
+            raise LoadError(refused_batch(model, len(in_flight.rows), exc)) from exc
+
+    def abandon(self) -> None:
+        """Free the connection of the COPY in flight, whatever its answer."""
+        in_flight, self.in_flight = self.in_flight, None
+        if in_flight is not None:
+            in_flight.abandon()
+
+    def write_fast(self, model: type[models.Model], rows: list[list]) -> bool:
+        from synctool.backends.pgcopy import StraightCopy, copy_upsert
+
+        if model not in self.straight:
+            self.straight[model] = not model._base_manager.using(self.using).exists()
+        if self.straight[model]:
+            in_flight = StraightCopy.send(model, rows, self.using)
+            if in_flight is not None:
+                self.in_flight = in_flight
+                return True
+            self.straight[model] = False
+        return copy_upsert(model, rows, self.using, self.keep.get(model, NONE))

@@ -13,10 +13,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from django.core.serializers import base
-from django.db import DatabaseError, models
+from django.db import DatabaseError, connections, models
 
+from synctool.backends import backend_for
+from synctool.backends.writer import refused_batch
 from synctool.client.rowload import RowBuilder
-from synctool.client.upsert import Upserter, can_upsert, insert_new, replace_many_to_many, save_raw
 from synctool.conf import settings
 from synctool.exceptions import HookError, LoadError, SynctoolError
 from synctool.plugins import get_hooks, is_implemented
@@ -43,33 +44,6 @@ def _check_length(model: type[models.Model], pk, attname: str, value, limit: int
         )
 
 
-MISSING_SCHEMA = (
-    "no such table",
-    "no such column",
-    "does not exist",
-    "doesn't exist",
-    "unknown column",
-)
-
-
-def refused_batch(model: type[models.Model], count: int, exc: DatabaseError) -> str:
-    """The message of a batch the database refused, in the model's terms.
-
-    The temporary table of PostgreSQL's upsert (``synctool_<table>``) is
-    named as the model's own table; a missing table or column says to migrate.
-    """
-    table = model._meta.db_table
-    text = str(exc).strip().replace(f"synctool_{table}"[:63], table)
-    hint = ""
-    if any(words in text.lower() for words in MISSING_SCHEMA):
-        hint = ": is this database migrated? Run `manage.py migrate`"
-    first_line = text.splitlines()[0] if text else type(exc).__name__
-    return (
-        f"{model._meta.label}: the database refused a batch of {count} rows "
-        f"({type(exc).__name__}: {first_line}){hint}"
-    )
-
-
 class BatchWriter:
     """Collects objects per model and writes them in batches.
 
@@ -82,7 +56,8 @@ class BatchWriter:
 
     def __init__(self, using: str, result: SyncResult, on_batch: list[BatchCallback] = ()):
         self.using = using
-        self.upserter = Upserter(using)
+        # The backend's writer: every batch goes to it, and nothing comes back.
+        self.backend = backend_for(connections[using]).writer()
         self.batch_size = max(int(settings.SYNCTOOL_BATCH_SIZE), 1)
         self.pending: dict[type[models.Model], dict] = {}
         self.row_builders: dict[type[models.Model], RowBuilder] = {}
@@ -91,13 +66,11 @@ class BatchWriter:
         self.length_limits: dict[type[models.Model], list[tuple[int, str, int]]] = {}
         # Set by the loader: looks up the primary keys of rows it created.
         self.resolver = None
-        self.kept: dict[type[models.Model], frozenset[str]] = {}
         self.switch_to(result, on_batch)
 
     def keep_columns(self, model: type[models.Model], attnames: frozenset[str]) -> None:
         """Leave these columns of ``model`` alone when a row is updated."""
-        self.upserter.keep[model] = attnames
-        self.kept[model] = attnames
+        self.backend.keep[model] = attnames
 
     def switch_to(self, result: SyncResult, on_batch: list[BatchCallback]) -> None:
         """Count into ``result`` and call ``on_batch`` from now on (the next route)."""
@@ -177,7 +150,7 @@ class BatchWriter:
             rows
             and len(rows) == len(entries)
             and not self.instances_needed
-            and can_upsert(model, self.using)
+            and self.backend.can_upsert(model)
         ):
             self._write_rows(model, rows)
             return
@@ -192,7 +165,7 @@ class BatchWriter:
     def _write_rows(self, model: type[models.Model], rows: list[list]) -> None:
         builder = self.row_builders[model]
         self.check_row_lengths(model, rows, builder.pk_index)
-        self.upserter.write_rows(model, rows, builder.new_instance)
+        self.backend.write_rows(model, rows, builder.new_instance)
         self.written_models.add(model)
         self.result.counts(str(model._meta)).written += len(rows)
 
@@ -200,12 +173,12 @@ class BatchWriter:
         instances = [item.object for item in items]
         self.check_lengths(model, instances)
         with_pk = [obj for obj in instances if obj.pk is not None]
-        upsert = bool(with_pk) and can_upsert(model, self.using)
+        upsert = bool(with_pk) and self.backend.can_upsert(model)
         if upsert:
-            self.upserter.write(model, with_pk)
+            self.backend.write(model, with_pk)
         for obj in instances if not upsert else ():
             if obj.pk is not None:
-                save_raw(obj, self.using, self.kept.get(model, frozenset()))
+                self.backend.save_raw(obj)
         self._create(model, [item for item in items if item.object.pk is None])
         m2m_rows: dict[str, dict] = {}
         for item in items:
@@ -213,7 +186,7 @@ class BatchWriter:
                 m2m_rows.setdefault(name, {})[item.object.pk] = targets
             if item.deferred_fields:
                 self.deferred.append(item)
-        replace_many_to_many(model, m2m_rows, self.using)
+        self.backend.replace_many_to_many(model, m2m_rows)
         self.written_models.add(model)
         self.result.counts(str(model._meta)).written += len(instances)
         call_hook("post_save", model=model, instances=instances, using=self.using)
@@ -228,9 +201,8 @@ class BatchWriter:
         ``loaddata`` does.
         """
         keyed = [item for item in items if getattr(item, "natural_key", None) is not None]
-        if keyed and self.resolver is not None and can_upsert(model, self.using):
-            self.upserter.settle()
-            insert_new(model, [item.object for item in keyed], self.using)
+        if keyed and self.resolver is not None and self.backend.can_upsert(model):
+            self.backend.insert_new(model, [item.object for item in keyed])
             found = self.resolver.lookup(model, {item.natural_key for item in keyed})
             for item in keyed:
                 pk = found.get(item.natural_key)
@@ -243,7 +215,7 @@ class BatchWriter:
                 item.object.pk = pk
             items = [item for item in items if getattr(item, "natural_key", None) is None]
         for item in items:
-            save_raw(item.object, self.using)
+            self.backend.save_raw(item.object)
             key = getattr(item, "natural_key", None)
             if key is not None and self.resolver is not None:
                 self.resolver.remember(model, key, item.object.pk)
@@ -270,7 +242,7 @@ class BatchWriter:
                     raise LoadError(
                         f"{label} pk={obj.pk}: {field.name}={value!r} does not resolve: {exc}"
                     ) from exc
-            save_raw(obj, self.using, self.kept.get(type(obj), frozenset()))
+            self.backend.save_raw(obj)
             for name, rows in m2m_rows.items():
-                replace_many_to_many(type(obj), {name: rows}, self.using)
+                self.backend.replace_many_to_many(type(obj), {name: rows})
         self.deferred.clear()

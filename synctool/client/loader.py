@@ -29,7 +29,7 @@ from synctool.client.identity import NATURAL_KEY, KeyResolver
 from synctool.client.rowload import RowBuilder, deserialize_one, diagnose
 from synctool.exceptions import CleanConflict, HookError, LoadError, SynctoolError, UnexpectedModel
 from synctool.identity import chunks, key_identified_labels, model_label
-from synctool.ordering import sort_models
+from synctool.meta import auto_through_models, sort_models
 from synctool.plugins import is_implemented
 from synctool.result import Progress, SyncResult
 
@@ -57,15 +57,6 @@ def fewer_gc_passes() -> Iterator[None]:
         yield
     finally:
         gc.set_threshold(*threshold)
-
-
-def auto_through_models(model: type[models.Model]) -> list[tuple[models.Field, type]]:
-    """The forward many-to-many fields of ``model`` with an auto-created through model."""
-    return [
-        (field, field.remote_field.through)
-        for field in model._meta.local_many_to_many
-        if field.remote_field.through._meta.auto_created
-    ]
 
 
 def raw_delete(queryset: models.QuerySet, using: str) -> int:
@@ -171,7 +162,7 @@ class SyncLoader:
                 with connection.constraint_checks_disabled():
                     if self.clean:
                         self.clean_models()
-                    with self.writer.upserter:
+                    with self.writer.backend:
                         for part in self.parts:
                             self._load_part(part)
                         self.writer.save_deferred()
@@ -433,14 +424,17 @@ class SyncLoader:
             raise LoadError(f"{self.urls}: the synced data breaks a constraint: {exc}") from exc
 
     def reset_sequences(self) -> None:
-        """Reset the sequences of every app the synced models belong to (as the seed did)."""
-        app_configs = {
-            model._meta.app_config for model in [*self.models, *self.writer.written_models]
-        }
+        """Reset the sequences of the models this sync wrote or cleaned (as ``loaddata`` does).
+
+        Their multi-table parents and auto-created many-to-many tables
+        included; the sequences of other models are not touched by a sync.
+        """
+        touched = {*self.writer.written_models, *self.cleaned_models}
+        for model in list(touched):
+            touched.update(model._meta.get_parent_list())
         models_to_reset = [
             model
-            for config in sorted(app_configs, key=lambda config: config.label)
-            for model in config.get_models()
+            for model in sort_models(touched)
             if not model._meta.proxy and router.allow_migrate_model(self.using, model)
         ]
         if models_to_reset:

@@ -22,20 +22,9 @@ from django.db.models.query_utils import DeferredAttribute
 from django.db.models.signals import post_init, pre_init
 
 from synctool.exceptions import LoadError
+from synctool.meta import auto_many_to_many, traits
 
 PLAIN_DESCRIPTORS = (DeferredAttribute, ForeignKeyDeferredAttribute)
-
-
-# Built-in fields whose to_python() returns a value of this exact type
-# unchanged, as JSON decoding gives it: such values skip the call.
-NATIVE_TYPES = {
-    models.AutoField: int, models.BigAutoField: int, models.SmallAutoField: int,
-    models.IntegerField: int, models.BigIntegerField: int, models.SmallIntegerField: int,
-    models.PositiveIntegerField: int, models.PositiveBigIntegerField: int,
-    models.PositiveSmallIntegerField: int, models.BooleanField: bool,
-    models.FloatField: float, models.CharField: str, models.TextField: str,
-    models.SlugField: str, models.EmailField: str, models.URLField: str,
-}  # fmt: skip
 
 
 class _NoNativeType:
@@ -44,9 +33,7 @@ class _NoNativeType:
 
 def native_type(field: models.Field) -> type:
     """The JSON-decoded type ``field.to_python()`` passes through unchanged."""
-    if field.is_relation:
-        field = field.target_field
-    return NATIVE_TYPES.get(type(field), _NoNativeType)
+    return traits(field).json_type or _NoNativeType
 
 
 def instance_factory(model: type[models.Model]):
@@ -103,10 +90,9 @@ class RowBuilder:
             self.columns.append((field.name, converter, field.is_relation, native_type(field)))
             expected.add(field.name)
         self.many_to_many = []
-        for field in opts.many_to_many:
-            if field.remote_field.through._meta.auto_created and field.serialize:
-                self.many_to_many.append((field.name, field.remote_field.model._meta.pk.to_python))
-                expected.add(field.name)
+        for field in auto_many_to_many(model):
+            self.many_to_many.append((field.name, field.remote_field.model._meta.pk.to_python))
+            expected.add(field.name)
         self.defaults = [
             (field.name, field.get_default)
             for field in opts.concrete_fields

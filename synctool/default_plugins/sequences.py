@@ -1,18 +1,16 @@
-"""Built-in ``reset_sequences``: Django's own ``sequence_reset_sql``.
+"""Built-in ``reset_sequences``: the backend's own reset, for every database.
 
-Runs last: the backend plugins in ``synctool_contrib`` handle PostgreSQL,
-SQLite and MySQL/MariaDB first (Django's SQL does nothing on the latter two).
+PostgreSQL: ``setval()`` from ``max(pk)``; SQLite: ``sqlite_sequence``;
+MySQL/MariaDB: ``ALTER TABLE ... AUTO_INCREMENT`` after the commit; others:
+Django's ``sequence_reset_sql`` (see :mod:`synctool.backends`). Always
+registered, and last: a plugin implementing the hook runs first.
 """
 
-from django.core.management.color import no_style
-
 from synctool import hookimpl
+from synctool.backends import backend_for
 
 
 @hookimpl(trylast=True)
 def reset_sequences(connection, models):
-    statements = connection.ops.sequence_reset_sql(no_style(), models)
-    with connection.cursor() as cursor:
-        for sql in statements:
-            cursor.execute(sql)
+    backend_for(connection).reset_sequences(models)
     return True

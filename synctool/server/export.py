@@ -14,13 +14,13 @@ from collections.abc import Iterable, Iterator
 from itertools import islice
 
 from django.core import serializers
-from django.db import connections, models, transaction
+from django.db import connections, models
 from django.db.models import prefetch_related_objects
 
-from synctool import paging
+from synctool.backends import backend_for
 from synctool.conf import settings
 from synctool.identity import key_identified_labels
-from synctool.ordering import sort_models
+from synctool.meta import auto_many_to_many, sort_models
 from synctool.plugins import get_hooks, is_implemented
 from synctool.server.identity import KeyEncoder
 from synctool.server.rowexport import row_serializer
@@ -45,11 +45,7 @@ def order_querysets(querysets: Iterable[models.QuerySet]) -> list[models.QuerySe
 
 def _prefetch_lookups(model: type[models.Model]) -> list[str]:
     """Many-to-many relations the serializer would otherwise query once per object."""
-    return [
-        field.name
-        for field in model._meta.many_to_many
-        if field.serialize and field.remote_field.through._meta.auto_created
-    ]
+    return [field.name for field in auto_many_to_many(model)]
 
 
 def _django_serialized(queryset: models.QuerySet, chunk_size: int) -> Iterator[dict]:
@@ -57,7 +53,9 @@ def _django_serialized(queryset: models.QuerySet, chunk_size: int) -> Iterator[d
     if queryset._result_cache is not None:
         rows = iter(queryset._result_cache)
     else:
-        rows = paging.iterate(queryset, chunk_size, key_of=lambda obj: obj.pk)
+        rows = backend_for(connections[queryset.db]).iterate(
+            queryset, chunk_size, key_of=lambda obj: obj.pk
+        )
     lookups = _prefetch_lookups(queryset.model)
     while chunk := list(islice(rows, chunk_size)):
         if lookups:
@@ -84,10 +82,6 @@ def serialized_objects(queryset: models.QuerySet, chunk_size: int) -> Iterator[d
     return fast.serialize(queryset, chunk_size)
 
 
-# Backends whose REPEATABLE READ transactions read a snapshot without locks.
-SNAPSHOT_VENDORS = ("postgresql", "mysql")
-
-
 @contextlib.contextmanager
 def one_snapshot(databases: Iterable[str]) -> Iterator[None]:
     """Read ``databases`` inside one transaction each, as one consistent snapshot.
@@ -108,13 +102,7 @@ def one_snapshot(databases: Iterable[str]) -> Iterator[None]:
     """
     with contextlib.ExitStack() as stack:
         for alias in dict.fromkeys(databases):
-            connection = connections[alias]
-            if connection.vendor not in SNAPSHOT_VENDORS or connection.in_atomic_block:
-                continue
-            stack.enter_context(transaction.atomic(using=alias))
-            with connection.cursor() as cursor:
-                # Before the transaction's first query: it applies to this one.
-                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            stack.enter_context(backend_for(connections[alias]).snapshot())
         yield
 
 

@@ -19,26 +19,15 @@ from collections.abc import Callable, Iterator
 from itertools import islice
 from operator import itemgetter
 
-from django.db import models
+from django.db import connections, models
 from django.db.models.query_utils import DeferredAttribute
 from django.utils.duration import duration_string
 from django.utils.encoding import is_protected_type
 
-from synctool import paging
+from synctool.backends import backend_for
+from synctool.meta import auto_many_to_many, traits
 
 Converter = Callable[[object], object] | None
-
-# Built-in fields whose database values are already what the serializer sends.
-PASSTHROUGH_FIELDS = (
-    models.AutoField, models.BigAutoField, models.SmallAutoField,
-    models.IntegerField, models.BigIntegerField, models.SmallIntegerField,
-    models.PositiveIntegerField, models.PositiveBigIntegerField,
-    models.PositiveSmallIntegerField, models.DecimalField,
-    models.BooleanField, models.DateField, models.DateTimeField, models.TimeField,
-    models.CharField, models.TextField, models.SlugField, models.EmailField,
-    models.URLField, models.GenericIPAddressField, models.FilePathField,
-    models.JSONField,
-)  # fmt: skip
 
 
 class NotPlain(Exception):
@@ -73,7 +62,7 @@ def converter_for(field: models.Field) -> Converter:
     if field.is_relation:
         return converter_for(field.target_field)
     field_class = type(field)
-    if field_class in PASSTHROUGH_FIELDS:
+    if traits(field).wire_as_is:
         return None
     if field_class is models.FloatField:
         return _float
@@ -109,8 +98,7 @@ class RowSerializer:
         self.plain = all(converter is None for converter in self.converters)
         self.many_to_many = [
             (field, converter_for(field.remote_field.model._meta.pk))
-            for field in opts.local_many_to_many
-            if field.serialize and field.remote_field.through._meta.auto_created
+            for field in auto_many_to_many(opts.concrete_model)
         ]
 
     def _m2m_values(self, field, converter, pks, using) -> dict:
@@ -132,7 +120,7 @@ class RowSerializer:
 
     def serialize(self, queryset: models.QuerySet, chunk_size: int) -> Iterator[dict]:
         """Yield the fixture objects of ``queryset``, reading ``chunk_size`` rows at a time."""
-        rows = paging.iterate(
+        rows = backend_for(connections[queryset.db]).iterate(
             queryset.values_list(*self.attnames), chunk_size, key_of=itemgetter(0)
         )
         label, names, converters = self.label, self.names, self.converters

@@ -1,7 +1,7 @@
 from django.contrib.auth.models import Group, Permission, User
 from django.contrib.contenttypes.models import ContentType
 
-from synctool.ordering import sort_models
+from synctool.meta import sort_models
 from tests.testapp.models import (
     Author,
     Blog,

@@ -6,8 +6,8 @@ import zoneinfo
 import pytest
 from django.db import connection
 
-from synctool import paging
-from synctool.pgdatetimes import c_datetimes
+from synctool.backends import backend_for
+from synctool.backends.pgdatetimes import c_datetimes
 from tests.testapp.models import AllTypes
 
 Format = pytest.importorskip("psycopg.pq").Format
@@ -76,7 +76,7 @@ TEXTS = [
 def test_the_values_and_their_tzinfo_are_djangos(session_time_zone, django_time_zone):
     from django.db.backends.postgresql.psycopg_any import register_tzloader
 
-    from synctool.pgdatetimes import _c_loader_class, _loader_like
+    from synctool.backends.pgdatetimes import _c_loader_class, _loader_like
 
     sql = "SELECT " + ", ".join(f"%s::timestamptz AS t{i}" for i in range(len(TEXTS)))
     values = {}
@@ -112,7 +112,9 @@ def test_djangos_loader_is_back_afterwards_even_after_an_error(moments):
 
 def test_reading_a_queryset_in_chunks_uses_it(moments):
     django_loader = timestamptz_loader()
-    rows = paging.iterate(AllTypes.objects.order_by("pk"), 2, key_of=lambda obj: obj.pk)
+    rows = backend_for(connection).iterate(
+        AllTypes.objects.order_by("pk"), 2, key_of=lambda obj: obj.pk
+    )
     first = next(rows)
     assert timestamptz_loader() is not django_loader
     assert [first.datetime, *(obj.datetime for obj in rows)] == MOMENTS
