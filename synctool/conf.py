@@ -1,4 +1,7 @@
-"""Every ``SYNCTOOL_*`` setting with its default.
+"""Every ``SYNCTOOL_*`` setting of the core, with its default.
+
+Contrib plugins keep theirs in their own ``conf`` module
+(``synctool_contrib.scrub.conf``, ``synctool_contrib.s3.conf``).
 
 Other modules read settings as ``settings.SYNCTOOL_X`` at call time (never
 copied into module globals), so ``override_settings`` works in tests.
@@ -22,7 +25,7 @@ class SynctoolConf(AppConf):
     # Level 1 keeps most of the size reduction at a fraction of level 6's CPU.
     GZIP_LEVEL = 1
 
-    # Client: the token sent to the server (HTTP Basic user name).
+    # Client: the token sent to the server (as Authorization: Bearer).
     CLIENT_TOKEN = None
     # Client: base URL of the server's routes, e.g. "https://example.com/sync/".
     CLIENT_ENDPOINT = None
@@ -42,24 +45,6 @@ class SynctoolConf(AppConf):
     # announced size is refused before the download, a longer body is stopped.
     MEDIA_MAX_BYTES = 1024**3
 
-    # synctool_contrib.s3: the bucket production media are read from. None
-    # (the default) disables the plugin: the HTTP download runs instead.
-    S3_BUCKET = None
-    # synctool_contrib.s3: key prefix of the media in that bucket ("media/").
-    S3_PREFIX = ""
-    # synctool_contrib.s3: S3 endpoint URL (None: AWS; set for MinIO, R2, ...).
-    S3_ENDPOINT_URL = None
-    # synctool_contrib.s3: region of the source bucket (None: boto3's default).
-    S3_REGION = None
-    # synctool_contrib.s3: credentials (None: boto3's default chain, i.e. the
-    # AWS_* environment variables, ~/.aws, instance roles).
-    S3_ACCESS_KEY_ID = None
-    S3_SECRET_ACCESS_KEY = None
-    S3_SESSION_TOKEN = None
-    # synctool_contrib.s3: server-side copy when the destination storage is S3
-    # on the same endpoint (these credentials then need write access there).
-    S3_COPY = True
-
     # Both sides: models identified by natural key in every route, in addition
     # to contenttypes.ContentType and auth.Permission (always), e.g.
     # ["auth.User", "auth.Group"]. See docs/routes.rst, "Identity".
@@ -71,18 +56,24 @@ class SynctoolConf(AppConf):
     # points.
     PLUGINS = []
 
-    # Both sides, with synctool_contrib.scrub: scrubbing rules per model label
-    # and field name, e.g. {"auth.user": {"email": "email"}, "*": {"ip": "ip"}}.
-    SCRUB = {}
-    # Both sides, with synctool_contrib.scrub: the key of the deterministic
-    # scrubbing (a string); None derives one from SECRET_KEY.
-    SCRUB_SECRET = None
-    # Server: refuse to serve a route whose models have a likely personal field
-    # (email, phone, name, address, IP, birth date...) without a SYNCTOOL_SCRUB rule.
-    SCRUB_STRICT = False
-    # Both sides, with synctool_contrib.scrub: the Faker locale of fake values;
-    # None follows LANGUAGE_CODE (en_US when Faker does not know it).
-    SCRUB_LOCALE = None
-
     class Meta:
         prefix = "synctool"
+
+
+def known_settings() -> set[str]:
+    """The ``SYNCTOOL_*`` names of the core and of every plugin settings class loaded.
+
+    A plugin declares its settings in an ``AppConf`` with the ``synctool``
+    prefix (``synctool_contrib.scrub.conf``); it counts once imported, which
+    registering the plugin (or installing its app) does.
+    """
+    from appconf import AppConf
+
+    names: set[str] = set()
+    pending = list(AppConf.__subclasses__())
+    while pending:
+        conf = pending.pop()
+        pending.extend(conf.__subclasses__())
+        if getattr(conf._meta, "prefix", None) == "synctool":
+            names.update(conf._meta.defaults)
+    return names

@@ -86,6 +86,26 @@ class CleanConflict(LoadError):
     """Clean removed rows that local rows of models outside the route still use."""
 
 
+class MediaError(SynctoolError):
+    """One media file could not be fetched; the message says why.
+
+    Collected per file in ``SyncResult.media.failed`` (the rows are already
+    committed when media are fetched), never raised out of a sync.
+    """
+
+
+class UnsafeMediaName(MediaError, ValueError):
+    """A file name that could escape its storage (``..``, an absolute path...)."""
+
+
+class MediaTooLarge(MediaError):
+    """A file larger than ``SYNCTOOL_MEDIA_MAX_BYTES``."""
+
+
+class MediaDownloadError(MediaError):
+    """The HTTP download of a media file failed (status, timeout, cut body)."""
+
+
 class ExportError(SynctoolError):
     """The server could not serialize a route (it logs this; the client sees a cut body)."""
 

@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "tests.testapp",
     "tests.shop",
     "tests.fieldtypes",
+    "synctool_contrib.scrub",  # its checks and the synctool_scrub_report command
 ]
 SITE_ID = 1
 ROOT_URLCONF = "tests.urls"

@@ -13,6 +13,11 @@ import synctool.exceptions
 from synctool import hookspecs
 from synctool.conf import SynctoolConf
 from synctool.management.commands.sync_data import Command as SyncDataCommand
+from synctool_contrib.s3.conf import S3Conf
+from synctool_contrib.scrub.conf import ScrubConf
+
+# Every setting of the core and of the contrib plugins, with its default.
+SETTINGS = {**SynctoolConf._meta.defaults, **ScrubConf._meta.defaults, **S3Conf._meta.defaults}
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -57,8 +62,10 @@ def ids_in(path: Path) -> set[str]:
 
 
 def check_ids() -> set[str]:
-    """Every id of synctool/checks.py."""
-    return ids_in(ROOT / "synctool" / "checks.py")
+    """Every id of the core's checks modules."""
+    return ids_in(ROOT / "synctool" / "checks.py") | ids_in(
+        ROOT / "synctool" / "server" / "checks.py"
+    )
 
 
 def contrib_check_ids() -> set[str]:
@@ -102,17 +109,17 @@ def test_every_hook_is_documented_with_its_signature(spec):
     assert f".. autofunction:: synctool.hookspecs.{spec.__name__}" in hooks_page
 
 
-@pytest.mark.parametrize("name", sorted(SynctoolConf._meta.defaults))
+@pytest.mark.parametrize("name", sorted(SETTINGS))
 def test_every_setting_is_documented_with_its_default(name):
     sections = settings_sections()
     assert name in sections, f"docs/settings.rst has no section for {name}"
     found = re.search(r"^Default: ``(.+?)``$", sections[name], re.MULTILINE)
     assert found, f"the section of {name} does not say 'Default: ``...``'"
-    assert ast.literal_eval(found.group(1)) == SynctoolConf._meta.defaults[name]
+    assert ast.literal_eval(found.group(1)) == SETTINGS[name]
 
 
 def test_settings_page_documents_no_setting_that_does_not_exist():
-    assert set(settings_sections()) <= set(SynctoolConf._meta.defaults)
+    assert set(settings_sections()) <= set(SETTINGS)
 
 
 @pytest.mark.parametrize("check_id", sorted(check_ids()))

@@ -311,12 +311,12 @@ def test_clean_conflicts_list_models_ordered_across_a_relation():
         objects=lambda: [],
     )
     loader = SyncLoader(using="default", parts=[part], clean=True)
-    loader.cleaned_models = [Customer, ContentType]
+    loader.cleaner.cleaned_models = [Customer, ContentType]
     with pytest.raises(exceptions.CleanConflict) as raised, transaction.atomic():
         with connection.constraint_checks_disabled():
             Customer.objects.all()._raw_delete("default")
             ContentType.objects.filter(pk=ct.pk)._raw_delete("default")
-        loader.check_references()
+        loader.cleaner.check_references()
     message = str(raised.value)
     assert "shop.Review" in message
     assert "auth.Permission" in message

@@ -72,3 +72,47 @@ def test_every_spec_is_documented_in_its_docstring():
     for name in ("pre_clean", "transform_object", "post_save", "fetch_media", "reset_sequences"):
         spec = getattr(hookspecs, name)
         assert ":returns:" in spec.__doc__, name
+
+
+def test_the_core_never_imports_a_contrib_plugin():
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent / "synctool"
+    offenders = []
+    for path in root.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            offenders += [
+                f"{path.relative_to(root)}: {n}" for n in names if n.startswith("synctool_contrib")
+            ]
+    assert offenders == []
+
+
+def test_plugin_checks_come_through_a_hook_and_a_misspelt_one_is_refused(tmp_path, monkeypatch):
+    from django.core import checks
+
+    (tmp_path / "checked_plugin.py").write_text(
+        "from django.core.checks import Warning\n"
+        "from synctool import hookimpl\n\n"
+        "@hookimpl\n"
+        "def system_checks(app_configs):\n"
+        "    return [Warning('from a plugin', id='myplugin.W001')]\n"
+    )
+    (tmp_path / "misspelt_plugin.py").write_text(
+        "from synctool import hookimpl\n\n@hookimpl\ndef synctool_checks(app_configs):\n"
+        "    return []\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    def ids():
+        return [m.id for m in checks.run_checks() if "W001" in m.id or "E006" in m.id]
+
+    with override_settings(SYNCTOOL_PLUGINS=["checked_plugin"]):
+        assert ids() == ["myplugin.W001"]
+    with override_settings(SYNCTOOL_PLUGINS=["misspelt_plugin"]):
+        assert ids() == ["synctool.E006"]

@@ -3,12 +3,7 @@
 Register it in the settings of the project that pulls the users (and of the
 server, for the server-side part):
 
-    SYNCTOOL_PLUGINS = [
-        "synctool_contrib.postgres",
-        "synctool_contrib.sqlite",
-        "synctool_contrib.mysql",
-        "myproject.local_accounts",
-    ]
+    SYNCTOOL_PLUGINS = ["myproject.local_accounts"]
 """
 
 import logging

@@ -24,10 +24,11 @@ from itertools import groupby, islice
 from operator import itemgetter
 
 from django.apps import apps
-from django.core.exceptions import ObjectDoesNotExist, ValidationError
-from django.db import connections, models
+from django.core.exceptions import ValidationError
+from django.db import models
 
 from synctool import identity
+from synctool.client.lookups import KeyLookups, OwnKey
 from synctool.exceptions import LoadError
 
 # The top-level key under which a key-identified object that has no local
@@ -54,51 +55,6 @@ def _by_primary_key(plan, obj: dict, name: str, target, value) -> LoadError:
     )
 
 
-class _OwnKey:
-    """Computes a key-identified object's natural key from its fields as sent.
-
-    A key path ``content_type__app_label`` reads component ``app_label`` of
-    the natural key sent for ``content_type``.
-    """
-
-    def __init__(
-        self, model: type[models.Model], paths: tuple[str, ...], key_identified: frozenset[str]
-    ):
-        self.getters = []
-        self.converters = []
-        for path in paths:
-            head, _, rest = path.partition("__")
-            field = _field_named(model, head)
-            if not rest:
-                self.getters.append((field.name, None))
-            else:
-                target = field.related_model if field.is_relation else None
-                target_paths = identity.key_paths(target) if target is not None else None
-                by_key = target is not None and identity.model_label(target) in key_identified
-                if not by_key or not target_paths or rest not in target_paths:
-                    raise LookupError(path)
-                self.getters.append((field.name, target_paths.index(rest)))
-            self.converters.append(identity.path_field(model, path).to_python)
-
-    def __call__(self, fields: dict) -> tuple:
-        parts = []
-        for (name, index), convert in zip(self.getters, self.converters, strict=True):
-            value = fields[name]
-            if index is not None:
-                if not isinstance(value, list):
-                    raise KeyError(name)
-                value = value[index]
-            parts.append(convert(value))
-        return tuple(parts)
-
-
-def _field_named(model: type[models.Model], name: str) -> models.Field:
-    for field in model._meta.concrete_fields:
-        if name in (field.name, field.attname):
-            return field
-    raise LookupError(name)
-
-
 class _Plan:
     """What to resolve in the objects of one model."""
 
@@ -111,7 +67,7 @@ class _Plan:
         if self.key_identified:
             paths = identity.key_paths(model)
             try:
-                self.own = _OwnKey(model, paths, key_identified) if paths else None
+                self.own = OwnKey(model, paths, key_identified) if paths else None
             except LookupError:
                 self.own = None
         # (name, target, many, must travel by key)
@@ -162,7 +118,7 @@ class KeyResolver:
         self.flush = flush
         self.chunk_size = max(chunk_size, 1)
         self._plans: dict[str, _Plan | None] = {}
-        self._pks: dict[type[models.Model], identity.BoundedCache] = {}
+        self.lookups = KeyLookups(using, flush)
         self.deferred_generic: list[tuple] = []
 
     def _plan(self, label: str) -> _Plan | None:
@@ -349,62 +305,10 @@ class KeyResolver:
             )
         self.deferred_generic.clear()
 
-    # -- look-ups ---------------------------------------------------------
-
     def remember(self, model: type[models.Model], key: tuple, pk) -> None:
         """Record the local primary key of a row just created."""
-        self._pks.setdefault(model._meta.concrete_model, identity.BoundedCache()).remember(key, pk)
+        self.lookups.remember(model, key, pk)
 
     def lookup(self, model: type[models.Model], keys: set[tuple]) -> dict[tuple, object]:
         """``{natural key: local primary key}`` for the keys that exist here."""
-        model = model._meta.concrete_model
-        cache = self._pks.setdefault(model, identity.BoundedCache())
-        missing = [key for key in keys if key not in cache]
-        if missing:
-            self.flush(model)
-            for key, pk in self._fetch(model, missing):
-                cache.remember(key, pk)
-        return {key: cache[key] for key in keys if key in cache}
-
-    def _fetch(self, model: type[models.Model], keys: list[tuple]) -> Iterator[tuple]:
-        paths = identity.key_paths(model)
-        if paths is None:
-            yield from self._fetch_one_by_one(model, keys)
-            return
-        manager = model._base_manager.using(self.using)
-        converters = [identity.path_field(model, path).to_python for path in paths]
-        limit = connections[self.using].features.max_query_params or 30_000
-        size = max(1, min(identity.LOOKUP_CHUNK, limit // (len(paths) + 1)))
-        for chunk in identity.chunks(keys, size):
-            wanted = {}
-            for key in chunk:
-                if len(key) != len(paths):
-                    continue  # cannot be a natural key of this model
-                try:
-                    normal = tuple(c(part) for c, part in zip(converters, key, strict=True))
-                except (ValidationError, TypeError, ValueError):
-                    continue
-                wanted[normal] = key
-            if not wanted:
-                continue
-            filters = {
-                f"{path}__in": {normal[index] for normal in wanted}
-                for index, path in enumerate(paths)
-            }
-            for pk, *parts in manager.filter(**filters).order_by().values_list("pk", *paths):
-                original = wanted.get(tuple(parts))
-                if original is not None:
-                    yield original, pk
-
-    def _fetch_one_by_one(self, model: type[models.Model], keys: list[tuple]) -> Iterator[tuple]:
-        manager = model._default_manager.db_manager(self.using)
-        for key in keys:
-            try:
-                yield key, manager.get_by_natural_key(*key).pk
-            except ObjectDoesNotExist:
-                continue
-            except Exception as exc:
-                raise LoadError(
-                    f"{model._meta.label}: natural key {list(key)!r} could not be looked up: "
-                    f"{type(exc).__name__}: {exc}"
-                ) from exc
+        return self.lookups.lookup(model, keys)

@@ -24,22 +24,22 @@ from django.core.files.utils import validate_file_name
 from django.db import models
 
 from synctool.conf import settings
+from synctool.exceptions import MediaError, MediaTooLarge, UnsafeMediaName
 from synctool.plugins import get_hooks
 from synctool.result import MediaFailure, MediaResult, Progress
 
 MediaItem = tuple[models.FileField, str]
 
-
-class MediaError(Exception):
-    """One media file could not be fetched; the message says why."""
-
-
-class UnsafeMediaName(MediaError, ValueError):
-    """A file name that could escape its storage."""
-
-
-class MediaTooLarge(MediaError):
-    """A file larger than ``SYNCTOOL_MEDIA_MAX_BYTES``."""
+__all__ = [
+    "MediaCollector",
+    "MediaDownload",
+    "MediaError",
+    "MediaTooLarge",
+    "UnsafeMediaName",
+    "check_media_name",
+    "check_storage_target",
+    "fetch_media_files",
+]
 
 
 def check_media_name(name: str) -> str:
@@ -193,10 +193,10 @@ def media_url_optional() -> bool:
 
     Then a media URL is not required (the S3 plugin reads a bucket instead).
     """
-    default = "synctool.default_plugins.media"
-    manager = get_hooks().fetch_media
-    plugins = [impl.plugin_name for impl in manager.get_hookimpls()]
-    return any(name != default for name in plugins)
+    from synctool.default_plugins import media as http_download
+
+    implementations = get_hooks().fetch_media.get_hookimpls()
+    return any(impl.plugin is not http_download for impl in implementations)
 
 
 class MediaCollector:

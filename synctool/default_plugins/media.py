@@ -17,18 +17,15 @@ from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, ReadTime
 from urllib3.util.retry import Retry
 
 from synctool import hookimpl
-from synctool.client.media import MediaDownload, MediaError
+from synctool.client.media import MediaDownload
 from synctool.client.transport import safe_url, session_with, timeout
 from synctool.conf import settings
+from synctool.exceptions import MediaDownloadError
 
 CHUNK_SIZE = 64 * 1024
 RETRY_STATUSES = frozenset(range(500, 600))
 
 _local = threading.local()
-
-
-class MediaDownloadError(MediaError):
-    pass
 
 
 def _retry_config() -> tuple[int, float]:

@@ -13,17 +13,27 @@ the response; installed on the client, before they are saved. Values are
 deterministic (keyed by ``SYNCTOOL_SCRUB_SECRET``), unique-safe, and
 natural-key references to scrubbed fields are rewritten to match. See
 docs/contrib/scrub.rst; the system checks are listed in
-:mod:`synctool_contrib.scrub.checks` (synctool.E101 ... E108, W101).
+:mod:`synctool_contrib.scrub.checks` (synctool.E007, E101 ... E108, W101).
+Add it to ``INSTALLED_APPS`` too for its ``synctool_scrub_report`` command
+and for check E007.
 """
 
 from synctool import hookimpl
-from synctool.conf import settings
 from synctool_contrib.scrub import rules
 from synctool_contrib.scrub.checks import run_checks as synctool_checks
+from synctool_contrib.scrub.conf import settings
 
 __all__ = ["refuse_route", "synctool_checks", "transform_object"]
 
 _MISSING = object()
+
+
+@hookimpl
+def system_checks(app_configs):
+    """The plugin's checks (synctool.E101 ... W101): run when it is enabled."""
+    from synctool_contrib.scrub.checks import run_checks
+
+    return run_checks(app_configs=app_configs)
 
 
 @hookimpl

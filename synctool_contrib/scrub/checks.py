@@ -1,6 +1,11 @@
-"""System checks of synctool_contrib.scrub, run by ``manage.py check`` when
-the plugin is in ``SYNCTOOL_PLUGINS`` (synctool's plugin check calls the
-``synctool_checks`` function of every registered plugin module).
+"""System checks of synctool_contrib.scrub.
+
+The plugin (in ``SYNCTOOL_PLUGINS``) contributes E101 ... W101 through the
+``system_checks`` hook, so they run exactly when it is enabled. E007 is a
+Django check of the app (``synctool_contrib.scrub`` in ``INSTALLED_APPS``):
+it catches rules set while the plugin is not enabled.
+
+E007  SYNCTOOL_SCRUB or SYNCTOOL_SCRUB_STRICT is set but the scrub plugin is not enabled
 
 E101  SYNCTOOL_SCRUB is malformed (not a dict of {model label: {field: rule}})
 E102  a SYNCTOOL_SCRUB rule names a model that is not installed
@@ -14,11 +19,11 @@ W101  a route serves a likely personal field without a rule: it is sent as it is
 """
 
 from django.apps import apps
-from django.core.checks import Error, Warning
+from django.core.checks import Error, Warning, register
 
-from synctool.conf import settings
 from synctool.exceptions import ConfigurationError
 from synctool_contrib.scrub import fakedata
+from synctool_contrib.scrub.conf import settings
 from synctool_contrib.scrub.fields import field_info, inherited_from, serialized_fields
 from synctool_contrib.scrub.rules import (
     WILDCARD,
@@ -183,3 +188,26 @@ def check_served() -> list:
 def run_checks(app_configs=None, **kwargs) -> list:
     """Every scrub check; synctool calls it as the plugin's ``synctool_checks``."""
     return [*check_settings(), *check_rules(), *check_served()]
+
+
+@register()
+def check_plugin_enabled(app_configs=None, **kwargs) -> list:
+    """E007: rules or strict mode set, but the plugin is not in SYNCTOOL_PLUGINS."""
+    from synctool_contrib.scrub.strict import PLUGIN, plugin_enabled
+
+    if not (settings.SYNCTOOL_SCRUB or settings.SYNCTOOL_SCRUB_STRICT):
+        return []
+    try:
+        enabled = plugin_enabled()
+    except Exception:  # noqa: BLE001 - the plugin manager's own check reports it
+        return []
+    if enabled:
+        return []
+    return [
+        Error(
+            "SYNCTOOL_SCRUB or SYNCTOOL_SCRUB_STRICT is set, but the scrub plugin is not "
+            "enabled: nothing would be scrubbed or refused.",
+            hint=f"Add {PLUGIN!r} to SYNCTOOL_PLUGINS.",
+            id="synctool.E007",
+        )
+    ]

@@ -14,8 +14,8 @@ import unicodedata
 
 from django.utils.translation import to_locale
 
-from synctool.conf import settings
 from synctool.exceptions import ConfigurationError
+from synctool_contrib.scrub.conf import settings
 
 POOL_SIZE = 2048
 POOL_SEED = 20240601

@@ -11,8 +11,8 @@ derived from ``SECRET_KEY`` (one-way: the scrub key reveals nothing of it).
 import datetime
 import hashlib
 
-from synctool.conf import settings
 from synctool.exceptions import ConfigurationError
+from synctool_contrib.scrub.conf import settings
 
 _blake2b = hashlib.blake2b
 

@@ -20,10 +20,10 @@ from django.core.signals import setting_changed
 from django.db import models
 from django.dispatch import receiver
 
-from synctool.conf import settings
 from synctool.exceptions import ConfigurationError
 from synctool.identity import generic_foreign_keys
 from synctool_contrib.scrub import fakedata
+from synctool_contrib.scrub.conf import settings
 from synctool_contrib.scrub.fields import FieldInfo, field_info, serialized_fields
 from synctool_contrib.scrub.keys import configured_key, keyed_state, make_hasher
 from synctool_contrib.scrub.strategies import (

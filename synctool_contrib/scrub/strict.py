@@ -8,8 +8,8 @@ without the plugin registered is the core check ``synctool.E007``. This
 module never needs Faker.
 """
 
-from synctool.conf import settings
 from synctool.exceptions import ConfigurationError
+from synctool_contrib.scrub.conf import settings
 
 PLUGIN = "synctool_contrib.scrub"
 

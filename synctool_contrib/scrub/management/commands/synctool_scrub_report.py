@@ -8,8 +8,8 @@ are marked. ``--fail-on-missing`` makes it a CI gate.
 
 from django.core.management.base import BaseCommand, CommandError
 
-from synctool.conf import settings
 from synctool.exceptions import ConfigurationError
+from synctool_contrib.scrub.conf import settings
 
 MISSING = "NO RULE"
 

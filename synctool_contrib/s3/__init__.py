@@ -27,7 +27,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from synctool import hookimpl
 from synctool.client.media import MediaDownload, MediaError, check_storage_target
 from synctool.client.transport import timeout
-from synctool.conf import settings
+from synctool_contrib.s3.conf import settings
+from synctool_contrib.s3.storage import destination, s3_storage_class
 
 CHUNK_SIZE = 64 * 1024
 # The largest object CopyObject copies in one request; larger ones are
@@ -100,17 +101,9 @@ def _same_endpoint(storage) -> bool:
     )
 
 
-def _s3_storage_class():
-    try:
-        from storages.backends.s3 import S3Storage
-    except ImportError:  # django-storages not installed: no S3 destination
-        return None
-    return S3Storage
-
-
 def can_copy(storage) -> bool:
     """Whether a server-side copy into ``storage`` is possible and allowed."""
-    s3_storage = _s3_storage_class()
+    s3_storage = s3_storage_class()
     return (
         bool(settings.SYNCTOOL_S3_COPY)
         and s3_storage is not None
@@ -142,26 +135,23 @@ def _head(client, bucket: str, key: str) -> dict:
 
 def copy(client, bucket: str, key: str, storage, name: str, size: int) -> None:
     """Server-side copy of ``bucket/key`` to ``name`` in the S3 ``storage``."""
-    from storages.utils import clean_name
-
     check_storage_target(storage, name)
-    dest_key = storage._normalize_name(clean_name(name))
-    params = storage._get_write_parameters(dest_key)
+    dest_bucket, dest_key, params = destination(storage, name)
     source = {"Bucket": bucket, "Key": key}
     try:
         if size <= COPY_OBJECT_LIMIT:
             client.copy_object(
                 CopySource=source,
-                Bucket=storage.bucket_name,
+                Bucket=dest_bucket,
                 Key=dest_key,
                 MetadataDirective="REPLACE",
                 **params,
             )
         else:
-            client.copy(source, storage.bucket_name, dest_key, ExtraArgs=params)
+            client.copy(source, dest_bucket, dest_key, ExtraArgs=params)
     except (ClientError, BotoCoreError) as exc:
         raise S3MediaError(
-            f"server-side copy of s3://{bucket}/{key} to s3://{storage.bucket_name}/{dest_key} "
+            f"server-side copy of s3://{bucket}/{key} to s3://{dest_bucket}/{dest_key} "
             f"failed: {_describe(exc, bucket, key)} (SYNCTOOL_S3_COPY = False copies through "
             "the client instead)"
         ) from None
