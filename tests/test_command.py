@@ -8,8 +8,8 @@ import sys
 import pytest
 from django.core.management import CommandError, call_command
 
+from tests.client.test_api import make_blog
 from tests.conftest import ROOT, TOKEN, e2e
-from tests.test_client import make_blog
 from tests.testapp.models import Post, Tag
 
 

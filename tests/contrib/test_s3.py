@@ -10,7 +10,7 @@ from moto.server import ThreadedMotoServer
 from synctool.client import Client
 from synctool.client.media import fetch_media_files
 from synctool_contrib import s3
-from tests.test_media import HERO, MediaServer, cut_after_half, make_posts, payload
+from tests.client.test_media import HERO, MediaServer, cut_after_half, make_posts, payload
 from tests.testapp.models import Post
 
 REGION = "us-east-1"

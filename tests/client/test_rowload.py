@@ -9,7 +9,7 @@ from django.core import serializers
 from synctool.client.rowload import RowBuilder, deserialize_one
 from synctool.exceptions import LoadError
 from synctool.wire import decode_fixture, encode_fixture
-from tests.test_rowexport import data  # noqa: F401 - fixture
+from tests.server.test_rowexport import data  # noqa: F401 - fixture
 from tests.testapp.models import AllTypes, Author, Blog, Restaurant, Tag
 
 pytestmark = pytest.mark.django_db
