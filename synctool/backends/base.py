@@ -45,6 +45,11 @@ class Backend:
     def __init__(self, connection):
         self.connection = connection
 
+    @property
+    def name(self) -> str:
+        """The database's kind, as Django names it (``"postgresql"``, ``"sqlite"``...)."""
+        return self.connection.vendor
+
     # -- identity -----------------------------------------------------------
 
     def identity_parts(self) -> list[str]:
@@ -58,7 +63,7 @@ class Backend:
         The server sends its own in the manifest; a client refuses to sync
         into the database that serves it.
         """
-        parts = [self.connection.vendor, *self.identity_parts()]
+        parts = [self.name, *self.identity_parts()]
         return hashlib.sha256("\x00".join(parts).encode()).hexdigest()
 
     def implicit_columns(self) -> set[str]:

@@ -44,8 +44,8 @@ def applied_migrations(alias: str = DEFAULT_DB_ALIAS) -> dict[str, list[str]]:
 
 
 def database_identity(alias: str = DEFAULT_DB_ALIAS) -> dict:
-    connection = connections[alias]
-    return {"vendor": connection.vendor, "id": backend_for(connection).database_id()}
+    backend = backend_for(connections[alias])
+    return {"vendor": backend.name, "id": backend.database_id()}
 
 
 def describe_route(entry, request: HttpRequest | None) -> dict:

@@ -11,6 +11,10 @@ from dataclasses import dataclass, field
 from django.db import models
 from django.db.models.expressions import F
 
+from synctool.meta import serialized_fields
+
+__all__ = ["FieldInfo", "field_info", "inherited_from", "serialized_fields", "unique_field_names"]
+
 
 @dataclass(frozen=True)
 class FieldInfo:
@@ -67,19 +71,6 @@ def unique_field_names(model: type[models.Model]) -> set[str]:
             for expression in constraint.expressions:
                 names.update(_expression_names(expression))
     return names
-
-
-def serialized_fields(model: type[models.Model]) -> dict[str, models.Field]:
-    """The fields the serializer writes in ``obj["fields"]``, by name."""
-    opts = model._meta.concrete_model._meta
-    result = {}
-    for field_ in opts.local_fields:
-        if field_.serialize and not field_.primary_key:
-            result[field_.name] = field_
-    for field_ in opts.local_many_to_many:
-        if field_.serialize and field_.remote_field.through._meta.auto_created:
-            result[field_.name] = field_
-    return result
 
 
 def field_info(model: type[models.Model], field_: models.Field, label: str = "") -> FieldInfo:
