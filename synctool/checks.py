@@ -32,6 +32,15 @@ MIN_TOKEN_LENGTH = 20
 def _token_value_ok(value) -> bool:
     if value is None or isinstance(value, str):
         return True
+    if isinstance(value, dict):
+        return all(
+            isinstance(token, str)
+            and (
+                routes == "*"
+                or (isinstance(routes, list | tuple) and all(isinstance(r, str) for r in routes))
+            )
+            for token, routes in value.items()
+        )
     return isinstance(value, list | tuple) and all(isinstance(t, str) for t in value)
 
 
@@ -66,7 +75,8 @@ def check_tokens(app_configs=None, **kwargs):
     if not _token_value_ok(value):
         errors.append(
             Error(
-                "SYNCTOOL_API_TOKEN should be a string or a list of strings.",
+                "SYNCTOOL_API_TOKEN should be a string, a list of strings, or a dict of "
+                "{token: '*' or a list of route paths}.",
                 hint="Set it from an environment variable, e.g. "
                 "os.environ.get('SYNCTOOL_API_TOKEN').",
                 id="synctool.E002",

@@ -21,6 +21,16 @@ class SynctoolConf(AppConf):
     ROUTES = {}
     # Server: rows fetched per database round trip while streaming a route.
     CHUNK_SIZE = 2000
+    # Server: seconds the snapshot of a route may stay idle (a client that stops
+    # reading) before the database ends it; None: the database's own setting.
+    EXPORT_IDLE_TIMEOUT = 60
+    # Server: seconds a route's snapshot may last in all (PostgreSQL 17+,
+    # MariaDB's statements); None: no limit.
+    EXPORT_TIMEOUT = None
+    # Server: routes streamed at once per server process (None: no limit); one
+    # more request gets 503 with Retry-After: SYNCTOOL_EXPORT_RETRY_AFTER.
+    MAX_EXPORTS = 4
+    EXPORT_RETRY_AFTER = 30
     # Server: gzip level (1-9) for clients that accept gzip; 0 sends plain JSON.
     # Level 1 keeps most of the size reduction at a fraction of level 6's CPU.
     GZIP_LEVEL = 1
@@ -44,6 +54,28 @@ class SynctoolConf(AppConf):
     # Client: largest media file accepted, in bytes (None: no limit). A larger
     # announced size is refused before the download, a longer body is stopped.
     MEDIA_MAX_BYTES = 1024**3
+    # Client: seconds one media file may take, all retries included (None: no limit).
+    MEDIA_TIMEOUT = 600
+    # Client: the models this client may write: app labels or "app.Model"
+    # labels, "*" for every one; None: every model but sessions, the admin's
+    # log entries and (unless identified by natural key) users and groups.
+    CLIENT_ALLOW = None
+    # Client: largest decoded body of a route, in bytes (None: no limit).
+    MAX_BODY_BYTES = 100 * 1024**3
+    # Client: longest line (one object) of a body, in bytes (None: no limit).
+    MAX_LINE_BYTES = 256 * 1024**2
+    # Client: how many times a gzip body may inflate beyond its first 16 MiB
+    # (honest JSON: 4 to 10; a decompression bomb: thousands). None: no limit.
+    MAX_GZIP_RATIO = 200
+    # Client: deepest nesting of a value read through the general JSON parser
+    # (synctool's own line framing stops at about 1,000 levels anyway).
+    MAX_DEPTH = 1000
+    # Client: seconds a whole sync may take, every request and body included
+    # (None: no limit). The read timeout alone never stops a server that
+    # trickles a byte at a time.
+    SYNC_TIMEOUT = 6 * 3600
+    # Client: longest wait a 503's Retry-After may impose, in seconds.
+    MAX_RETRY_AFTER = 60
 
     # Both sides: models identified by natural key in every route, in addition
     # to contenttypes.ContentType and auth.Permission (always), e.g.

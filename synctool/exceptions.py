@@ -4,9 +4,18 @@ The management command turns them into a one-line ``CommandError``; tokens
 never appear in their messages.
 """
 
+from synctool.text import printable
+
 
 class SynctoolError(Exception):
-    """Base class of every error synctool raises on purpose."""
+    """Base class of every error synctool raises on purpose.
+
+    Its message never holds control characters: much of it can come from the
+    server (see :mod:`synctool.text`).
+    """
+
+    def __init__(self, *args):
+        super().__init__(*(printable(arg) if isinstance(arg, str) else arg for arg in args))
 
 
 class ConfigurationError(SynctoolError):
@@ -66,8 +75,21 @@ class IncompleteResponse(TransportError):
     """The body ended before the closing bracket: the connection was cut."""
 
 
+class RedirectRefused(TransportError):
+    """The server redirected to another origin, or from https to http."""
+
+
+class LimitExceeded(SynctoolError):
+    """An input passed one of the client's bounds (body, line or file size, nesting,
+    gzip ratio, time); the message names the limit and the setting that raises it."""
+
+
 class PayloadError(SynctoolError):
     """The body arrived but is not a usable fixture."""
+
+
+class ModelNotAllowed(PayloadError):
+    """The server would write models this client does not allow (``SYNCTOOL_CLIENT_ALLOW``)."""
 
 
 class MalformedResponse(PayloadError):

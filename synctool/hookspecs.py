@@ -4,7 +4,8 @@ Plugins implement them with ``from synctool import hookimpl``. Hooks are
 always called with keyword arguments, and an implementation may accept
 fewer arguments than the specification lists, so a specification can grow.
 
-- **server**: ``refuse_route``, ``transform_object`` (``side="server"``);
+- **server**: ``refuse_route``, ``transform_object`` (``side="server"``),
+  ``export_finished``;
 - **load** (the client's transaction): ``pre_clean``, ``transform_object``
   (``side="client"``), ``post_save``;
 - **media**: ``fetch_media``;
@@ -61,6 +62,33 @@ def transform_object(obj: dict, side: str) -> bool | None:
         mutate it in place.
     :param side: ``"server"`` or ``"client"``.
     :returns: ``False`` to drop the object; any other value keeps it.
+    """
+
+
+@hookspec
+def export_finished(
+    path: str,
+    request: HttpRequest,
+    token_id: str,
+    rows: int,
+    bytes_sent: int,
+    seconds: float,
+    outcome: str,
+) -> None:
+    """Run on the server when a route's response has ended, whichever way.
+
+    After synctool's own audit line (logger ``synctool.audit``); an exception
+    raised here is logged, not sent to anyone.
+
+    :param path: the route's URL regex.
+    :param request: the ``HttpRequest``.
+    :param token_id: a digest prefix naming the token (never the token).
+    :param rows: the objects sent.
+    :param bytes_sent: the bytes of the body (compressed when it was).
+    :param seconds: how long the response streamed.
+    :param outcome: ``"complete"``, ``"failed"`` (an error while streaming:
+        the body is cut) or ``"closed"`` (the client went away first).
+    :returns: ignored.
     """
 
 

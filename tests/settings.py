@@ -72,8 +72,20 @@ SYNCTOOL_ROUTES = {
     "content": {"apps": ["testapp", "shop"], "exclude": ["testapp.comment"]},
     "everything": {"project": True},
 }
-SYNCTOOL_NATURAL_KEYS = ["shop.Shelf", "shop.Category", "fieldtypes.NaturalItem"]
+# Users and groups by natural key (the "users" route says so too): the client
+# allows them only then (synctool.client.allow).
+SYNCTOOL_NATURAL_KEYS = [
+    "auth.User",
+    "auth.Group",
+    "shop.Shelf",
+    "shop.Category",
+    "fieldtypes.NaturalItem",
+]
 SYNCTOOL_RETRY_BACKOFF = 0.05
+# Django's test client never closes a streaming response the test does not
+# read, so places would be given back only when the garbage collector runs;
+# the cap is tested on its own (tests/server/test_limits.py).
+SYNCTOOL_MAX_EXPORTS = None
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

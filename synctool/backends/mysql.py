@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 
 from django.db import models, transaction
@@ -10,6 +11,7 @@ from django.db.models.constants import OnConflict
 from synctool.backends.base import Backend, tables_with_auto_keys
 from synctool.backends.postgresql import repeatable_read
 from synctool.backends.writer import NONE, Writer
+from synctool.conf import settings
 from synctool.meta import written_columns
 
 
@@ -31,9 +33,37 @@ class MySQLBackend(Backend):
             row = cursor.fetchone()
         return int(row[0]) if row and row[0] is not None else None
 
+    @contextlib.contextmanager
     def snapshot(self):
-        """One ``REPEATABLE READ`` transaction (InnoDB reads a snapshot without locks)."""
-        return repeatable_read(self.connection)
+        """One ``REPEATABLE READ`` transaction (InnoDB reads a snapshot without locks).
+
+        On MariaDB the session's ``idle_transaction_timeout`` is
+        ``SYNCTOOL_EXPORT_IDLE_TIMEOUT`` meanwhile (restored afterwards), and
+        ``max_statement_time`` ``SYNCTOOL_EXPORT_TIMEOUT``: a client that stops
+        reading cannot hold the snapshot. MySQL has no such limit on an idle
+        transaction (see docs/performance.rst).
+        """
+        variables = {}
+        if self.connection.mysql_is_mariadb:
+            idle, total = settings.SYNCTOOL_EXPORT_IDLE_TIMEOUT, settings.SYNCTOOL_EXPORT_TIMEOUT
+            if idle:
+                variables["idle_transaction_timeout"] = int(float(idle))
+            if total:
+                variables["max_statement_time"] = float(total)
+        previous = {}
+        with self.connection.cursor() as cursor:
+            for name, value in variables.items():
+                cursor.execute(f"SELECT @@SESSION.{name}")
+                previous[name] = cursor.fetchone()[0]
+                cursor.execute(f"SET SESSION {name} = %s", [value])
+        try:
+            with repeatable_read(self.connection):
+                yield
+        finally:
+            if previous and self.connection.connection is not None:
+                with contextlib.suppress(Exception), self.connection.cursor() as cursor:
+                    for name, value in previous.items():
+                        cursor.execute(f"SET SESSION {name} = %s", [value])
 
     def iterate(self, queryset, chunk_size: int, key_of: Callable) -> Iterator:
         """Page by page (``pk > last ORDER BY pk LIMIT n``) where the order allows.

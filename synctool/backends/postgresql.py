@@ -9,21 +9,25 @@ from django.db import DatabaseError, models, transaction
 
 from synctool.backends.base import Backend, tables_with_auto_keys
 from synctool.backends.writer import NONE, Writer, refused_batch
+from synctool.conf import settings
 from synctool.exceptions import LoadError
 
 
-def repeatable_read(connection) -> contextlib.AbstractContextManager:
+def repeatable_read(connection, *settings_sql: tuple[str, list]) -> contextlib.ExitStack:
     """One ``REPEATABLE READ`` transaction (lock-free on PostgreSQL and InnoDB).
 
+    ``settings_sql``: statements run first inside it (its own timeouts).
     Inside a transaction the caller opened, that one is used as it is.
     """
-    if connection.in_atomic_block:
-        return contextlib.nullcontext()
     stack = contextlib.ExitStack()
+    if connection.in_atomic_block:
+        return stack
     stack.enter_context(transaction.atomic(using=connection.alias))
     with connection.cursor() as cursor:
         # Before the transaction's first query: it applies to this one.
         cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        for sql, params in settings_sql:
+            cursor.execute(sql, params)
     return stack
 
 
@@ -64,8 +68,22 @@ class PostgreSQLBackend(Backend):
 
         The server-side cursors of ``iterator()`` then need no ``WITH HOLD``,
         which made PostgreSQL copy a query's whole result before its first row.
+        The transaction has its own limits, so that a client that stops
+        reading cannot hold the snapshot (and VACUUM, and DDL behind it):
+        ``idle_in_transaction_session_timeout`` is ``SYNCTOOL_EXPORT_IDLE_TIMEOUT``
+        and, on PostgreSQL 17 and newer, ``transaction_timeout`` is
+        ``SYNCTOOL_EXPORT_TIMEOUT``.
         """
-        return repeatable_read(self.connection)
+        limits = []
+        idle = settings.SYNCTOOL_EXPORT_IDLE_TIMEOUT
+        if idle:
+            limits.append(("SELECT set_config('idle_in_transaction_session_timeout', %s, true)",
+                           [f"{int(float(idle) * 1000)}ms"]))  # fmt: skip
+        total = settings.SYNCTOOL_EXPORT_TIMEOUT
+        if total and self.connection.pg_version >= 170000:
+            limits.append(("SELECT set_config('transaction_timeout', %s, true)",
+                           [f"{int(float(total) * 1000)}ms"]))  # fmt: skip
+        return repeatable_read(self.connection, *limits)
 
     def iterate(self, queryset, chunk_size: int, key_of: Callable) -> Iterator:
         """``iterator()``, with ``timestamptz`` parsed by psycopg's C code meanwhile."""

@@ -14,11 +14,12 @@ from urllib.parse import urlencode, urlsplit
 import orjson
 from django.db import DEFAULT_DB_ALIAS, models
 
+from synctool.client.allow import refuse_unallowed
 from synctool.client.confirm import ConfirmClean, ask_before_large_clean
 from synctool.client.gate import GateReport, check_schema, refuse_same_database
 from synctool.client.loader import RoutePart, SyncLoader
 from synctool.client.media import MediaCollector, fetch_media_files, media_url_optional
-from synctool.client.routes import check_route_names
+from synctool.client.routes import check_announced, check_route_names
 from synctool.client.streams import RouteStreams
 from synctool.client.transport import build_session, open_url, safe_url
 from synctool.conf import settings
@@ -96,6 +97,7 @@ class Client:
         using: str = DEFAULT_DB_ALIAS,
         dry_run: bool = False,
         ignore_unknown: bool = False,
+        allow: Iterable[str] = (),
         confirm_clean: ConfirmClean | None = None,
         progress: Callable[[Progress], None] | None = None,
     ) -> SyncResult:
@@ -109,6 +111,8 @@ class Client:
         :param dry_run: download and validate everything, write nothing.
         :param ignore_unknown: leave out the models and fields the server
             sends that this code does not have, instead of refusing.
+        :param allow: labels of models to allow for this sync on top of
+            ``SYNCTOOL_CLIENT_ALLOW`` (see :mod:`synctool.client.allow`).
         :param confirm_clean: called with ``({label: local rows}, {label:
             rows announced})`` before a clean that would delete far more rows
             than the server sends; a false answer cancels the sync.
@@ -125,6 +129,7 @@ class Client:
             using=using,
             dry_run=dry_run,
             ignore_unknown=ignore_unknown,
+            allow=allow,
             confirm_clean=confirm_clean,
             progress=progress,
         )[0]
@@ -140,6 +145,7 @@ class Client:
         using: str = DEFAULT_DB_ALIAS,
         dry_run: bool = False,
         ignore_unknown: bool = False,
+        allow: Iterable[str] = (),
         confirm_clean: ConfirmClean | None = None,
         progress: Callable[[Progress], None] | None = None,
     ) -> list[SyncResult]:
@@ -164,7 +170,7 @@ class Client:
         media_url = self._require_media_url() if media and not dry_run else None
         with (
             build_session(self.api_token) as session,
-            self._preflight(session, urls, using, ignore_unknown) as (streams, report),
+            self._preflight(session, urls, using, ignore_unknown, allow) as (streams, report),
         ):
             for index, result in enumerate(results):
                 result.expected = streams.counts(index)
@@ -211,6 +217,7 @@ class Client:
         *,
         using: str = DEFAULT_DB_ALIAS,
         ignore_unknown: bool = False,
+        allow: Iterable[str] = (),
     ) -> GateReport:
         """Run only the schema gate for ``urls``: could this database take them now?
 
@@ -222,14 +229,15 @@ class Client:
         """
         with build_session(self.api_token) as session:
             preflight = self._preflight(
-                session, list(urls), using, ignore_unknown, raise_refused=False
+                session, list(urls), using, ignore_unknown, allow, raise_refused=False
             )
             with preflight as (_, report):
                 return report
 
     @contextlib.contextmanager
-    def _preflight(self, session, urls, using, ignore_unknown, *, raise_refused=True):
-        """Manifest, route names, same database, ``HEAD`` of every route, schema gate."""
+    def _preflight(self, session, urls, using, ignore_unknown, allow=(), *, raise_refused=True):
+        """Manifest, route names, same database, ``HEAD`` of every route, the models
+        this client allows, schema gate."""
         if not urls:
             raise ConfigurationError("name at least one route to sync")
         full_urls = [self.url_for(url) for url in urls]
@@ -239,6 +247,9 @@ class Client:
         refuse_same_database(manifest, using, where)
         with RouteStreams(session, full_urls) as streams:
             labels = [label for index in range(len(urls)) for label in streams.labels(index)]
+            for index, url in enumerate(urls):
+                check_announced(manifest, url, streams.labels(index), safe_url(full_urls[index]))
+            refuse_unallowed(labels, ", ".join(safe_url(url) for url in full_urls), allow)
             schema = manifest.get("schema")
             if schema is not None:
                 missing = [label for label in dict.fromkeys(labels) if label not in schema]

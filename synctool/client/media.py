@@ -14,6 +14,7 @@ import contextlib
 import os
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import quote
@@ -24,7 +25,7 @@ from django.core.files.utils import validate_file_name
 from django.db import models
 
 from synctool.conf import settings
-from synctool.exceptions import MediaError, MediaTooLarge, UnsafeMediaName
+from synctool.exceptions import MediaDownloadError, MediaError, MediaTooLarge, UnsafeMediaName
 from synctool.plugins import get_hooks
 from synctool.result import MediaFailure, MediaResult, Progress
 
@@ -121,6 +122,8 @@ class MediaDownload:
         self.what = what
         self.limit = max_bytes()
         self.size = 0
+        timeout = settings.SYNCTOOL_MEDIA_TIMEOUT
+        self.deadline = None if timeout is None else time.monotonic() + float(timeout)
         root = local_root(storage)
         if root is not None:
             os.makedirs(root, exist_ok=True)
@@ -158,6 +161,11 @@ class MediaDownload:
         """Write ``chunks``; stop as soon as the limit is passed."""
         for chunk in chunks:
             self.size += len(chunk)
+            if self.deadline is not None and time.monotonic() > self.deadline:
+                raise MediaDownloadError(
+                    f"{self.what} took longer than SYNCTOOL_MEDIA_TIMEOUT "
+                    f"({settings.SYNCTOOL_MEDIA_TIMEOUT} s); stopped"
+                )
             if self.limit is not None and self.size > self.limit:
                 raise MediaTooLarge(
                     f"{self.what} sent more than SYNCTOOL_MEDIA_MAX_BYTES "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import re
 
-from synctool.exceptions import RouteNotFound
+from synctool.exceptions import RouteNotFound, UnexpectedModel
 
 MAX_ROUTE_LENGTH = 2000
 
@@ -43,3 +43,23 @@ def check_route_names(manifest: dict, routes: list[str], where: str = "the serve
             + "."
             + suggestion(unknown[0], paths)
         )
+
+
+def check_announced(manifest: dict, route: str, labels: list[str], where: str) -> None:
+    """Refuse a route whose ``HEAD`` announces models its manifest entry does not list.
+
+    The manifest lists the models of every route that has fixed ones; a
+    route answering with others (a lying or misrouted server) is refused
+    before anything is written.
+    """
+    for entry in manifest.get("routes", []):
+        if route_matches(str(entry.get("path", "")), route):
+            listed = entry.get("models")
+            if isinstance(listed, list):
+                extra = [label for label in labels if label not in listed]
+                if extra:
+                    raise UnexpectedModel(
+                        f"{where} announces {', '.join(extra)}, which the server's manifest "
+                        f"does not list for this route ({', '.join(listed) or 'none'})"
+                    )
+            return

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 import requests
 
 from synctool.client.transport import Download, open_url, safe_url
+from synctool.conf import settings
 from synctool.exceptions import UnexpectedModel
 from synctool.wire import decode_fixture
 
@@ -77,7 +78,11 @@ class RouteStreams:
                     f"which its HEAD did not ({', '.join(self._labels[index]) or 'none'})"
                 )
             self._natural_keys.update(download.announced_natural_keys)
-            yield from decode_fixture(download.chunks())
+            yield from decode_fixture(
+                download.chunks(),
+                max_line=settings.SYNCTOOL_MAX_LINE_BYTES,
+                max_depth=settings.SYNCTOOL_MAX_DEPTH,
+            )
         finally:
             self._bytes[index] = download.bytes_received
             download.close()

@@ -5,6 +5,7 @@ Retries (connection errors, 502/503/504) are urllib3's ``Retry``; they only
 happen before the body is used. Messages name the URL, never the token.
 """
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
@@ -19,8 +20,10 @@ from synctool.conf import settings
 from synctool.exceptions import (
     AuthenticationFailed,
     IncompleteResponse,
+    LimitExceeded,
     MalformedResponse,
     NotJSONResponse,
+    RedirectRefused,
     RouteNotFound,
     ServerError,
     ServerTimeout,
@@ -50,9 +53,24 @@ def session_with(retry: Retry) -> requests.Session:
     return session
 
 
+class CappedRetry(Retry):
+    """urllib3's ``Retry``, honouring ``Retry-After`` for at most
+    ``SYNCTOOL_MAX_RETRY_AFTER`` seconds (a server in maintenance must not
+    hold a sync for hours)."""
+
+    def get_retry_after(self, response):
+        seconds = super().get_retry_after(response)
+        cap = settings.SYNCTOOL_MAX_RETRY_AFTER
+        return seconds if seconds is None or cap is None else min(seconds, float(cap))
+
+
 def build_session(token: str | None) -> requests.Session:
-    """A session that retries connection errors and 502/503/504 with backoff."""
-    retry = Retry(
+    """A session that retries connection errors and 502/503/504 with backoff.
+
+    It carries the deadline of the sync it serves (``SYNCTOOL_SYNC_TIMEOUT``
+    from now): every request and every chunk of a body checks it.
+    """
+    retry = CappedRetry(
         total=settings.SYNCTOOL_RETRIES,
         connect=settings.SYNCTOOL_RETRIES,
         read=False,  # a read timeout is not retried: it would double the wait
@@ -64,6 +82,8 @@ def build_session(token: str | None) -> requests.Session:
         respect_retry_after_header=True,
     )
     session = session_with(retry)
+    limit = settings.SYNCTOOL_SYNC_TIMEOUT
+    session.synctool_deadline = None if limit is None else time.monotonic() + float(limit)
     session.headers["Accept-Encoding"] = "gzip"
     if token:
         # Bearer rather than Basic: web servers write the Basic user name in
@@ -109,6 +129,16 @@ def check_response(response: requests.Response, url: str) -> None:
         raise NotJSONResponse(f"{shown} answered {_describe(response)}, not JSON{hint}")
 
 
+def check_deadline(session: requests.Session, url: str) -> None:
+    """Raise LimitExceeded once the sync has run longer than ``SYNCTOOL_SYNC_TIMEOUT``."""
+    deadline = getattr(session, "synctool_deadline", None)
+    if deadline is not None and time.monotonic() > deadline:
+        raise LimitExceeded(
+            f"{safe_url(url)}: the sync has run for more than {settings.SYNCTOOL_SYNC_TIMEOUT:g} s "
+            "(a server that sends too slowly?); SYNCTOOL_SYNC_TIMEOUT raises the limit"
+        )
+
+
 @dataclass
 class Download:
     """An open, checked response whose body has not been read yet."""
@@ -116,6 +146,7 @@ class Download:
     url: str
     response: requests.Response
     bytes_received: int = 0
+    session: requests.Session | None = None
 
     @property
     def announced_models(self) -> list[str]:
@@ -146,15 +177,29 @@ class Download:
         return counts
 
     def chunks(self) -> Iterator[bytes]:
-        """The decoded body, chunk by chunk; a cut connection raises IncompleteResponse."""
+        """The decoded body, chunk by chunk; a cut connection raises IncompleteResponse.
+
+        Bounded: ``SYNCTOOL_MAX_BODY_BYTES`` decoded bytes, a gzip ratio of
+        ``SYNCTOOL_MAX_GZIP_RATIO``, the sync's deadline.
+        """
         encoding = self.response.headers.get("Content-Encoding", "").strip().lower()
         if encoding == "gzip":
             # Decompressed here rather than by urllib3, to use ISA-L when installed.
-            body = gunzip_chunks(self._read(decode_content=False))
+            body = gunzip_chunks(
+                self._read(decode_content=False), max_ratio=settings.SYNCTOOL_MAX_GZIP_RATIO
+            )
         else:
             body = self._read(decode_content=True)
+        limit = settings.SYNCTOOL_MAX_BODY_BYTES
         for chunk in body:
             self.bytes_received += len(chunk)
+            if limit is not None and self.bytes_received > limit:
+                raise LimitExceeded(
+                    f"{safe_url(self.url)}: the body is larger than {limit} bytes; "
+                    "SYNCTOOL_MAX_BODY_BYTES raises the limit"
+                )
+            if self.session is not None:
+                check_deadline(self.session, self.url)
             yield chunk
 
     def _read(self, *, decode_content: bool) -> Iterator[bytes]:
@@ -177,8 +222,9 @@ def open_url(
 ) -> Download:
     """GET (or HEAD) ``url`` with streaming, timeouts and retries; raise on any failure."""
     shown = safe_url(url)
+    check_deadline(session, url)
     try:
-        response = session.request(method, url, stream=True, timeout=timeout())
+        response = _request_following_same_origin(session, method, url)
     except requests.exceptions.ConnectTimeout:
         raise ServerUnreachable(f"could not connect to {shown} within {timeout()[0]:g} s") from None
     except requests.exceptions.ReadTimeout:
@@ -196,4 +242,53 @@ def open_url(
         except Exception:
             response.close()
             raise
-    return Download(url, response)
+    return Download(url, response, session=session)
+
+
+MAX_REDIRECTS = 5
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    default = {"http": 80, "https": 443}.get(parts.scheme)
+    return parts.scheme, (parts.hostname or "").lower(), parts.port or default
+
+
+def _request_following_same_origin(session, method: str, url: str) -> requests.Response:
+    """The request, following redirects only within the same origin.
+
+    A redirect to another host or port would carry the data (and the
+    session's token) elsewhere; one from https to http would carry them in
+    the clear; one from http to https of the same host means the URL should
+    be the https one. Each is refused with a message saying which.
+    """
+    current = url
+    hops: list[requests.Response] = []
+    for _ in range(MAX_REDIRECTS + 1):
+        response = session.request(
+            method, current, stream=True, timeout=timeout(), allow_redirects=False
+        )
+        if not response.is_redirect:
+            response.history = hops  # as requests keeps it: the messages name the hops
+            return response
+        hops.append(response)
+        target = requests.compat.urljoin(current, response.headers.get("Location", ""))
+        response.close()
+        here, there = _origin(current), _origin(target)
+        if there == here:
+            current = target
+            continue
+        if here[1] == there[1] and (here[0], there[0]) == ("http", "https"):
+            raise RedirectRefused(
+                f"{safe_url(current)} redirects to {safe_url(target)}: use the https URL "
+                "(the token is not sent across a redirect)"
+            )
+        raise RedirectRefused(
+            f"{safe_url(current)} redirects to {safe_url(target)}, "
+            + (
+                "from https to plain http: refused (the data would travel in the clear)"
+                if here[0] == "https" and there[0] == "http"
+                else "another server: refused (the data and the token stay with the endpoint)"
+            )
+        )
+    raise RedirectRefused(f"{safe_url(url)} redirected more than {MAX_REDIRECTS} times")

@@ -2,13 +2,15 @@
 
 The token travels as the HTTP Basic user name (``curl -u TOKEN:``) or as
 ``Authorization: Bearer TOKEN``. Tokens are compared in constant time, a
-list of tokens allows rotation, and no configured token means every request
-is refused (fail closed).
+list of tokens allows rotation, a dict limits each token to some routes,
+and no configured token means every request is refused (fail closed).
 """
 
 import base64
 import binascii
+import hashlib
 import hmac
+from dataclasses import dataclass
 
 from django.http import HttpRequest, HttpResponse
 
@@ -18,19 +20,55 @@ MAX_AUTHORIZATION_LENGTH = 4096
 REALM = 'Basic realm="synctool", charset="UTF-8"'
 
 
-def configured_tokens(explicit: str | list[str] | tuple[str, ...] | None = None) -> list[str]:
-    """The tokens accepted now: ``explicit`` if given, else SYNCTOOL_API_TOKEN.
+def token_routes(explicit=None) -> dict[str, tuple[str, ...] | None]:
+    """``{token: the route paths it may pull}`` (None: every route) accepted now.
 
-    Empty strings and non-strings are dropped, so ``""`` counts as no token.
+    ``explicit`` if given (``Route(api_token=...)``), else SYNCTOOL_API_TOKEN:
+    a string, a list of strings (rotation), or a dict mapping each token to
+    ``"*"`` or a list of route paths. Empty strings and non-strings are
+    dropped, so ``""`` counts as no token.
     """
     value = explicit if explicit is not None else settings.SYNCTOOL_API_TOKEN
     if value is None:
-        return []
+        return {}
     if isinstance(value, str):
         value = [value]
+    if isinstance(value, dict):
+        result = {}
+        for token, routes in value.items():
+            if not isinstance(token, str) or not token:
+                continue
+            if routes == "*" or routes is None:
+                result[token] = None
+            elif isinstance(routes, str):
+                result[token] = (routes,)
+            elif isinstance(routes, list | tuple):
+                result[token] = tuple(r for r in routes if isinstance(r, str))
+        return result
     if not isinstance(value, list | tuple):
-        return []
-    return [token for token in value if isinstance(token, str) and token]
+        return {}
+    return {token: None for token in value if isinstance(token, str) and token}
+
+
+def configured_tokens(explicit=None) -> list[str]:
+    """The tokens accepted now (see :func:`token_routes`)."""
+    return list(token_routes(explicit))
+
+
+def token_id(token: str) -> str:
+    """What names a token in logs: a digest prefix, never the token."""
+    return hashlib.sha256(token.encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who passed the token check: the token's id and the routes it may pull."""
+
+    token_id: str
+    routes: tuple[str, ...] | None = None
+
+    def may_pull(self, path: str) -> bool:
+        return self.routes is None or path in self.routes
 
 
 def presented_token(request: HttpRequest) -> str | None:
@@ -53,33 +91,50 @@ def presented_token(request: HttpRequest) -> str | None:
     return None
 
 
-def token_matches(presented: str, tokens: list[str]) -> bool:
-    """Compare ``presented`` with every token in constant time."""
+def matching_token(presented: str, tokens: list[str]) -> str | None:
+    """The token ``presented`` equals, compared with every token in constant time."""
     presented_bytes = presented.encode()
-    matched = False
+    found = None
     for token in tokens:
         # No short-circuit: the time taken does not depend on which one matched.
-        matched |= hmac.compare_digest(presented_bytes, token.encode())
-    return matched
+        if hmac.compare_digest(presented_bytes, token.encode()):
+            found = token
+    return found
+
+
+def token_matches(presented: str, tokens: list[str]) -> bool:
+    """Whether ``presented`` is one of ``tokens`` (constant time)."""
+    return matching_token(presented, tokens) is not None
+
+
+def unauthorized() -> HttpResponse:
+    response = HttpResponse(
+        "synctool: a valid token is required.\n",
+        status=401,
+        content_type="text/plain; charset=utf-8",
+    )
+    response["WWW-Authenticate"] = REALM
+    return response
+
+
+def authenticate(request: HttpRequest, explicit=None) -> tuple[HttpResponse | None, Caller | None]:
+    """``(a 401/403 response, None)`` when the request may not pass, else ``(None, caller)``."""
+    routes = token_routes(explicit)
+    if not routes:
+        from synctool.server.views import refusal
+
+        refused = refusal(
+            "synctool: no API token is configured on this server "
+            "(SYNCTOOL_API_TOKEN), so every request is refused."
+        )
+        return refused, None
+    presented = presented_token(request)
+    token = None if presented is None else matching_token(presented, list(routes))
+    if token is None:
+        return unauthorized(), None
+    return None, Caller(token_id(token), routes[token])
 
 
 def refuse_unauthorized(request: HttpRequest, explicit=None) -> HttpResponse | None:
     """Return a 401/403 response when the request may not pass, else None."""
-    tokens = configured_tokens(explicit)
-    if not tokens:
-        from synctool.server.views import refusal
-
-        return refusal(
-            "synctool: no API token is configured on this server "
-            "(SYNCTOOL_API_TOKEN), so every request is refused."
-        )
-    presented = presented_token(request)
-    if presented is None or not token_matches(presented, tokens):
-        response = HttpResponse(
-            "synctool: a valid token is required.\n",
-            status=401,
-            content_type="text/plain; charset=utf-8",
-        )
-        response["WWW-Authenticate"] = REALM
-        return response
-    return None
+    return authenticate(request, explicit)[0]

@@ -76,8 +76,11 @@ def asked_models(request: HttpRequest | None) -> list[str]:
     return [label.strip().lower() for label in value.split(",") if label.strip()][:MAX_ASKED_MODELS]
 
 
-def build_manifest(route, request: HttpRequest | None, key_identified) -> dict:
-    routes = [describe_route(entry, request) for entry in route.entries]
+def build_manifest(
+    route, request: HttpRequest | None, key_identified, may_pull=lambda path: True
+) -> dict:
+    """The manifest of ``route``'s entries that ``may_pull(path)`` allows."""
+    routes = [describe_route(entry, request) for entry in route.entries if may_pull(entry.path)]
     labels = [label for item in routes for label in item.get("models") or ()]
     schema = {}
     for label in dict.fromkeys([*labels, *asked_models(request)]):

@@ -268,7 +268,7 @@ class Route:
     @property
     def urlpatterns(self) -> list:
         """The URL patterns: one named ``re_path`` per route, and the index."""
-        from synctool.server.views import export_view, index_view
+        from synctool.server.views import export_view, index_view, unknown_view
 
         patterns = [re_path(r"^$", index_view(self), name="synctool_index")]
         used = {"synctool_index"}
@@ -280,4 +280,6 @@ class Route:
                 name, number = f"{entry.name}_{number}", number + 1
             used.add(name)
             patterns.append(re_path(entry.regex(), export_view(self, entry), name=name))
+        # Anything else under the routes: 401 without a token (no enumeration), else 404.
+        patterns.append(re_path(r"^.*$", unknown_view(self), name="synctool_unknown"))
         return patterns

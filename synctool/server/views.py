@@ -1,23 +1,23 @@
 """The server views: the streamed export of one route, and the index."""
 
 import logging
-from collections.abc import Iterator
 
 import orjson
 from django.contrib.auth.decorators import login_not_required
+from django.core.handlers.asgi import ASGIRequest
 from django.db import connections
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, StreamingHttpResponse
 from django.utils.cache import patch_vary_headers
-from django.views.decorators.http import require_safe
 
 import synctool
 from synctool.backends import backend_for
 from synctool.conf import settings
 from synctool.plugins import get_hooks
-from synctool.server.auth import refuse_unauthorized
+from synctool.server.auth import authenticate
 from synctool.server.export import model_label, serialize_querysets
 from synctool.server.manifest import build_manifest
 from synctool.server.routing import project_key_identified
+from synctool.server.streaming import Counted, Finished, asynchronous, take_place
 from synctool.wire import encode_fixture, gzip_chunks
 
 logger = logging.getLogger("synctool")
@@ -44,19 +44,6 @@ def _accepts_gzip(request: HttpRequest) -> bool:
     return any(part.strip().split(";")[0] == "gzip" for part in accepted.split(","))
 
 
-def _logged(chunks: Iterator[bytes], path: str) -> Iterator[bytes]:
-    """Log an error raised while streaming, then let it abort the response.
-
-    The status line is already sent, so the only honest signal left is a
-    cut connection, which the client detects as an incomplete body.
-    """
-    try:
-        yield from chunks
-    except Exception:
-        logger.exception("synctool: streaming route %r failed; the response is cut", path)
-        raise
-
-
 def row_counts(querysets) -> str:
     """``app.model=12,app.other=~340000``: the rows a response will carry, per model.
 
@@ -75,15 +62,34 @@ def row_counts(querysets) -> str:
     return ",".join(f"{label}={'~' if est else ''}{rows}" for label, (rows, est) in counts.items())
 
 
+SAFE_METHODS = ("GET", "HEAD")
+
+
+def _gate(request: HttpRequest, route):
+    """``(a response to answer instead, None)`` or ``(None, caller)``.
+
+    The token first, then the method: without a valid token every request
+    under the routes gets 401, whatever its path and method, so nothing
+    tells which routes exist.
+    """
+    refused, caller = authenticate(request, route.api_token)
+    if refused is not None:
+        return refused, None
+    if request.method not in SAFE_METHODS:
+        return HttpResponseNotAllowed(SAFE_METHODS), None
+    return None, caller
+
+
 def export_view(route, entry):
     """The view streaming one route as a JSON fixture."""
 
     @login_not_required  # the token is the authentication (LoginRequiredMiddleware)
-    @require_safe
     def view(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        refused = refuse_unauthorized(request, route.api_token)
-        if refused is not None:
-            return refused
+        answered, caller = _gate(request, route)
+        if answered is not None:
+            return answered
+        if not caller.may_pull(entry.path):
+            return refusal(f"synctool: this token may not pull route {entry.path!r}")
         querysets = entry.querysets(request, args, kwargs)
         reason = get_hooks().refuse_route(
             path=entry.path, models=[qs.model for qs in querysets], request=request
@@ -103,13 +109,28 @@ def export_view(route, entry):
             # What the client asks before it requests the body: counted once, here.
             headers[COUNTS_HEADER] = row_counts(querysets)
             return HttpResponse(content_type="application/json", headers=headers)
-        chunks = encode_fixture(serialize_querysets(querysets, key_identified=key_identified))
-        chunks = _logged(chunks, entry.path)
+        if not take_place():
+            retry = settings.SYNCTOOL_EXPORT_RETRY_AFTER
+            response = refusal(
+                "synctool: this server is streaming as many routes as it may "
+                f"(SYNCTOOL_MAX_EXPORTS); retry in {retry} s",
+                status=503,
+            )
+            response["Retry-After"] = str(retry)
+            return response
+        counted = Counted(serialize_querysets(querysets, key_identified=key_identified))
+        chunks = encode_fixture(counted)
         level = settings.SYNCTOOL_GZIP_LEVEL
         if level and _accepts_gzip(request):
             chunks = gzip_chunks(chunks, level)
             headers["Content-Encoding"] = "gzip"
-        response = StreamingHttpResponse(chunks, content_type="application/json", headers=headers)
+        stream = Finished(
+            chunks, counted, path=entry.path, request=request, token_id=caller.token_id
+        )
+        content = asynchronous(stream) if isinstance(request, ASGIRequest) else stream
+        response = StreamingHttpResponse(content, content_type="application/json", headers=headers)
+        if isinstance(request, ASGIRequest):
+            response._resource_closers.append(stream.close)
         patch_vary_headers(response, ("Accept-Encoding", "Authorization"))
         return response
 
@@ -118,19 +139,32 @@ def export_view(route, entry):
 
 
 def index_view(route):
-    """The view answering the manifest (:mod:`synctool.server.manifest`)."""
+    """The view answering the manifest (:mod:`synctool.server.manifest`), listing the
+    routes this token may pull."""
 
     @login_not_required  # the token is the authentication (LoginRequiredMiddleware)
-    @require_safe
     def view(request: HttpRequest) -> HttpResponse:
-        refused = refuse_unauthorized(request, route.api_token)
-        if refused is not None:
-            return refused
-        manifest = build_manifest(route, request, project_key_identified())
+        answered, caller = _gate(request, route)
+        if answered is not None:
+            return answered
+        manifest = build_manifest(route, request, project_key_identified(), caller.may_pull)
         return HttpResponse(
             orjson.dumps(manifest, option=orjson.OPT_INDENT_2),
             content_type="application/json",
             headers={"Cache-Control": "no-store"},
         )
+
+    return view
+
+
+def unknown_view(route):
+    """Everything else under the routes: 401 without a valid token, else 404."""
+
+    @login_not_required
+    def view(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        answered, _ = _gate(request, route)
+        if answered is not None:
+            return answered
+        return refusal("synctool: no route here", status=404)
 
     return view

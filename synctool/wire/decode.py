@@ -13,8 +13,9 @@ from collections.abc import Iterable, Iterator
 
 import ijson
 import orjson
+from ijson.common import ObjectBuilder
 
-from synctool.exceptions import IncompleteResponse, MalformedResponse
+from synctool.exceptions import IncompleteResponse, LimitExceeded, MalformedResponse
 
 # 19 digits in a row: a line that may hold an integer orjson cannot read
 # exactly (beyond 64 bits); the standard json module reads those lines.
@@ -58,11 +59,16 @@ class _ChunkReader:
         return next(self._rest, b"")
 
 
-def decode_fixture(chunks: Iterable[bytes]) -> Iterator[dict]:
+def decode_fixture(
+    chunks: Iterable[bytes], *, max_line: int | None = None, max_depth: int | None = None
+) -> Iterator[dict]:
     """Yield the objects of a fixture arriving as byte chunks.
 
-    Raises :class:`IncompleteResponse` when the body ends early and
-    :class:`MalformedResponse` when it is not a JSON list of fixture objects.
+    Raises :class:`IncompleteResponse` when the body ends early,
+    :class:`MalformedResponse` when it is not a JSON list of fixture objects,
+    and :class:`LimitExceeded` for a line longer than ``max_line`` bytes or
+    values nested deeper than ``max_depth`` (the limits of a client that
+    does not trust its server with its memory).
     """
     chunks = iter(chunks)
     head = b""
@@ -80,9 +86,9 @@ def decode_fixture(chunks: Iterable[bytes]) -> Iterator[dict]:
             f"the body is not a JSON list of fixture objects; it starts with {stripped[:60]!r}"
         )
     if head.startswith((b"[\n{", b"[\n]")):
-        yield from _decode_lines(head, chunks)
+        yield from _decode_lines(head, chunks, max_line)
     else:
-        yield from _decode_any(head, chunks)
+        yield from _decode_any(head, chunks, max_depth)
 
 
 class _LineReader:
@@ -149,26 +155,42 @@ class _LineReader:
                 raise MalformedResponse(
                     f"object #{self.position} is not valid JSON: {exc}"
                 ) from None
+            except RecursionError:
+                raise LimitExceeded(
+                    f"object #{self.position} is nested deeper than this client reads "
+                    "(about 1,000 levels, the limit of Python's and orjson's parsers)"
+                ) from None
         yield check_fixture_object(obj, self.position)
 
 
-def _decode_lines(head: bytes, chunks: Iterator[bytes]) -> Iterator[dict]:
+def _decode_lines(head: bytes, chunks: Iterator[bytes], max_line: int | None) -> Iterator[dict]:
     reader = _LineReader()
-    pending = b""
+    # The unfinished last line, as the chunks it arrived in: joined once, when
+    # its end arrives (joining at every chunk would be quadratic in its length).
+    pending: list[bytes] = []
+    pending_size = 0
     for chunk in itertools.chain([head[2:]], chunks):
-        # Whole lines go on; the unfinished last one waits for the next chunk.
-        data = pending + chunk
-        cut = data.rfind(b"\n")
+        cut = chunk.rfind(b"\n")
         if cut < 0:
-            pending = data
+            pending.append(chunk)
+            pending_size += len(chunk)
+            if max_line is not None and pending_size > max_line:
+                raise LimitExceeded(
+                    f"object #{reader.position + 1} is on a line longer than {max_line} bytes; "
+                    "SYNCTOOL_MAX_LINE_BYTES raises the limit"
+                )
             continue
-        pending = data[cut + 1 :]
-        yield from reader.block(data[:cut])
+        # Whole lines go on; the unfinished last one waits for the next chunk.
+        pending.append(chunk[:cut])
+        data = b"".join(pending)
+        pending, pending_size = [chunk[cut + 1 :]], len(chunk) - cut - 1
+        yield from reader.block(data)
+    rest = b"".join(pending)
     # The text after the last newline: the closing bracket, or a cut line.
     if reader.finished:
-        if pending.strip():
+        if rest.strip():
             raise MalformedResponse("unexpected data after the closing bracket")
-    elif pending.strip() == b"]":
+    elif rest.strip() == b"]":
         reader.finished = True
     if not reader.finished:
         raise IncompleteResponse(
@@ -176,10 +198,42 @@ def _decode_lines(head: bytes, chunks: Iterator[bytes]) -> Iterator[dict]:
         )
 
 
-def _decode_any(head: bytes, chunks: Iterator[bytes]) -> Iterator[dict]:
+_STARTS = ("start_map", "start_array")
+_ENDS = ("end_map", "end_array")
+
+
+def _items(reader, max_depth: int | None) -> Iterator:
+    """The items of the top-level JSON array, refusing values nested deeper than ``max_depth``.
+
+    ``ijson.items`` would build a value of any depth (gigabytes for a few
+    kilobytes of brackets); the parse events are counted here instead.
+    """
+    depth = 0
+    builder = None
+    for prefix, event, value in ijson.parse(reader):
+        if event in _STARTS:
+            depth += 1
+            if max_depth is not None and depth > max_depth + 1:
+                raise LimitExceeded(
+                    f"a value is nested deeper than {max_depth} levels; "
+                    "SYNCTOOL_MAX_DEPTH raises the limit"
+                )
+        elif event in _ENDS:
+            depth -= 1
+        if not prefix:  # the top-level array itself
+            continue
+        if builder is None:
+            builder = ObjectBuilder()
+        builder.event(event, value)
+        if depth == 1:  # back at the top-level array: one item is complete
+            yield builder.value
+            builder = None
+
+
+def _decode_any(head: bytes, chunks: Iterator[bytes], max_depth: int | None) -> Iterator[dict]:
     position = 0
     try:
-        for obj in ijson.items(_ChunkReader(head, chunks), "item"):
+        for obj in _items(_ChunkReader(head, chunks), max_depth):
             position += 1
             yield check_fixture_object(obj, position)
     except ijson.IncompleteJSONError as exc:

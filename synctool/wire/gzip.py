@@ -11,7 +11,7 @@ zlib does the same work.
 import zlib
 from collections.abc import Iterable, Iterator
 
-from synctool.exceptions import IncompleteResponse, MalformedResponse
+from synctool.exceptions import IncompleteResponse, LimitExceeded, MalformedResponse
 
 try:
     from isal import isal_zlib
@@ -36,21 +36,42 @@ def compressor(level: int):
     return library.compressobj(level, library.DEFLATED, GZIP_WBITS)
 
 
-def gunzip_chunks(chunks: Iterable[bytes]) -> Iterator[bytes]:
+# Decompressed in pieces of at most this many bytes: a small compressed
+# chunk can hold gigabytes, which one call would allocate at once.
+PIECE = 1024 * 1024
+# The first bytes are never held against the ratio (headers, small bodies).
+RATIO_FLOOR = 16 * 1024 * 1024
+
+
+def gunzip_chunks(chunks: Iterable[bytes], max_ratio: float | None = None) -> Iterator[bytes]:
     """Decompress a gzip stream arriving in chunks (several members allowed).
 
     Raises :class:`IncompleteResponse` when the stream stops inside a member
-    and :class:`MalformedResponse` when it is not gzip.
+    and :class:`MalformedResponse` when it is not gzip. With ``max_ratio``,
+    a body that inflates to more than that many times its compressed size
+    (beyond its first 16 MiB) is refused with :class:`LimitExceeded`: a
+    decompression bomb (honest JSON compresses about 4 to 10 times).
     """
     library = _library()
     decompressor = library.decompressobj(GZIP_WBITS)
     started = False
+    compressed = inflated = 0
     try:
         for chunk in chunks:
+            compressed += len(chunk)
             while chunk:
                 started = True
-                if data := decompressor.decompress(chunk):
+                data = decompressor.decompress(chunk, PIECE)
+                while data:
+                    inflated += len(data)
+                    if max_ratio and inflated > RATIO_FLOOR + max_ratio * compressed:
+                        raise LimitExceeded(
+                            f"the gzip body inflates more than {max_ratio:g} times its size "
+                            f"({compressed} bytes gave {inflated} and more): refused as a "
+                            "decompression bomb; SYNCTOOL_MAX_GZIP_RATIO raises the limit"
+                        )
                     yield data
+                    data = decompressor.decompress(decompressor.unconsumed_tail, PIECE)
                 if not decompressor.eof:
                     break
                 # A member ended; whatever follows starts the next one.

@@ -248,7 +248,12 @@ def test_url_names_are_unique_within_a_route():
     route.app("blog/(?P<slug>[^/]+)", "testapp")
     route.app("blog-(?P<slug>[^/]+)", "testapp")
     names = [pattern.name for pattern in route.urlpatterns]
-    assert names == ["synctool_index", "synctool_blog_P_slug", "synctool_blog_P_slug_2"]
+    assert names == [
+        "synctool_index",
+        "synctool_blog_P_slug",
+        "synctool_blog_P_slug_2",
+        "synctool_unknown",
+    ]
 
 
 def test_login_required_middleware_does_not_hide_the_routes(client, blog_data, settings):

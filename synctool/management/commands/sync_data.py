@@ -14,6 +14,12 @@ from synctool.client.progress import ProgressBars
 from synctool.client.transport import safe_url
 from synctool.exceptions import SynctoolError
 from synctool.result import SyncResult
+from synctool.text import printable
+
+
+def allowed_labels(values: list[str]) -> list[str]:
+    """``--allow a --allow b,c`` as ``["a", "b", "c"]``."""
+    return [label.strip() for value in values for label in value.split(",") if label.strip()]
 
 
 def notes_of(results: list[SyncResult]) -> list[str]:
@@ -108,6 +114,13 @@ class Command(BaseCommand):
             "have, instead of refusing",
         )
         parser.add_argument(
+            "--allow",
+            action="append",
+            default=[],
+            metavar="LABEL",
+            help="also allow writing this model or app (repeatable; see SYNCTOOL_CLIENT_ALLOW)",
+        )
+        parser.add_argument(
             "--noinput",
             "--no-input",
             action="store_false",
@@ -137,7 +150,7 @@ class Command(BaseCommand):
         if verbosity > 0:
             self.stdout.write(format_summary(results))
             for line in notes_of(results):
-                self.stdout.write(f"note: {line}")
+                self.stdout.write(f"note: {printable(line)}")
         failed = [f for r in results if r.media for f in r.media.failed]
         for result in results:
             if result.media and verbosity > 0:
@@ -148,7 +161,7 @@ class Command(BaseCommand):
                 )
         if failed:
             for failure in failed:
-                self.stderr.write(f"media failed: {failure.name}: {failure.reason}")
+                self.stderr.write(printable(f"media failed: {failure.name}: {failure.reason}"))
             raise CommandError(f"{len(failed)} media file(s) could not be fetched")
         if options["dry_run"] and verbosity > 0:
             self.stdout.write("dry run: nothing was written")
@@ -166,6 +179,7 @@ class Command(BaseCommand):
                 using=options["database"],
                 dry_run=options["dry_run"],
                 ignore_unknown=options["ignore_unknown"],
+                allow=allowed_labels(options["allow"]),
                 confirm_clean=self._confirm
                 if options["interactive"] and sys.stdin.isatty()
                 else None,
@@ -188,10 +202,13 @@ class Command(BaseCommand):
 
     def _check(self, client: Client, options) -> None:
         report = client.check(
-            options["routes"], using=options["database"], ignore_unknown=options["ignore_unknown"]
+            options["routes"],
+            using=options["database"],
+            ignore_unknown=options["ignore_unknown"],
+            allow=allowed_labels(options["allow"]),
         )
         for line in report.notes:
-            self.stdout.write(f"note: {line}")
+            self.stdout.write(f"note: {printable(line)}")
         if not report.ok:
             raise CommandError(
                 "this database cannot take these routes now:\n"
@@ -202,8 +219,8 @@ class Command(BaseCommand):
     def _list(self, client: Client) -> None:
         manifest = client.manifest()
         where = safe_url(client.api_url or "")
-        self.stdout.write(f"synctool {manifest.get('synctool', '?')} at {where}")
+        self.stdout.write(printable(f"synctool {manifest.get('synctool', '?')} at {where}"))
         for route in manifest.get("routes", []):
             models = route.get("models")
             shown = ", ".join(models) if models else "(depends on the URL arguments)"
-            self.stdout.write(f"  {route['path']}  [{route['kind']}]  {shown}")
+            self.stdout.write(printable(f"  {route['path']}  [{route['kind']}]  {shown}"))

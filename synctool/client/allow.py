@@ -1,0 +1,69 @@
+"""The models a client lets a server write.
+
+The laptop trusts its server for data, not for authority: a server (hostile,
+or simply misconfigured) must not be able to plant a session or a superuser
+by announcing them. Every model a sync would write (and clean) is checked,
+before anything is cleaned or written, against ``SYNCTOOL_CLIENT_ALLOW``:
+
+- ``None`` (the default): every model, but ``sessions.Session`` and
+  ``admin.LogEntry`` (never), and the user model and ``auth.Group`` unless
+  this client identifies them by natural key (``SYNCTOOL_NATURAL_KEYS``:
+  they are then merged by username and name, never overwritten by id);
+- a list of app labels or ``"app.Model"`` labels (``"*"``: every model).
+
+``allow`` (``sync_data --allow``) adds labels for one sync.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.apps import apps
+
+from synctool.conf import settings
+from synctool.exceptions import ModelNotAllowed
+from synctool.identity import configured_labels
+
+NEVER = ("sessions", "admin.logentry")
+
+
+def _matches(label: str, patterns: Iterable[str]) -> bool:
+    app = label.partition(".")[0]
+    return any(p in ("*", label, app) for p in patterns)
+
+
+def _guarded() -> set[str]:
+    """The models the default rule allows only when identified by natural key."""
+    if not apps.is_installed("django.contrib.auth"):
+        return set()
+    from django.contrib.auth import get_user_model
+
+    return {"auth.group", get_user_model()._meta.label_lower}
+
+
+def allowed(label: str, extra: Iterable[str] = ()) -> bool:
+    """Whether this client may write ``label`` (``"app.model"``)."""
+    extra = [entry.lower() for entry in extra]
+    if _matches(label, extra):
+        return True
+    setting = settings.SYNCTOOL_CLIENT_ALLOW
+    if setting is not None:
+        return _matches(label, [entry.lower() for entry in setting])
+    if _matches(label, NEVER):
+        return False
+    # The client's own identity rule: what the server announces does not count.
+    return label not in _guarded() or label in configured_labels()
+
+
+def refuse_unallowed(labels: Iterable[str], where: str, extra: Iterable[str] = ()) -> None:
+    """Raise ModelNotAllowed naming every label of ``labels`` this client does not allow."""
+    extra = list(extra)
+    refused = [label for label in dict.fromkeys(labels) if not allowed(label, extra)]
+    if refused:
+        names = ", ".join(refused)
+        raise ModelNotAllowed(
+            f"{where} would write {names}, which this client does not allow: nothing was "
+            "cleaned or written. If that is what you want, allow them with --allow "
+            f"{refused[0]} (Client.sync(allow=[...])) or in SYNCTOOL_CLIENT_ALLOW; users and "
+            "groups are allowed when listed in SYNCTOOL_NATURAL_KEYS"
+        )
