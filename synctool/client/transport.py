@@ -205,7 +205,7 @@ class Download:
     def _read(self, *, decode_content: bool) -> Iterator[bytes]:
         shown = safe_url(self.url)
         try:
-            yield from self.response.raw.stream(READ_CHUNK_SIZE, decode_content=decode_content)
+            yield from arriving(self.response.raw, READ_CHUNK_SIZE, decode_content=decode_content)
         except ReadTimeoutError:
             raise ServerTimeout(
                 f"{shown} stopped sending for more than {timeout()[1]:g} s"
@@ -215,6 +215,22 @@ class Download:
 
     def close(self) -> None:
         self.response.close()
+
+
+def arriving(raw, size: int, *, decode_content: bool) -> Iterator[bytes]:
+    """The body of a urllib3 response in pieces of at most ``size`` bytes, each as
+    soon as it has arrived.
+
+    ``read(size)`` (and so ``iter_content``) waits for a whole piece: a server
+    trickling a byte at a time would hold each read for hours, and no
+    deadline could be checked between two of them.
+    """
+    if raw.chunked:
+        # One piece per chunk of the transfer encoding, as it arrives.
+        yield from raw.stream(size, decode_content=decode_content)
+        return
+    while data := raw.read1(size, decode_content=decode_content):
+        yield data
 
 
 def open_url(

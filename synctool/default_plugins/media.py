@@ -13,12 +13,18 @@ import threading
 import time
 
 import requests
-from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, ReadTimeoutError
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    DecodeError,
+    NewConnectionError,
+    ProtocolError,
+    ReadTimeoutError,
+)
 from urllib3.util.retry import Retry
 
 from synctool import hookimpl
 from synctool.client.media import MediaDownload
-from synctool.client.transport import safe_url, session_with, timeout
+from synctool.client.transport import arriving, safe_url, session_with, timeout
 from synctool.conf import settings
 from synctool.exceptions import MediaDownloadError
 
@@ -103,8 +109,8 @@ def _download(download: MediaDownload, url: str) -> None:
         announced = _announced_length(response)
         download.check_size(announced)
         try:
-            size = download.write_all(response.iter_content(CHUNK_SIZE))
-        except requests.RequestException as exc:
+            size = download.write_all(arriving(response.raw, CHUNK_SIZE, decode_content=True))
+        except (requests.RequestException, ProtocolError, ReadTimeoutError, DecodeError) as exc:
             raise _BodyCut(
                 f"{shown}: the download was cut after {download.size} bytes: {exc}"
             ) from None

@@ -205,12 +205,14 @@ _ENDS = ("end_map", "end_array")
 def _items(reader, max_depth: int | None) -> Iterator:
     """The items of the top-level JSON array, refusing values nested deeper than ``max_depth``.
 
-    ``ijson.items`` would build a value of any depth (gigabytes for a few
-    kilobytes of brackets); the parse events are counted here instead.
+    ``ijson.items`` would build a value of any depth, and ``ijson.parse``
+    gives every event its path (``item.item.item...``): gigabytes for a few
+    kilobytes of brackets. Here the events have no path and the depth is
+    counted.
     """
     depth = 0
     builder = None
-    for prefix, event, value in ijson.parse(reader):
+    for event, value in ijson.basic_parse(reader):
         if event in _STARTS:
             depth += 1
             if max_depth is not None and depth > max_depth + 1:
@@ -218,10 +220,14 @@ def _items(reader, max_depth: int | None) -> Iterator:
                     f"a value is nested deeper than {max_depth} levels; "
                     "SYNCTOOL_MAX_DEPTH raises the limit"
                 )
+            if depth == 1:  # the top-level array itself
+                continue
         elif event in _ENDS:
             depth -= 1
-        if not prefix:  # the top-level array itself
-            continue
+            if depth == 0:  # the end of the top-level array
+                continue
+        elif depth == 0:
+            raise MalformedResponse("the body is not a JSON list of fixture objects")
         if builder is None:
             builder = ObjectBuilder()
         builder.event(event, value)

@@ -366,6 +366,37 @@ def test_a_server_that_stops_answering_times_out(media_server, media_root, setti
     assert leftovers(media_root) == []
 
 
+def test_a_file_trickling_within_the_read_timeout_hits_the_media_deadline(
+    media_server, media_root, settings
+):
+    settings.SYNCTOOL_TIMEOUT = (5, 5)
+    settings.SYNCTOOL_MEDIA_TIMEOUT = 0.5
+    settings.SYNCTOOL_RETRIES = 0
+    data = payload("drip", 200)
+
+    def drip(handler, data, attempt):
+        handler.send_response(200)
+        handler.send_header("Content-Length", str(len(data)))
+        handler.end_headers()
+        for byte in data:
+            if media_server.release.wait(0.05):
+                return
+            handler.wfile.write(bytes([byte]))
+            handler.wfile.flush()
+
+    media_server.files["posts/drip.jpg"] = data
+    media_server.rules["posts/drip.jpg"] = drip
+    media_server.files["posts/quick.jpg"] = payload("quick")
+    result = fetch_media_files(
+        [(HERO, "posts/drip.jpg"), (HERO, "posts/quick.jpg")], media_server.url
+    )
+    [failure] = result.failed
+    assert "took longer than SYNCTOOL_MEDIA_TIMEOUT (0.5 s); stopped" in failure.reason
+    assert result.downloaded == 1
+    assert not (media_root / "posts/drip.jpg").exists()
+    assert leftovers(media_root) == []
+
+
 def test_announced_size_over_the_limit_is_refused(media_server, media_root, settings):
     settings.SYNCTOOL_MEDIA_MAX_BYTES = 10_000
     media_server.files["posts/huge.jpg"] = payload("huge", 10_001)
