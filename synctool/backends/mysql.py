@@ -109,6 +109,14 @@ class MySQLBackend(Backend):
 
 
 class MySQLWriter(Writer):
+    def __init__(self, backend):
+        super().__init__(backend)
+        # A statement longer than max_allowed_packet is refused with "server
+        # has gone away" (16 MiB by default on MariaDB: 600 rows of 64 KB text).
+        with self.connection.cursor() as cursor:
+            cursor.execute("SELECT @@max_allowed_packet")
+            self.statement_bytes = int(cursor.fetchone()[0])
+
     def bulk_upsert(self, model: type[models.Model], instances: list[models.Model]) -> None:
         """A plain INSERT for new keys, ``ON DUPLICATE KEY UPDATE`` for keys that exist.
 

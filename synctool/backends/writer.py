@@ -17,7 +17,7 @@ hands every batch to one, and nothing comes back but errors.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from django.db import DatabaseError, models
 from django.db.models.constants import OnConflict
@@ -84,6 +84,15 @@ def on_conflict_clause(
     )
     action = f"DO UPDATE SET {updates}" if updates else "DO NOTHING"
     return f"ON CONFLICT ({quote(pk.column)}) {action}"
+
+
+def _value_bytes(value) -> int:
+    """About how many bytes ``value`` takes in an SQL statement (at most)."""
+    if isinstance(value, str):
+        return len(value) if value.isascii() else 4 * len(value)
+    if isinstance(value, bytes | bytearray | memoryview):
+        return 2 * len(value)
+    return 24
 
 
 class Writer:
@@ -175,9 +184,9 @@ class Writer:
             return
         batch_size = max(self.connection.ops.bulk_batch_size(fields, instances), 1)
         manager = model._base_manager
-        for start in range(0, len(instances), batch_size):
+        for batch in self.batches(instances, fields, batch_size):
             manager._insert(
-                instances[start : start + batch_size],
+                batch,
                 fields=fields,
                 using=self.using,
                 raw=True,
@@ -185,6 +194,31 @@ class Writer:
                 update_fields=update_fields,
                 unique_fields=unique_fields,
             )
+
+    # The largest statement the database takes, in bytes (None: no limit that
+    # a batch of rows could reach).
+    statement_bytes: int | None = None
+
+    def batches(self, instances: list, fields: list, batch_size: int) -> Iterator[list]:
+        """``instances`` in slices of at most ``batch_size`` rows and, where the
+        database limits a statement's size, of about half that size (values
+        grow when quoted)."""
+        budget = self.statement_bytes
+        if budget is None:
+            for start in range(0, len(instances), batch_size):
+                yield instances[start : start + batch_size]
+            return
+        batch: list = []
+        size = 0
+        for instance in instances:
+            row = sum(_value_bytes(getattr(instance, f.attname)) for f in fields)
+            if batch and (len(batch) >= batch_size or size + row > budget // 2):
+                yield batch
+                batch, size = [], 0
+            batch.append(instance)
+            size += row
+        if batch:
+            yield batch
 
     def insert_new(self, model: type[models.Model], instances: list[models.Model]) -> None:
         """Plain multi-row INSERT of rows without a primary key (the database assigns it)."""

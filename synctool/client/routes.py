@@ -37,9 +37,16 @@ def check_route_names(manifest: dict, routes: list[str], where: str = "the serve
     paths = [str(entry.get("path", "")) for entry in manifest.get("routes", [])]
     unknown = [route for route in routes if not any(route_matches(p, route) for p in paths)]
     if unknown:
+        # A token limited to some routes sees only those in the manifest.
+        limited = (
+            " (for this token, which may pull only some routes)"
+            if manifest.get("token_limited")
+            else ""
+        )
         raise RouteNotFound(
             f"{where} has no route "
             + ", ".join(repr(route) for route in unknown)
+            + limited
             + "."
             + suggestion(unknown[0], paths)
         )

@@ -148,6 +148,8 @@ def index_view(route):
         if answered is not None:
             return answered
         manifest = build_manifest(route, request, project_key_identified(), caller.may_pull)
+        if caller.routes is not None:
+            manifest["token_limited"] = True
         return HttpResponse(
             orjson.dumps(manifest, option=orjson.OPT_INDENT_2),
             content_type="application/json",

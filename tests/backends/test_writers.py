@@ -256,3 +256,33 @@ def test_prepared_datetimes_are_what_get_db_prep_save_gives(value):
         expected = field.get_db_prep_save(value, connection)
     with pytest.warns(RuntimeWarning) if value and value.tzinfo is None else nullcontext():
         assert prepare(value) == expected
+
+
+def test_batches_stay_under_the_statement_size_the_database_takes():
+    """MariaDB refuses a statement over max_allowed_packet ("server has gone away")."""
+    writer = backend_for(connection).writer()
+    writer.statement_bytes = 100_000
+    rows = [AllTypes(pk=i, text="x" * 10_000) for i in range(1, 31)]
+    fields = [AllTypes._meta.get_field(name) for name in ("id", "text")]
+    batches = list(writer.batches(rows, fields, batch_size=1000))
+    assert [obj for batch in batches for obj in batch] == rows
+    assert all(len(batch) <= 5 for batch in batches)  # half the budget: 50 KB each
+    writer.statement_bytes = None
+    assert [len(batch) for batch in writer.batches(rows, fields, batch_size=7)] == [7, 7, 7, 7, 2]
+    # One row larger than the budget still goes, alone.
+    writer.statement_bytes = 1000
+    assert [len(b) for b in writer.batches(rows[:3], fields, batch_size=1000)] == [1, 1, 1]
+
+
+def test_more_rows_than_max_allowed_packet_takes_load_on_mysql():
+    if connection.vendor != "mysql":
+        pytest.skip("max_allowed_packet is MySQL's")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT @@max_allowed_packet")
+        packet = int(cursor.fetchone()[0])
+    count = packet // 60_000 + 20  # more than one packet of 64 KB texts
+    now = datetime.datetime(2024, 1, 1, tzinfo=datetime.UTC)
+    rows = [AllTypes(pk=i, text="y" * 64_000, created=now) for i in range(1, count + 1)]
+    with transaction.atomic(), backend_for(connection).writer() as writer:
+        writer.write(AllTypes, rows)
+    assert AllTypes.objects.count() == count
