@@ -51,6 +51,9 @@ class SyncResult:
     dropped: dict[str, int] = field(default_factory=dict)
     # The rows the server announced per model: (rows, estimated).
     expected: dict[str, tuple[int, bool]] = field(default_factory=dict)
+    # The models whose rows came only as parents of the route's rows (upserted,
+    # never cleaned).
+    parents: list[str] = field(default_factory=list)
 
     def counts(self, label: str) -> ModelCounts:
         """The counts of ``label`` (``app_label.modelname``), created on first use."""

@@ -11,3 +11,10 @@ def blog_by_slug(slug):
         Blog.objects.filter(slug=slug),
         Author.objects.filter(blog__slug=slug),
     ]
+
+
+def customer_by_pk(pk):
+    """Customer ``pk``; the route follows its orders and their items (settings)."""
+    from tests.shop.models import Customer
+
+    return Customer.objects.filter(pk=pk)

@@ -102,6 +102,19 @@ def test_E004_route_object_with_unknown_model():
     del route
 
 
+def test_E010_a_follow_path_with_no_reverse_relation():
+    route = Route(api_token="a-long-enough-token-0123456789")
+    route.models("x", "shop.Customer", follow=["orders__nope"])
+    found = [m for m in checks.run_checks() if m.id == "synctool.E010"]
+    assert len(found) == 1
+    assert "shop.Order has no reverse relation 'nope'" in found[0].msg
+    assert "items" in found[0].msg  # what it does have
+    route.entries.clear()
+    route.models("x", "shop.Customer", follow=["orders__items"])
+    assert "synctool.E010" not in ids()
+    del route
+
+
 @pytest.mark.parametrize(
     "path", ["tests.routes.nope", "no.such.module.func", "tests.settings.SITE_ID"]
 )

@@ -376,18 +376,18 @@ class TestCleanOutsideTheRoute:
         return post
 
     def test_many_to_many_rows_of_a_model_outside_the_route(self, client_for):
-        # "tags-for-user" carries Tag only; Post.tags rows are outside it.
+        # "tags" carries Tag only; Post.tags rows are outside it.
         Tag.objects.using("server").create(pk=1, name="kept")
         self.local_post([Tag.objects.create(pk=900, name="local only")])
         before = database_digest("default")
         with pytest.raises(exceptions.CleanConflict, match=r"testapp.Post_tags \(pk \d+\) via tag"):
-            client_for().sync("tags-for-user", clean=True)
+            client_for().sync("tags", clean=True)
         assert database_digest("default") == before
 
     def test_many_to_many_rows_whose_target_comes_back(self, client_for):
         Tag.objects.using("server").create(pk=1, name="kept")
         post = self.local_post([Tag.objects.create(pk=1, name="old name")])
-        client_for().sync("tags-for-user", clean=True)
+        client_for().sync("tags", clean=True)
         assert list(post.tags.values_list("pk", "name")) == [(1, "kept")]
 
     def test_a_set_null_foreign_key_is_not_silently_nulled(self, client_for):

@@ -138,11 +138,14 @@ class TestReferencesAcrossRoutes:
         make_shop(customers=1, orders=1)
         before = by_identity("default")
         with pytest.raises(exceptions.LoadError) as raised:
-            client_for().sync("orders")
+            client_for().sync("orders-alone")  # without its parents: no users
         message = str(raised.value)
         assert re.search(r"shop\.Customer pk=\d+: user=\['user0'\] does not resolve", message)
         assert "no auth.User has that natural key here" in message
         assert by_identity("default") == before
+        # With its parents (the default), the route brings the users it needs.
+        client_for().sync("orders")
+        assert by_identity("default") == by_identity("server")
 
     def test_generic_foreign_keys_point_at_the_same_objects(self, laptop, client_for):
         make_shop()

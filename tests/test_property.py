@@ -146,7 +146,7 @@ def test_every_value_makes_the_round_trip_exactly(client_for, rows):
         AllTypes.objects.using("server").create(**values)
     server_rows = stored("server")
     note(f"server rows: {server_rows!r}")
-    client_for().sync("alltypes-only", clean=True)
+    client_for().sync("alltypes-table", clean=True)
     assert stored("default") == server_rows
 
 
@@ -166,7 +166,7 @@ def test_non_finite_floats_make_the_round_trip(client_for, value):
     server_rows = stored("server")
     stored_value = AllTypes.objects.using("server").get().floating
     assert stored_value == value or (math.isnan(value) and math.isnan(stored_value))
-    client_for().sync("alltypes-only")
+    client_for().sync("alltypes-table")
     assert stored("default") == server_rows
 
 

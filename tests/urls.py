@@ -63,6 +63,24 @@ def alltypes_only():
     return AllTypes.objects.all()
 
 
+@route.queryset(r"employee/([0-9]+)")
+def employee(pk):
+    # Employee -> Department -> Employee (the head): a cycle between two models.
+    from tests.shop.models import Employee
+
+    return Employee.objects.filter(pk=pk)
+
+
+@route.queryset(r"first-blogs-alone", parents=False)
+def first_blogs_alone():
+    return [Blog.objects.order_by("pk")[:2]]
+
+
+route.models("order-items", "shop.OrderItem")
+route.models("orders-alone", "shop.Customer", "shop.Order", "shop.Comment", parents=False)
+route.models("tags", "testapp.Tag")
+route.models("alltypes-table", "testapp.AllTypes")
+
 rotated = Route(api_token=["old-token-0123456789abc", "new-token-0123456789abc"])
 rotated.app("sites", "sites")
 

@@ -174,6 +174,7 @@ class Client:
         ):
             for index, result in enumerate(results):
                 result.expected = streams.counts(index)
+                result.parents = streams.parents(index)
                 result.notes = list(report.notes) if index == 0 else []
             parts = [
                 RoutePart(
@@ -183,6 +184,7 @@ class Client:
                     objects=functools.partial(streams.objects, index),
                     bytes_received=functools.partial(streams.bytes_received, index),
                     on_batch=[collectors[index].collect] if collectors else [],
+                    cleanable=streams.cleanable(index),
                 )
                 for index in range(len(urls))
             ]

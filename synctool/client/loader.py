@@ -73,6 +73,9 @@ class RoutePart:
     objects: Callable[[], Iterable[dict]]
     bytes_received: Callable[[], int] = lambda: 0
     on_batch: list[BatchCallback] = dataclasses.field(default_factory=list)
+    # The models clean may empty (None: every announced model): a subset
+    # route's own tables are not the route's, nor are its parents'.
+    cleanable: list[str] | None = None
 
 
 def _model(url: str, label: str) -> type[models.Model]:
@@ -132,8 +135,18 @@ class SyncLoader:
         for plan in self.plans.values():
             if plan.model is not None and plan.kept_fields:
                 self.writer.keep_columns(plan.model, plan.kept_columns)
+        cleanable = {
+            label
+            for part in parts
+            for label in (part.labels if part.cleanable is None else part.cleanable)
+        }
         self.cleaner = Cleaner(
-            using, self.models, self.key_identified, self._owner, self._report, self.urls
+            using,
+            [model for model in self.models if str(model._meta) in cleanable],
+            self.key_identified,
+            self._owner,
+            self._report,
+            self.urls,
         )
         self._part: RoutePart | None = None
 

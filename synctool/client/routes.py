@@ -63,6 +63,7 @@ def check_announced(manifest: dict, route: str, labels: list[str], where: str) -
         if route_matches(str(entry.get("path", "")), route):
             listed = entry.get("models")
             if isinstance(listed, list):
+                listed = [*listed, *(entry.get("parents") or [])]
                 extra = [label for label in labels if label not in listed]
                 if extra:
                     raise UnexpectedModel(

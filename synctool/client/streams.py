@@ -29,6 +29,8 @@ class RouteStreams:
         self.urls = urls
         self._labels: list[list[str]] = []
         self._counts: list[dict[str, tuple[int, bool]]] = []
+        self._parents: list[list[str]] = []
+        self._cleanable: list[list[str] | None] = []
         self._natural_keys: set[str] = set()
         self._downloads: dict[int, Download] = {}
         self._bytes: dict[int, int] = {}
@@ -39,6 +41,8 @@ class RouteStreams:
             head.close()
             self._labels.append(head.announced_models)
             self._counts.append(head.announced_counts)
+            self._parents.append(head.announced_parents)
+            self._cleanable.append(head.announced_cleanable)
             self._natural_keys.update(head.announced_natural_keys)
         return self
 
@@ -58,6 +62,19 @@ class RouteStreams:
 
     def labels(self, index: int) -> list[str]:
         return self._labels[index]
+
+    def parents(self, index: int) -> list[str]:
+        """The models of route ``index`` whose rows come only as parents."""
+        return self._parents[index]
+
+    def cleanable(self, index: int) -> list[str]:
+        """The models ``clean`` may empty for route ``index`` (every model it
+        announced, from a server that does not say)."""
+        cleanable = self._cleanable[index]
+        labels = self._labels[index]
+        if cleanable is None:
+            return list(labels)
+        return [label for label in cleanable if label in labels]
 
     def counts(self, index: int) -> dict[str, tuple[int, bool]]:
         """``{label: (rows, estimated)}`` route ``index`` announced."""

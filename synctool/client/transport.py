@@ -157,6 +157,22 @@ class Download:
             )
         return [label.strip().lower() for label in header.split(",") if label.strip()]
 
+    def _labels_header(self, name: str) -> list[str] | None:
+        header = self.response.headers.get(name)
+        if header is None:
+            return None
+        return [label.strip().lower() for label in header.split(",") if label.strip()]
+
+    @property
+    def announced_parents(self) -> list[str]:
+        """The models whose rows come only as parents (empty from an older server)."""
+        return self._labels_header("X-Synctool-Parents") or []
+
+    @property
+    def announced_cleanable(self) -> list[str] | None:
+        """The models ``clean`` may empty; None from an older server (all of them)."""
+        return self._labels_header("X-Synctool-Clean")
+
     @property
     def announced_natural_keys(self) -> list[str]:
         """The models the server identifies by natural key (empty from an older server)."""

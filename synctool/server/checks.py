@@ -100,6 +100,24 @@ def _check_entry(path: str, kind: str, value, exclude=()) -> list:
     return errors + _check_exclude(path, exclude)
 
 
+def _check_follow(entry) -> list:
+    """A ``follow`` path of a models route that names no reverse relation."""
+    from synctool.server.subsets import resolve_follow
+
+    try:
+        resolve_follow([model._meta.concrete_model for model in entry.models()], entry.follow)
+    except ConfigurationError as exc:
+        return [
+            Error(
+                f"route {entry.path!r}: {exc}.",
+                hint="Name reverse relations by their accessor (related_name), "
+                "e.g. follow=['orders', 'orders__items'].",
+                id="synctool.E010",
+            )
+        ]
+    return []
+
+
 def _natural_key_warning(path: str) -> Warning:
     return Warning(
         f"route {path!r} is a queryset route with natural_keys=True, which has no effect: "
@@ -136,7 +154,10 @@ def check_routes(app_configs=None, **kwargs):
                 "apps": entry.app_labels,
                 "models": entry.model_labels,
             }.get(entry.kind)
-            errors.extend(_check_entry(entry.path, entry.kind, value, entry.exclude))
+            found = _check_entry(entry.path, entry.kind, value, entry.exclude)
+            errors.extend(found)
+            if entry.kind == "models" and entry.follow and not found:
+                errors.extend(_check_follow(entry))
             if entry.kind == "queryset" and entry.natural_keys:
                 errors.append(_natural_key_warning(entry.path))
     # The same Route can be reached twice (settings and URLconf): report once.

@@ -65,6 +65,17 @@ def describe_route(entry, request: HttpRequest | None) -> dict:
     item["models"] = labels
     if labels is None:
         item["reason"] = "its models depend on the URL arguments"
+    elif entry.carries_parents:
+        try:
+            children, parents = entry.related_labels(labels)
+        except Exception as exc:  # a follow path that does not exist: reported
+            item["models"] = None
+            item["reason"] = f"its related models cannot be found: {exc}"
+            return item
+        item["models"] = [*labels, *children]
+        item["parents"] = parents
+    if entry.follow:
+        item["follow"] = list(entry.follow)
     return item
 
 
@@ -81,7 +92,11 @@ def build_manifest(
 ) -> dict:
     """The manifest of ``route``'s entries that ``may_pull(path)`` allows."""
     routes = [describe_route(entry, request) for entry in route.entries if may_pull(entry.path)]
-    labels = [label for item in routes for label in item.get("models") or ()]
+    labels = [
+        label
+        for item in routes
+        for label in [*(item.get("models") or ()), *(item.get("parents") or ())]
+    ]
     schema = {}
     for label in dict.fromkeys([*labels, *asked_models(request)]):
         try:

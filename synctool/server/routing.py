@@ -69,6 +69,10 @@ class RouteEntry:
     exclude: tuple[str, ...] = ()
     function: QuerysetFunction | None = None
     passes_request: bool = field(default=False, repr=False)
+    # Queryset and models routes bring the rows their rows reference
+    # (:mod:`synctool.server.subsets`); ``follow`` names reverse relations.
+    parents: bool = True
+    follow: tuple[str, ...] = ()
 
     def __call__(self, function):
         # The seed's README wrote ``@route.app("sites", "sites")`` as a
@@ -122,6 +126,39 @@ class RouteEntry:
             querysets = [model._default_manager.all() for model in self.models()]
         return order_querysets(querysets)
 
+    @property
+    def carries_parents(self) -> bool:
+        """Whether the route brings its rows' parents (a subset: queryset and models routes)."""
+        return self.kind in ("queryset", "models") and (self.parents or bool(self.follow))
+
+    def subset(self, querysets: list[models.QuerySet]):
+        """The :class:`~synctool.server.subsets.Subset` of ``querysets``, or None."""
+        if not self.carries_parents:
+            return None
+        from synctool.server.subsets import Subset
+
+        return Subset(querysets, self.follow, parents=self.parents)
+
+    def cleanable_labels(self, querysets: list[models.QuerySet]) -> list[str]:
+        """The models ``clean`` may empty on the client: the whole tables the
+        route sends as its own (none for a queryset route: a subset says
+        nothing about the local rows it does not send)."""
+        if self.kind == "queryset":
+            return []
+        return [model_label(qs.model) for qs in querysets]
+
+    def related_labels(self, labels: list[str]) -> tuple[list[str], list[str]]:
+        """``(followed children, possible parents)`` of a route whose own models are ``labels``."""
+        if not self.carries_parents:
+            return [], []
+        from synctool.server.subsets import parent_models, resolve_follow
+
+        own = [apps.get_model(label) for label in labels]
+        children = [step.child for step in resolve_follow(own, self.follow)]
+        children = [m for m in dict.fromkeys(children) if m not in own]
+        parents = parent_models([*own, *children]) if self.parents else []
+        return [model_label(m) for m in children], [model_label(m) for m in parents]
+
     def manifest_models(self, request=None) -> list[str] | None:
         """Model labels for the index, or None when they depend on URL arguments."""
         if self.kind != "queryset":
@@ -166,6 +203,15 @@ def _labels(values: Iterable[str]) -> tuple[str, ...]:
     if isinstance(values, str):
         values = [values]
     return tuple(value.lower() for value in values)
+
+
+def _follow(paths: Iterable[str]) -> tuple[str, ...]:
+    if isinstance(paths, str):
+        paths = [paths]
+    paths = tuple(paths)
+    if not all(isinstance(p, str) and p for p in paths):
+        raise ConfigurationError("follow must be a list of relation paths such as 'orders__items'")
+    return paths
 
 
 def _as_querysets(result, path: str) -> list[models.QuerySet]:
@@ -234,20 +280,48 @@ class Route:
         """
         return self._add(RouteEntry(path, "project", exclude=_labels(exclude)))
 
-    def models(self, path: str, *labels: str, natural_keys: bool = False) -> RouteEntry:
+    def models(
+        self,
+        path: str,
+        *labels: str,
+        natural_keys: bool = False,
+        parents: bool = True,
+        follow: Iterable[str] = (),
+    ) -> RouteEntry:
         """Serve the models named by ``labels`` (``"app_label.ModelName"``).
 
         :param natural_keys: identify these models by natural key in every route.
+        :param parents: also send the rows of other models these rows
+            reference, recursively (see :mod:`synctool.server.subsets`).
+        :param follow: reverse relations to send too (``"orders__items"``).
         """
         if not labels:
             raise ConfigurationError(f"route {path!r} names no models")
-        return self._add(RouteEntry(path, "models", natural_keys, model_labels=tuple(labels)))
+        return self._add(
+            RouteEntry(
+                path,
+                "models",
+                natural_keys,
+                model_labels=tuple(labels),
+                parents=parents,
+                follow=_follow(follow),
+            )
+        )
 
-    def queryset(self, path: str, natural_keys: bool = False):
+    def queryset(
+        self,
+        path: str,
+        natural_keys: bool = False,
+        *,
+        parents: bool = True,
+        follow: Iterable[str] = (),
+    ):
         """Decorator: serve the querysets a function returns.
 
         Groups of the URL regex become the function's arguments; a function
-        that declares ``request`` receives the request too.
+        that declares ``request`` receives the request too. The rows these
+        rows reference come along (``parents=False``: not), and the reverse
+        relations named in ``follow`` (``["orders", "orders__items"]``).
         """
 
         def register(function: QuerysetFunction) -> QuerysetFunction:
@@ -259,6 +333,8 @@ class Route:
                     natural_keys,
                     function=function,
                     passes_request=passes_request,
+                    parents=parents,
+                    follow=_follow(follow),
                 )
             )
             return function

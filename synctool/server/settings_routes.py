@@ -11,7 +11,9 @@ Accepted forms, per URL regex::
 
 ``natural_keys`` (app, apps and models routes) identifies the route's models
 by natural key in every route; ``exclude`` (app, apps and project routes)
-leaves models or apps out.
+leaves models or apps out; ``parents`` (models and queryset routes, True by
+default) brings the rows the route's rows reference, and ``follow`` (a list
+of relation paths such as ``"orders__items"``) the reverse relations named.
 """
 
 from dataclasses import dataclass
@@ -26,6 +28,8 @@ KINDS = ("app", "apps", "models", "queryset", "project")
 OPTIONS = {
     "natural_keys": ("app", "apps", "models", "queryset"),
     "exclude": ("app", "apps", "project"),
+    "parents": ("models", "queryset"),
+    "follow": ("models", "queryset"),
 }
 ALLOWED_KEYS = {*KINDS, *OPTIONS}
 
@@ -38,6 +42,8 @@ class RouteSpec:
     value: object  # an app label, a tuple of labels, a dotted path, or True
     natural_keys: bool = False
     exclude: tuple[str, ...] = ()
+    parents: bool = True
+    follow: tuple[str, ...] = ()
 
 
 def _label_list(path: str, key: str, value) -> tuple[str, ...]:
@@ -81,6 +87,10 @@ def parse_route_spec(path, spec) -> RouteSpec:
     if not isinstance(natural_keys, bool):
         raise ConfigurationError(f"route {path!r}: 'natural_keys' must be True or False")
     exclude = _label_list(path, "exclude", spec["exclude"]) if "exclude" in spec else ()
+    parents = spec.get("parents", True)
+    if not isinstance(parents, bool):
+        raise ConfigurationError(f"route {path!r}: 'parents' must be True or False")
+    follow = _label_list(path, "follow", spec["follow"]) if "follow" in spec else ()
     value = spec[kind]
     if kind in ("models", "apps"):
         value = _label_list(path, kind, value)
@@ -89,7 +99,7 @@ def parse_route_spec(path, spec) -> RouteSpec:
             raise ConfigurationError(f"route {path!r}: 'project' must be True")
     elif not isinstance(value, str) or not value:
         raise ConfigurationError(f"route {path!r}: {kind!r} must be a non-empty string")
-    return RouteSpec(kind, value, natural_keys, exclude)
+    return RouteSpec(kind, value, natural_keys, exclude, parents, follow)
 
 
 def iter_route_specs():
@@ -106,11 +116,19 @@ def add_route(route: Route, path: str, spec: RouteSpec) -> None:
     elif spec.kind == "apps":
         route.apps(path, *spec.value, natural_keys=spec.natural_keys, exclude=spec.exclude)
     elif spec.kind == "models":
-        route.models(path, *spec.value, natural_keys=spec.natural_keys)
+        route.models(
+            path,
+            *spec.value,
+            natural_keys=spec.natural_keys,
+            parents=spec.parents,
+            follow=spec.follow,
+        )
     elif spec.kind == "project":
         route.project(path, exclude=spec.exclude)
     else:
-        route.queryset(path, natural_keys=spec.natural_keys)(import_string(spec.value))
+        route.queryset(
+            path, natural_keys=spec.natural_keys, parents=spec.parents, follow=spec.follow
+        )(import_string(spec.value))
 
 
 def route_from_settings() -> Route:

@@ -12,9 +12,10 @@ from django.utils.cache import patch_vary_headers
 import synctool
 from synctool.backends import backend_for
 from synctool.conf import settings
+from synctool.exceptions import ConfigurationError
 from synctool.plugins import get_hooks
 from synctool.server.auth import authenticate
-from synctool.server.export import model_label, serialize_querysets
+from synctool.server.export import model_label, order_querysets, serialize_querysets
 from synctool.server.manifest import build_manifest
 from synctool.server.routing import project_key_identified
 from synctool.server.streaming import Counted, Finished, asynchronous, take_place
@@ -26,6 +27,9 @@ MODELS_HEADER = "X-Synctool-Models"
 NATURAL_KEYS_HEADER = "X-Synctool-Natural-Keys"
 COUNTS_HEADER = "X-Synctool-Counts"
 VERSION_HEADER = "X-Synctool-Version"
+# The models that came only as parents; the models clean may empty.
+PARENTS_HEADER = "X-Synctool-Parents"
+CLEAN_HEADER = "X-Synctool-Clean"
 
 
 REASON_HEADER = "X-Synctool-Reason"
@@ -91,6 +95,20 @@ def export_view(route, entry):
         if not caller.may_pull(entry.path):
             return refusal(f"synctool: this token may not pull route {entry.path!r}")
         querysets = entry.querysets(request, args, kwargs)
+        cleanable = entry.cleanable_labels(querysets)
+        parents: list[str] = []
+        try:
+            subset = entry.subset(querysets)
+        except ConfigurationError as exc:
+            logger.error("synctool: route %r: %s", entry.path, exc)
+            return refusal(f"synctool: route {entry.path!r}: {exc}", status=500)
+        if subset is not None:
+            querysets = order_querysets(subset.querysets())
+            parents = subset.parent_labels
+            # Rows that came only as parents, or as followed children, are
+            # never cleaned: the table is not the route's.
+            own_whole = set(cleanable) - set(subset.followed_labels)
+            cleanable = [label for label in cleanable if label in own_whole]
         reason = get_hooks().refuse_route(
             path=entry.path, models=[qs.model for qs in querysets], request=request
         )
@@ -101,6 +119,8 @@ def export_view(route, entry):
         key_identified = project_key_identified()
         headers = {
             MODELS_HEADER: ",".join(labels),
+            PARENTS_HEADER: ",".join(parents),
+            CLEAN_HEADER: ",".join(cleanable),
             NATURAL_KEYS_HEADER: ",".join(sorted(key_identified)),
             VERSION_HEADER: synctool.__version__,
             "Cache-Control": "no-store",

@@ -136,7 +136,7 @@ def test_one_export_more_than_the_cap_gets_503_until_a_stream_ends(tmp_path, mon
         assert second.answer(read_first=1).status == 200
         body, complete = second.rest()
         assert complete
-        assert len(list(decode_fixture([body]))) == 3  # the blog, its two posts
+        assert len(list(decode_fixture([body]))) == 4  # the author (a parent), blog, two posts
         second.close()
         log = wait_until(
             lambda: server.log() if server.log().count("outcome=") >= 3 else None,

@@ -112,14 +112,24 @@ class TestExport:
         assert models == ["testapp.author", "testapp.tag", "testapp.blog", "testapp.post"]
 
     def test_queryset_route_is_reordered_by_dependency(self, client, blog_data):
+        # Posts first in the function; the blog's author and the posts' tags
+        # come as parents, before what points at them.
         response = get(client, "/sync/blog/anns")
-        assert response["X-Synctool-Models"] == "testapp.blog,testapp.post"
-        assert [obj["model"] for obj in body_of(response)] == ["testapp.blog", "testapp.post"]
+        order = ["testapp.author", "testapp.tag", "testapp.blog", "testapp.post"]
+        assert response["X-Synctool-Models"] == ",".join(order)
+        assert response["X-Synctool-Parents"] == "testapp.author,testapp.tag"
+        assert response["X-Synctool-Clean"] == ""  # a subset empties no table
+        assert [obj["model"] for obj in body_of(response)] == order
 
     def test_unnamed_groups_and_generators(self, client, blog_data):
         blog, _ = blog_data
         response = get(client, f"/sync/posts-of-blog/{blog.pk}")
-        assert [obj["model"] for obj in body_of(response)] == ["testapp.blog", "testapp.post"]
+        assert [obj["model"] for obj in body_of(response)] == [
+            "testapp.author",
+            "testapp.tag",
+            "testapp.blog",
+            "testapp.post",
+        ]
 
     def test_function_receives_request(self, client):
         Tag.objects.create(name="alpha")

@@ -79,6 +79,12 @@ class Product(models.Model):
     name = models.CharField(max_length=50)
 
 
+class OrderItem(models.Model):
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="items")
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="+")
+    quantity = models.PositiveIntegerField(default=1)
+
+
 class CategoryManager(models.Manager):
     def get_by_natural_key(self, *names):
         category = None
@@ -123,3 +129,17 @@ class SearchEntry(models.Model):
     class Meta:
         managed = False
         db_table = "shop_searchentry"
+
+
+class Department(models.Model):
+    """With Employee, a cycle: each points at the other (subsets follow both ways)."""
+
+    name = models.CharField(max_length=50)
+    head = models.ForeignKey(
+        "Employee", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+
+class Employee(models.Model):
+    name = models.CharField(max_length=50)
+    department = models.ForeignKey(Department, on_delete=models.CASCADE, related_name="staff")

@@ -33,3 +33,24 @@ class Post(models.Model):
 
     def __str__(self):
         return self.title
+
+
+# benchmarks/subset_bench.py: chapters (the bulk) with three levels of parents.
+class Publisher(models.Model):
+    name = models.CharField(max_length=100)
+
+
+class Writer(models.Model):
+    publisher = models.ForeignKey(Publisher, on_delete=models.CASCADE)
+    name = models.CharField(max_length=100)
+
+
+class Book(models.Model):
+    writer = models.ForeignKey(Writer, on_delete=models.CASCADE)
+    title = models.CharField(max_length=200)
+
+
+class Chapter(models.Model):
+    book = models.ForeignKey(Book, on_delete=models.CASCADE)
+    number = models.IntegerField(db_index=True)
+    text = models.TextField()

@@ -23,8 +23,20 @@ def allowed_labels(values: list[str]) -> list[str]:
 
 
 def notes_of(results: list[SyncResult]) -> list[str]:
-    """The schema gate's notes and the values left out, once each."""
+    """The schema gate's notes, the values left out and the rows that came as
+    parents, once each."""
     lines = list(dict.fromkeys(note for result in results for note in result.notes))
+    for result in results:
+        came = [
+            f"{label} {result.models[label].received:,}"
+            for label in result.parents
+            if label in result.models and result.models[label].received
+        ]
+        if came:
+            lines.append(
+                "rows that came as parents of the route's rows (written, never cleaned): "
+                + ", ".join(came)
+            )
     for result in results:
         for key, count in result.dropped.items():
             what = "objects" if key.count(".") == 1 else "values"
@@ -224,3 +236,6 @@ class Command(BaseCommand):
             models = route.get("models")
             shown = ", ".join(models) if models else "(depends on the URL arguments)"
             self.stdout.write(printable(f"  {route['path']}  [{route['kind']}]  {shown}"))
+            if route.get("parents"):
+                parents = ", ".join(str(label) for label in route["parents"])
+                self.stdout.write(printable(f"      with the rows they reference of: {parents}"))

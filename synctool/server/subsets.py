@@ -1,0 +1,324 @@
+"""Subsets that carry what they need: a route's rows, the children it follows,
+and every row they reference (their parents), computed by the database.
+
+A route's querysets are its **own** rows. ``follow=["orders",
+"orders__items"]`` adds the rows of reverse relations of those rows (their
+**children**, also the route's own). Then every foreign key, one-to-one
+(multi-table parents included) and automatic many-to-many of those rows
+brings the rows it points to (their **parents**), recursively, so that the
+body loads into an empty database.
+
+Every set is a queryset of subqueries (``pk__in=child.values(fk)``): no key
+is pulled into Python but those of sliced querysets (MySQL/MariaDB refuse
+``LIMIT`` inside ``IN``; a slice is small by nature). Models are visited
+children first, each once; a self reference (a category's ancestors) is
+followed level by level, at most ``MAX_LEVELS`` levels; a cycle between
+models (A points to B, B to A) is passed over again until nothing grows,
+at most ``MAX_ROUNDS`` times. The result: the own querysets as they were
+given, and per model one queryset of the rows that came only as parents or
+children (ordered by primary key, excluding the own rows).
+"""
+
+from __future__ import annotations
+
+import functools
+import operator
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from django.db import models
+from django.db.models import Q
+
+from synctool.exceptions import ConfigurationError
+from synctool.meta import auto_many_to_many, sort_models
+
+MAX_LEVELS = 64
+MAX_ROUNDS = 8
+
+
+def _concrete(model: type[models.Model]) -> type[models.Model]:
+    return model._meta.concrete_model
+
+
+def forward_references(model: type[models.Model]) -> list[tuple[models.Field, type[models.Model]]]:
+    """``(field, target model)`` of every foreign key and one-to-one of ``model``
+    (inherited ones included), and of its automatic many-to-many fields."""
+    found = [
+        (f, _concrete(f.related_model))
+        for f in model._meta.concrete_fields
+        if f.is_relation and f.related_model is not None
+    ]
+    found += [(f, _concrete(f.related_model)) for f in auto_many_to_many(model)]
+    return found
+
+
+def parent_models(own: Iterable[type[models.Model]]) -> list[type[models.Model]]:
+    """The models rows of ``own`` may bring as parents (not in ``own``), in load order."""
+    own = {_concrete(model) for model in own}
+    seen: set[type[models.Model]] = set()
+    pending = list(own)
+    while pending:
+        model = pending.pop()
+        for _field, target in forward_references(model):
+            if target not in own and target not in seen:
+                seen.add(target)
+                pending.append(target)
+    return sort_models(seen)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One followed reverse relation: ``child.<fk>`` points to ``parent``."""
+
+    parent: type[models.Model]
+    child: type[models.Model]
+    fk: models.ForeignKey
+
+
+def resolve_follow(own: list[type[models.Model]], follow: Iterable[str]) -> list[Step]:
+    """The steps of ``follow`` paths (``"orders"``, ``"orders__items"``) from the own models.
+
+    Raises ConfigurationError naming a path no own model has.
+    """
+    steps: list[Step] = []
+    for path in follow:
+        starts = list(own)
+        for name in path.split("__"):
+            matches = []
+            for model in starts:
+                relation = _reverse_relation(model, name)
+                if relation is not None:
+                    matches.append(
+                        Step(_concrete(model), _concrete(relation.related_model), relation.field)
+                    )
+            if not matches:
+                names = sorted({n for m in starts for n in _reverse_names(m)})
+                raise ConfigurationError(
+                    f"follow={path!r}: {', '.join(m._meta.label for m in starts)} "
+                    f"has no reverse relation {name!r} (it has: {', '.join(names) or 'none'})"
+                )
+            for step in matches:
+                if step not in steps:
+                    steps.append(step)
+            starts = [step.child for step in matches]
+    return steps
+
+
+def _reverse_relations(model: type[models.Model]) -> list:
+    return [
+        f
+        for f in model._meta.get_fields(include_hidden=False)
+        if f.auto_created and not f.concrete and (f.one_to_many or f.one_to_one)
+    ]
+
+
+def _reverse_names(model: type[models.Model]) -> list[str]:
+    return [relation.get_accessor_name() or relation.name for relation in _reverse_relations(model)]
+
+
+def _reverse_relation(model: type[models.Model], name: str):
+    for relation in _reverse_relations(model):
+        if name in (relation.name, relation.get_accessor_name()):
+            return relation
+    return None
+
+
+@dataclass
+class _Members:
+    """The rows of one model in the subset: a union of ``(lookup, subquery)``."""
+
+    model: type[models.Model]
+    own: list[models.QuerySet] = field(default_factory=list)
+    added: list[tuple[str, object]] = field(default_factory=list)
+    whole_table: bool = False
+
+    def own_q(self) -> Q | None:
+        parts = [Q(pk__in=_keys(qs)) for qs in self.own]
+        return functools.reduce(operator.or_, parts) if parts else None
+
+    def added_q(self) -> Q | None:
+        parts = [Q(**{f"{lookup}__in": values}) for lookup, values in self.added]
+        return functools.reduce(operator.or_, parts) if parts else None
+
+    def all(self) -> models.QuerySet:
+        """Every row of this model in the subset."""
+        manager = self.model._base_manager
+        if self.whole_table:
+            return manager.all()
+        parts = [q for q in (self.own_q(), self.added_q()) if q is not None]
+        if not parts:
+            return manager.none()
+        return manager.filter(functools.reduce(operator.or_, parts))
+
+    def extra(self) -> models.QuerySet | None:
+        """The rows that are not own rows (parents and followed children), or None."""
+        if self.whole_table or not self.added:
+            return None
+        queryset = self.model._base_manager.filter(self.added_q())
+        own = self.own_q()
+        if own is not None:
+            queryset = queryset.exclude(own)
+        return queryset.order_by("pk")
+
+
+def _keys(queryset: models.QuerySet):
+    """The primary keys of ``queryset`` as a subquery (a list for a sliced one)."""
+    values = queryset.order_by().values("pk") if not queryset.query.is_sliced else None
+    if values is None:
+        return list(queryset.values_list("pk", flat=True))
+    return values
+
+
+def _is_whole_table(queryset: models.QuerySet) -> bool:
+    query = queryset.query
+    return not query.where and not query.is_sliced and queryset._result_cache is None
+
+
+class Subset:
+    """The rows of a route's querysets, their followed children and their parents.
+
+    ``Subset(querysets, follow).querysets()`` is what the route streams;
+    :attr:`own_labels` the models whose rows the route itself chose (own
+    querysets and followed children), :attr:`parent_labels` the models
+    that came only as parents.
+    """
+
+    def __init__(
+        self, querysets: list[models.QuerySet], follow: Iterable[str] = (), *, parents: bool = True
+    ):
+        self.given = list(querysets)
+        self.members: dict[type[models.Model], _Members] = {}
+        for queryset in self.given:
+            members = self._members(_concrete(queryset.model))
+            members.own.append(queryset)
+            if _is_whole_table(queryset):
+                members.whole_table = True
+        own_models = list(self.members)
+        self.steps = resolve_follow(own_models, follow)
+        self.followed = {step.child for step in self.steps}
+        self._follow_children()
+        if parents:
+            self._bring_parents()
+
+    def _members(self, model: type[models.Model]) -> _Members:
+        if model not in self.members:
+            self.members[model] = _Members(model)
+        return self.members[model]
+
+    def _follow_children(self) -> None:
+        for step in self.steps:  # in path order: a parent's set is complete first
+            parent = self.members[step.parent].all()
+            target = step.fk.target_field.attname
+            self._members(step.child).added.append(
+                (step.fk.attname, parent.order_by().values(target))
+            )
+
+    def _bring_parents(self) -> None:
+        cyclic = self._has_cycle()
+        for round_number in range(MAX_ROUNDS):
+            grew = False
+            # Children before parents: each model's set is complete when its
+            # references are taken (but across a cycle, hence the rounds).
+            for model in reversed(sort_models(self._reachable())):
+                members = self._members(model)
+                self._ancestors(members)
+                for ref, target in forward_references(model):
+                    if target is not model:
+                        grew |= self._add_parents(members, ref, target, check=round_number > 0)
+            if not cyclic or not grew:
+                return
+        raise ConfigurationError(
+            "the subset's models reference each other in a cycle that did not settle "
+            f"within {MAX_ROUNDS} passes"
+        )
+
+    def _reachable(self) -> list[type[models.Model]]:
+        for model in parent_models(list(self.members)):
+            self._members(model)
+        return list(self.members)
+
+    def _has_cycle(self) -> bool:
+        order = sort_models(self._reachable())
+        position = {model: i for i, model in enumerate(order)}
+        return any(
+            position[target] > position[model]
+            for model in order
+            for _ref, target in forward_references(model)
+            if target in position and target is not model
+        )
+
+    def _add_parents(self, members: _Members, ref: models.Field, target, *, check: bool) -> bool:
+        """Add the rows ``members`` point to through ``ref``.
+
+        With ``check`` (a later pass over a cycle), only when that brings
+        rows not in the set yet; returns whether it added anything.
+        """
+        parent = self._members(target)
+        if parent.whole_table:
+            return False
+        name = ref.name if ref.many_to_many else ref.attname
+        lookup = "pk" if ref.many_to_many else ref.target_field.attname
+        values = members.all().filter(**{f"{name}__isnull": False}).order_by().values(name)
+        if check:
+            new = parent.model._base_manager.filter(**{f"{lookup}__in": values})
+            if not new.exclude(pk__in=parent.all().values("pk")).exists():
+                return False
+        parent.added.append((lookup, values))
+        return True
+
+    def _ancestors(self, members: _Members) -> None:
+        """A self reference (a tree's parent): add the ancestors, level by level.
+
+        Level *n* is a subquery of level *n - 1* (so *n* deep, not more); the
+        walk stops when a level brings no row that is not in the set yet.
+        """
+        model = members.model
+        if members.whole_table:
+            return
+        for ref, target in forward_references(model):
+            if target is not model or ref.many_to_many:
+                continue
+            lookup = ref.target_field.attname
+            frontier = members.all()
+            for _level in range(MAX_LEVELS):
+                values = frontier.filter(**{f"{ref.attname}__isnull": False}).order_by()
+                values = values.values(ref.attname)
+                level = model._base_manager.filter(**{f"{lookup}__in": values})
+                if not level.exclude(pk__in=members.all().values("pk")).exists():
+                    break
+                members.added.append((lookup, values))
+                frontier = level
+            else:
+                raise ConfigurationError(
+                    f"{model._meta.label}.{ref.name}: more than {MAX_LEVELS} levels of "
+                    "ancestors; is there a cycle in the data?"
+                )
+
+    # -- results -------------------------------------------------------------
+
+    @property
+    def own_labels(self) -> list[str]:
+        own = {_concrete(qs.model) for qs in self.given} | self.followed
+        return [str(m._meta) for m in sort_models(own)]
+
+    @property
+    def followed_labels(self) -> list[str]:
+        return [str(m._meta) for m in sort_models(self.followed)]
+
+    @property
+    def parent_labels(self) -> list[str]:
+        own = set(self.own_labels)
+        return [
+            str(m._meta)
+            for m in sort_models(self.members)
+            if str(m._meta) not in own and self.members[m].added
+        ]
+
+    def querysets(self) -> list[models.QuerySet]:
+        """The querysets to stream: the given ones, then the extra rows of each model."""
+        result = list(self.given)
+        for members in self.members.values():
+            extra = members.extra()
+            if extra is not None:
+                result.append(extra)
+        return result

@@ -1,0 +1,228 @@
+"""Subsets that carry what they need, end to end over real HTTP.
+
+A queryset or models route brings the rows its rows reference (recursively:
+a category's ancestors, a cycle between two models, many-to-many targets,
+users by natural key), and the reverse relations it follows; the result
+loads into an empty database. Clean on a subset empties no table.
+"""
+
+import io
+
+import pytest
+from django.contrib.auth.models import User
+from django.core.management import call_command
+
+from synctool import exceptions
+from tests.conftest import TOKEN, e2e
+from tests.shop.models import (
+    Category,
+    Customer,
+    Department,
+    Employee,
+    Order,
+    OrderItem,
+    Product,
+    Shelf,
+)
+from tests.testapp.models import Author, Blog, Post, Tag
+
+
+@pytest.fixture
+def from_settings(live_server_process, client_for):
+    """A client of the routes of SYNCTOOL_ROUTES (where customer/<pk> follows orders)."""
+    return client_for(api_url=live_server_process.base_url + "/settings-sync/")
+
+
+def pks(model, using="default"):
+    return sorted(model._base_manager.using(using).values_list("pk", flat=True))
+
+
+def values(model, using, *fields):
+    return sorted(model._base_manager.using(using).values_list(*fields))
+
+
+@pytest.fixture
+def blogs():
+    """Two blogs with their own authors and tags, on the server."""
+    made = {}
+    for slug in ("anns", "bobs"):
+        author = Author.objects.using("server").create(email=f"{slug}@example.org", name=slug)
+        blog = Blog.objects.using("server").create(name=slug, slug=slug, author=author)
+        tag = Tag.objects.using("server").create(name=f"tag of {slug}")
+        shared, _ = Tag.objects.using("server").get_or_create(name="shared")
+        for n in range(3):
+            post = Post.objects.using("server").create(
+                blog=blog, title=f"{slug} {n}", created="2024-01-01T00:00:00Z"
+            )
+            post.tags.set([tag, shared])
+        made[slug] = blog
+    return made
+
+
+@e2e
+def test_the_seeds_blog_route_loads_into_an_empty_database(blogs, client_for):
+    result = client_for().sync("blog/anns")
+    anns = blogs["anns"]
+    assert values(Blog, "default", "slug", "author__email") == [("anns", "anns@example.org")]
+    assert values(Author, "default", "email") == [("anns@example.org",)]
+    assert values(Tag, "default", "name") == [("shared",), ("tag of anns",)]
+    assert pks(Post) == sorted(anns.post_set.using("server").values_list("pk", flat=True))
+    # The blog and its posts are the route's; the author and tags came as parents.
+    assert result.parents == ["testapp.author", "testapp.tag"]
+    assert result.counts("testapp.author").received == 1
+
+
+@e2e
+def test_a_sliced_queryset_brings_its_parents_on_every_backend(blogs, client_for):
+    # MySQL/MariaDB refuse LIMIT inside IN: the slice's keys are taken first.
+    client_for().sync("first-blogs")
+    assert values(Blog, "default", "slug") == [("anns",), ("bobs",)]
+    assert values(Author, "default", "email") == [("anns@example.org",), ("bobs@example.org",)]
+
+
+@e2e
+def test_parents_false_sends_only_the_routes_rows(blogs, client_for):
+    with pytest.raises(exceptions.LoadError, match="author"):
+        client_for().sync("first-blogs-alone")
+    assert pks(Blog) == []  # nothing was written
+
+
+def make_shop():
+    """Two customers with orders, items, products in a category tree, on the server."""
+    db = "server"
+    staff = User.objects.db_manager(db).create_user("staff")
+    root = Category.objects.using(db).create(name="root")
+    middle = Category.objects.using(db).create(name="middle", parent=root)
+    leaf = Category.objects.using(db).create(name="leaf", parent=middle)
+    elsewhere = Category.objects.using(db).create(name="elsewhere")
+    shelf = Shelf.objects.using(db).create(aisle="A", number=1)
+    kept = Product.objects.using(db).create(name="kept", category=leaf, shelf=shelf)
+    other = Product.objects.using(db).create(name="other", category=elsewhere)
+    Product.objects.using(db).create(name="never ordered", category=root)
+    shop = {}
+    for n, product in ((1, kept), (2, other)):
+        user = User.objects.db_manager(db).create_user(f"customer{n}")
+        customer = Customer.objects.using(db).create(user=user, name=f"customer {n}")
+        for m in range(2):
+            order = Order.objects.using(db).create(
+                customer=customer, created_by=staff, reference=f"R{n}-{m}"
+            )
+            order.watchers.set([user])
+            OrderItem.objects.using(db).create(order=order, product=product, quantity=m + 1)
+        shop[n] = customer
+    return shop
+
+
+@e2e
+def test_a_customer_and_everything_it_needs(from_settings):
+    shop = make_shop()
+    first = shop[1]
+    result = from_settings.sync(f"customer/{first.pk}")
+    assert values(Customer, "default", "name") == [("customer 1",)]
+    assert values(Order, "default", "reference") == [("R1-0",), ("R1-1",)]
+    assert values(OrderItem, "default", "order__reference", "product__name", "quantity") == [
+        ("R1-0", "kept", 1),
+        ("R1-1", "kept", 2),
+    ]
+    assert values(Product, "default", "name") == [("kept",)]
+    # The category and all its ancestors; not the other branch.
+    assert values(Category, "default", "name") == [("leaf",), ("middle",), ("root",)]
+    assert values(Shelf, "default", "aisle", "number") == [("A", 1)]
+    # The customer's user, the staff who created the orders, the watchers.
+    assert values(User, "default", "username") == [("customer1",), ("staff",)]
+    assert set(result.parents) >= {"auth.user", "shop.product", "shop.category", "shop.shelf"}
+    assert "shop.order" not in result.parents  # followed: the route's own
+
+
+@e2e
+def test_a_models_route_brings_the_rows_its_tables_reference(client_for):
+    make_shop()
+    client_for().sync("order-items")
+    assert pks(OrderItem) == pks(OrderItem, "server")
+    assert pks(Order) == pks(Order, "server")
+    assert values(Product, "default", "name") == [("kept",), ("other",)]  # not "never ordered"
+    assert len(pks(Category)) == 4
+
+
+@e2e
+def test_a_cycle_between_two_models(client_for):
+    db = "server"
+    first = Department.objects.using(db).create(name="first")
+    head = Employee.objects.using(db).create(name="head", department=first)
+    second = Department.objects.using(db).create(name="second", head=head)
+    clerk = Employee.objects.using(db).create(name="clerk", department=second)
+    Department.objects.using(db).create(name="unrelated")
+    client_for().sync(f"employee/{clerk.pk}")
+    assert values(Employee, "default", "name") == [("clerk",), ("head",)]
+    assert values(Department, "default", "name") == [("first",), ("second",)]
+
+
+@e2e
+def test_a_subset_synced_twice_is_the_same(from_settings):
+    shop = make_shop()
+    client = from_settings
+    client.sync(f"customer/{shop[1].pk}")
+    once = {model: values(model, "default", "pk") for model in (Customer, Order, OrderItem, User)}
+    client.sync(f"customer/{shop[1].pk}")
+    assert {model: values(model, "default", "pk") for model in once} == once
+
+
+@e2e
+def test_clean_on_a_subset_empties_no_table(from_settings, client_for):
+    shop = make_shop()
+    local_user = User.objects.create_user("laptop-only")
+    local = Customer.objects.create(user=local_user, name="local only", pk=900)
+    client = from_settings
+    result = client.sync("customer/99999", clean=True)  # a customer that does not exist
+    assert result.received == 0
+    assert result.deleted == 0
+    assert values(Customer, "default", "name") == [("local only",)]
+    client.sync(f"customer/{shop[2].pk}", clean=True)
+    assert values(Customer, "default", "name") == [("customer 2",), ("local only",)]
+    assert Customer.objects.get(pk=local.pk).user == local_user
+    # A models route still empties its own tables (as the seed defines clean),
+    # and only those: the parents it brought stay.
+    result = client_for().sync("order-items", clean=True)
+    assert result.counts("shop.orderitem").deleted == 2
+    assert result.counts("shop.customer").deleted == 0
+    assert values(Customer, "default", "name") == [
+        ("customer 1",),
+        ("customer 2",),
+        ("local only",),
+    ]
+
+
+@e2e
+def test_the_command_shows_parents_in_list_and_dry_run(live_server_process):
+    shop = make_shop()
+    options = {"endpoint": live_server_process.sync_url, "token": TOKEN}
+    out = io.StringIO()
+    call_command("sync_data", "--list", stdout=out, **options)
+    listing = out.getvalue()
+    assert "order-items  [models]  shop.orderitem" in listing
+    line = listing.split("order-items  [models]")[1].splitlines()[1]
+    assert "with the rows they reference of:" in line and "shop.product" in line
+    out = io.StringIO()
+    options["endpoint"] = live_server_process.base_url + "/settings-sync/"
+    call_command("sync_data", f"customer/{shop[1].pk}", "--dry-run", stdout=out, **options)
+    shown = out.getvalue()
+    assert "rows that came as parents" in shown
+    assert "shop.category 3" in shown
+    assert pks(Customer) == []  # a dry run
+
+
+@e2e
+def test_the_manifest_lists_own_models_and_parents(live_server_process, client_for):
+    import requests
+
+    manifest = requests.get(
+        live_server_process.sync_url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30
+    ).json()
+    routes = {route["path"]: route for route in manifest["routes"]}
+    items = routes["order-items"]
+    assert items["models"] == ["shop.orderitem"]
+    assert {"shop.order", "shop.customer", "shop.product", "shop.category", "auth.user"} <= set(
+        items["parents"]
+    )
+    assert "parents" not in routes["shop"]  # an app route carries whole tables
+    assert "shop.category" in manifest["schema"]
