@@ -54,6 +54,10 @@ class SynctoolConf(AppConf):
     # Client: largest media file accepted, in bytes (None: no limit). A larger
     # announced size is refused before the download, a longer body is stopped.
     MEDIA_MAX_BYTES = 1024**3
+    # Client: TLS verification of the server's certificate: True (the system's
+    # certificate authorities, or REQUESTS_CA_BUNDLE), a path to a CA bundle
+    # (a self-signed certificate), or False (no verification: only for tests).
+    CLIENT_VERIFY = True
     # Client: seconds one media file may take, all retries included (None: no limit).
     MEDIA_TIMEOUT = 600
     # Client: the models this client may write: app labels or "app.Model"

@@ -63,7 +63,7 @@ class TestSyncData:
         assert "(depends on the URL arguments)" in out
 
     def test_errors_are_one_line(self, live_server_process):
-        with pytest.raises(CommandError, match="refused the token") as info:
+        with pytest.raises(CommandError, match="refused this token") as info:
             run("blogs", endpoint=live_server_process.sync_url, token="wrong-token-xxxxxxxxxx")
         assert "\n" not in str(info.value)
         assert "wrong-token" not in str(info.value)

@@ -8,6 +8,7 @@ route into the local database in one transaction; ``client.images(qs,
 import contextlib
 import functools
 import time
+import warnings
 from collections.abc import Callable, Iterable
 from urllib.parse import urlencode, urlsplit
 
@@ -21,7 +22,14 @@ from synctool.client.loader import RoutePart, SyncLoader
 from synctool.client.media import MediaCollector, fetch_media_files, media_url_optional
 from synctool.client.routes import check_announced, check_route_names
 from synctool.client.streams import RouteStreams
-from synctool.client.transport import build_session, open_url, safe_url
+from synctool.client.transport import (
+    PlainHTTPWarning,
+    build_session,
+    check_scheme,
+    open_url,
+    plain_http_warning,
+    safe_url,
+)
 from synctool.conf import settings
 from synctool.exceptions import ConfigurationError, MalformedResponse
 from synctool.result import MediaResult, Progress, SyncResult
@@ -82,6 +90,7 @@ class Client:
             raise ConfigurationError(
                 "no server URL: pass Client(api_url=...) or set SYNCTOOL_CLIENT_ENDPOINT"
             )
+        check_scheme(self.api_url, "the server URL")
         # Credentials in the URL are used as the token (see api_token), never
         # sent as they are.
         return join_url(safe_url(self.api_url), path)
@@ -244,6 +253,9 @@ class Client:
             raise ConfigurationError("name at least one route to sync")
         full_urls = [self.url_for(url) for url in urls]
         where = safe_url(self.url_for(""))
+        warning = plain_http_warning(where)
+        if warning is not None:
+            warnings.warn(warning, PlainHTTPWarning, stacklevel=4)
         manifest = self._manifest(session)
         check_route_names(manifest, urls, where)
         refuse_same_database(manifest, using, where)
@@ -300,6 +312,7 @@ class Client:
         # Not needed when a plugin (synctool_contrib.s3) fetches without HTTP.
         if not self.media_url and not media_url_optional():
             raise ConfigurationError(
-                "no media URL: pass Client(media_url=...) or set SYNCTOOL_MEDIA_URL"
+                "no media URL: pass --media-url URL (Client(media_url=...)) "
+                "or set SYNCTOOL_MEDIA_URL"
             )
         return self.media_url

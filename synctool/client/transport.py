@@ -19,6 +19,7 @@ import synctool
 from synctool.conf import settings
 from synctool.exceptions import (
     AuthenticationFailed,
+    ConfigurationError,
     IncompleteResponse,
     LimitExceeded,
     MalformedResponse,
@@ -44,9 +45,13 @@ def safe_url(url: str) -> str:
 
 
 def session_with(retry: Retry) -> requests.Session:
-    """A session with synctool's User-Agent, retrying as ``retry`` says."""
+    """A session with synctool's User-Agent, retrying as ``retry`` says, verifying
+    TLS certificates as ``SYNCTOOL_CLIENT_VERIFY`` says."""
     adapter = HTTPAdapter(max_retries=retry)
     session = requests.Session()
+    verify = settings.SYNCTOOL_CLIENT_VERIFY
+    if verify is not True:
+        session.verify = verify
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     session.headers["User-Agent"] = f"synctool/{synctool.__version__}"
@@ -101,6 +106,67 @@ def timeout() -> tuple[float, float]:
     return tuple(value)
 
 
+def tls_failure(shown: str, url: str, exc: Exception) -> str:
+    """A TLS failure in the project's words: a certificate that cannot be
+    verified, or a server that does not speak TLS on that port."""
+    text = str(exc)
+    if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
+        return (
+            f"the certificate of {shown} could not be verified (self-signed, or an unknown "
+            "authority): pass --ca-bundle PATH (or set SYNCTOOL_CLIENT_VERIFY to the path of "
+            "the certificate authority's bundle)"
+        )
+    if "WRONG_VERSION_NUMBER" in text or "wrong version number" in text or "record layer" in text:
+        return (
+            f"{shown} does not speak TLS on that port: is it an http:// endpoint? "
+            f"(use {'http://' + url.removeprefix('https://')} only on a trusted network)"
+        )
+    if "hostname" in text.lower() and "match" in text.lower():
+        return f"the certificate of {shown} is for another host name"
+    return f"TLS with {shown} failed: {text}"
+
+
+def _not_http(reason) -> bool:
+    """Whether a connection failure looks like a TLS server answering plain HTTP."""
+    text = repr(reason)
+    signs = ("BadStatusLine", "RemoteDisconnected", "ConnectionResetError", "\\x15\\x03")
+    return any(sign in text for sign in signs)
+
+
+LOOPBACK = ("localhost", "127.0.0.1", "::1")
+
+
+class PlainHTTPWarning(UserWarning):
+    """The endpoint is plain HTTP to another machine (see :func:`plain_http_warning`)."""
+
+
+def plain_http_warning(url: str) -> str | None:
+    """A warning for a plain-HTTP endpoint that is not this machine, else None."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if (
+        parts.scheme != "http"
+        or host in LOOPBACK
+        or host.startswith("127.")
+        or host.endswith(".localhost")
+    ):
+        return None
+    return (
+        f"{safe_url(url)} is plain HTTP: the token and the data travel unencrypted "
+        "to another machine; use an https:// endpoint"
+    )
+
+
+def check_scheme(url: str, what: str) -> None:
+    """Refuse an endpoint without ``http://`` or ``https://`` (a common slip)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigurationError(
+            f"{what} {safe_url(url)!r} is not an http:// or https:// URL: "
+            f"write it as https://{safe_url(url).split('://')[-1].lstrip('/')}"
+        )
+
+
 def _describe(response: requests.Response) -> str:
     kind = response.headers.get("Content-Type", "no content type").split(";")[0]
     hops = [safe_url(r.headers.get("Location", "")) for r in response.history]
@@ -113,14 +179,24 @@ def check_response(response: requests.Response, url: str) -> None:
     shown = safe_url(url)
     status = response.status_code
     if status == 401:
+        if "Authorization" not in response.request.headers:
+            raise AuthenticationFailed(
+                f"{shown} needs a token and none is configured here: set "
+                "SYNCTOOL_CLIENT_TOKEN, pass --token, or Client(api_token=...) "
+                f"({_describe(response)})"
+            )
         raise AuthenticationFailed(
-            f"{shown} refused the token: {_describe(response)}: wrong or missing token"
+            f"{shown} refused this token: {_describe(response)}: the token is wrong "
+            "(or was rotated out on the server)"
         )
     if status == 403:
         detail = response.headers.get("X-Synctool-Reason") or response.text[:300].strip()
         raise AuthenticationFailed(f"{shown} refused the request: {_describe(response)}: {detail}")
     if status == 404:
         raise RouteNotFound(f"{shown} has no synctool route there (HTTP 404)")
+    if status == 400 and "HTTPS port" in response.text[:500]:
+        https = "https://" + shown.removeprefix("http://")
+        raise ServerError(f"{shown} is an HTTPS port (HTTP 400): use {https}")
     if status >= 300:
         raise ServerError(f"{shown} answered {_describe(response)}")
     content_type = response.headers.get("Content-Type", "").split(";")[0].strip()
@@ -263,9 +339,15 @@ def open_url(
         raise ServerTimeout(f"{shown} did not answer within {timeout()[1]:g} s") from None
     except requests.exceptions.RetryError as exc:
         raise ServerError(f"{shown} kept failing after retries: {exc}") from None
+    except requests.exceptions.SSLError as exc:
+        raise ServerUnreachable(tls_failure(shown, url, exc)) from None
     except requests.exceptions.ConnectionError as exc:
         reason = exc.args[0].reason if exc.args and hasattr(exc.args[0], "reason") else exc
-        raise ServerUnreachable(f"could not reach {shown}: {reason}") from None
+        hint = ""
+        if url.startswith("http://") and _not_http(reason):
+            https = "https://" + safe_url(url).removeprefix("http://")
+            hint = f" (no HTTP answer: if it is an https:// endpoint, use {https})"
+        raise ServerUnreachable(f"could not reach {shown}: {reason}{hint}") from None
     except requests.exceptions.RequestException as exc:
         raise ServerUnreachable(f"request to {shown} failed: {exc}") from None
     if accept_json:

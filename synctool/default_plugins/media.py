@@ -126,7 +126,7 @@ class _BodyCut(MediaDownloadError):
 def fetch_media(name, url, storage):
     if not url:
         raise MediaDownloadError(
-            "no media URL: pass Client(media_url=...) or set SYNCTOOL_MEDIA_URL"
+            "no media URL: pass --media-url URL (Client(media_url=...)) or set SYNCTOOL_MEDIA_URL"
         )
     retries, backoff = _retry_config()
     with MediaDownload(storage, name, what=safe_url(url)) as download:

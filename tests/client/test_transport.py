@@ -67,7 +67,7 @@ def test_gzip_answer_loads(server, client):
             "HTTP 500",
         ),
         (answer(200, b"<html>Welcome</html>", "text/html"), exceptions.NotJSONResponse, "not JSON"),
-        (answer(401, b""), exceptions.AuthenticationFailed, "refused the token"),
+        (answer(401, b""), exceptions.AuthenticationFailed, "refused this token"),
         (answer(403, b"no"), exceptions.AuthenticationFailed, "refused the request"),
         (answer(200, b"[\n]\n"), exceptions.MalformedResponse, "X-Synctool-Models"),
         (

@@ -5,13 +5,16 @@ progress on a terminal, prints a summary and turns every SynctoolError into
 one line and exit status 1.
 """
 
+import os
 import sys
+import warnings
 
 from django.core.management.base import BaseCommand, CommandError
 
 from synctool.client import Client
 from synctool.client.progress import ProgressBars
-from synctool.client.transport import safe_url
+from synctool.client.transport import PlainHTTPWarning, plain_http_warning, safe_url
+from synctool.conf import settings
 from synctool.exceptions import SynctoolError
 from synctool.result import SyncResult
 from synctool.text import printable
@@ -20,6 +23,30 @@ from synctool.text import printable
 def allowed_labels(values: list[str]) -> list[str]:
     """``--allow a --allow b,c`` as ``["a", "b", "c"]``."""
     return [label.strip() for value in values for label in value.split(",") if label.strip()]
+
+
+SHOWN_FAILURES = 5
+
+
+def media_failure_lines(failed: list, media_url: str | None) -> list[str]:
+    """Media failures summarised: per reason, how many and the first few names,
+    and the media URL with the option that changes it."""
+    by_reason: dict[str, list[str]] = {}
+    for failure in failed:
+        # "https://cdn/media/x.jpg answered HTTP 404" -> "answered HTTP 404"
+        reason = failure.reason
+        if " answered " in reason:
+            reason = "answered " + reason.split(" answered ", 1)[1]
+        by_reason.setdefault(reason, []).append(failure.name)
+    lines = []
+    for reason, names in by_reason.items():
+        shown = ", ".join(names[:SHOWN_FAILURES])
+        more = f" and {len(names) - SHOWN_FAILURES} more" if len(names) > SHOWN_FAILURES else ""
+        lines.append(f"media failed: {len(names)} file(s): {reason}: {shown}{more}")
+    lines.append(
+        f"media URL: {media_url or '(none)'}; --media-url (SYNCTOOL_MEDIA_URL) sets another"
+    )
+    return lines
 
 
 def notes_of(results: list[SyncResult]) -> list[str]:
@@ -133,6 +160,12 @@ class Command(BaseCommand):
             help="also allow writing this model or app (repeatable; see SYNCTOOL_CLIENT_ALLOW)",
         )
         parser.add_argument(
+            "--ca-bundle",
+            metavar="PATH",
+            help="verify the server's TLS certificate against this CA bundle (a self-signed "
+            "certificate; SYNCTOOL_CLIENT_VERIFY)",
+        )
+        parser.add_argument(
             "--noinput",
             "--no-input",
             action="store_false",
@@ -141,6 +174,19 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
+        if options["ca_bundle"]:
+            if not os.path.isfile(options["ca_bundle"]):
+                raise CommandError(f"--ca-bundle {options['ca_bundle']}: no such file")
+            # Read by every session of this command (routes and media).
+            previous = settings.SYNCTOOL_CLIENT_VERIFY
+            settings.SYNCTOOL_CLIENT_VERIFY = options["ca_bundle"]
+            try:
+                return self._handle(options)
+            finally:
+                settings.SYNCTOOL_CLIENT_VERIFY = previous
+        return self._handle(options)
+
+    def _handle(self, options):
         client = Client(
             api_token=options["token"],
             api_url=options["endpoint"],
@@ -148,6 +194,10 @@ class Command(BaseCommand):
         )
         verbosity = options["verbosity"]
         try:
+            if client.api_url:
+                warning = plain_http_warning(client.url_for(""))
+                if warning is not None:
+                    self.stderr.write(f"warning: {warning}")
             if options["list"]:
                 self._list(client)
                 return
@@ -156,7 +206,9 @@ class Command(BaseCommand):
             if options["check"]:
                 self._check(client, options)
                 return
-            results = self._sync_all(client, options, verbosity)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", PlainHTTPWarning)  # said above
+                results = self._sync_all(client, options, verbosity)
         except SynctoolError as exc:
             raise CommandError(str(exc)) from None
         if verbosity > 0:
@@ -172,8 +224,8 @@ class Command(BaseCommand):
                     f"{len(media.failed)} failed"
                 )
         if failed:
-            for failure in failed:
-                self.stderr.write(printable(f"media failed: {failure.name}: {failure.reason}"))
+            for line in media_failure_lines(failed, client.media_url):
+                self.stderr.write(printable(line))
             raise CommandError(f"{len(failed)} media file(s) could not be fetched")
         if options["dry_run"] and verbosity > 0:
             self.stdout.write("dry run: nothing was written")
