@@ -61,9 +61,22 @@ def refuse_unallowed(labels: Iterable[str], where: str, extra: Iterable[str] = (
     refused = [label for label in dict.fromkeys(labels) if not allowed(label, extra)]
     if refused:
         names = ", ".join(refused)
+        guarded = [label for label in refused if label in _guarded()]
+        allow = " ".join(f"--allow {label}" for label in refused)
+        if guarded:
+            advice = (
+                f"To merge {', '.join(guarded)} with this database's own rows by natural key "
+                "(usernames, group names), list them in SYNCTOOL_NATURAL_KEYS (e.g. "
+                "['auth.User', 'auth.Group']), on the server too. "
+                f"{allow} (Client.sync(allow=[...]), SYNCTOOL_CLIENT_ALLOW) would instead write "
+                "them by primary key, over local rows with the same ids (your superuser)"
+            )
+        else:
+            advice = (
+                f"If that is what you want, pass {allow} (Client.sync(allow=[...])) or list "
+                "them in SYNCTOOL_CLIENT_ALLOW"
+            )
         raise ModelNotAllowed(
             f"{where} would write {names}, which this client does not allow: nothing was "
-            "cleaned or written. If that is what you want, allow them with --allow "
-            f"{refused[0]} (Client.sync(allow=[...])) or in SYNCTOOL_CLIENT_ALLOW; users and "
-            "groups are allowed when listed in SYNCTOOL_NATURAL_KEYS"
+            f"cleaned or written. {advice}."
         )

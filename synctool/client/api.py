@@ -88,7 +88,8 @@ class Client:
         """The full URL of route ``path``."""
         if not self.api_url:
             raise ConfigurationError(
-                "no server URL: pass Client(api_url=...) or set SYNCTOOL_CLIENT_ENDPOINT"
+                "no server URL: pass --endpoint URL (Client(api_url=...)) "
+                "or set SYNCTOOL_CLIENT_ENDPOINT"
             )
         check_scheme(self.api_url, "the server URL")
         # Credentials in the URL are used as the token (see api_token), never

@@ -36,6 +36,54 @@ def call_hook(name: str, **kwargs):
         raise HookError(f"the {name} hook raised {type(exc).__name__}: {exc}") from exc
 
 
+def unique_clash(model: type[models.Model], entries: list, exc: DatabaseError, using: str) -> str:
+    """``": pk=3 has code='X', which local row pk=9 has too"`` for SQLite's unique
+    errors, which name the columns but no row ("UNIQUE constraint failed:
+    shop_coupon.code"); "" otherwise. PostgreSQL and MySQL name the key and
+    its value themselves.
+
+    SQLite's transaction stays usable after a refused statement, so the
+    clashing rows can be looked up.
+    """
+    text = str(exc)
+    if "UNIQUE constraint failed:" not in text:
+        return ""
+    table = model._meta.db_table
+    columns = [
+        part.strip().removeprefix(f"{table}.")
+        for part in text.split("UNIQUE constraint failed:", 1)[1].splitlines()[0].split(",")
+    ]
+    fields = {f.column: f for f in model._meta.concrete_fields}
+    if not all(column in fields for column in columns):
+        return ""
+    chosen = [fields[column] for column in columns]
+    positions = {f.attname: i for i, f in enumerate(model._meta.concrete_fields)}
+    pk_name = model._meta.pk.attname
+
+    def value(entry, field):
+        if type(entry) is list:
+            return entry[positions[field.attname]]
+        return getattr(entry, field.attname)
+
+    seen: dict[tuple, object] = {}
+    manager = model._base_manager.using(using)
+    for entry in entries[:2000]:
+        key = tuple(value(entry, field) for field in chosen)
+        pk = value(entry, model._meta.pk)
+        shown = ", ".join(f"{field.name}={v!r}" for field, v in zip(chosen, key, strict=True))
+        if key in seen and seen[key] != pk:
+            return f": pk={pk!r} and pk={seen[key]!r} of this batch both have {shown}"
+        seen[key] = pk
+        lookup = {field.attname: v for field, v in zip(chosen, key, strict=True)}
+        try:
+            other = manager.filter(**lookup).exclude(pk=pk).values_list(pk_name, flat=True).first()
+        except DatabaseError:
+            return ""
+        if other is not None:
+            return f": pk={pk!r} has {shown}, which local row pk={other!r} has too"
+    return ""
+
+
 def _check_length(model: type[models.Model], pk, attname: str, value, limit: int) -> None:
     if isinstance(value, str) and len(value) > limit:
         raise LoadError(
@@ -142,7 +190,8 @@ class BatchWriter:
         try:
             self._flush(model, entries)
         except DatabaseError as exc:
-            raise LoadError(refused_batch(model, len(entries), exc)) from exc
+            clash = unique_clash(model, entries, exc, self.using)
+            raise LoadError(refused_batch(model, len(entries), exc) + clash) from exc
 
     def _flush(self, model: type[models.Model], entries: list) -> None:
         rows = [entry for entry in entries if type(entry) is list]

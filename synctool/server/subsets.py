@@ -12,7 +12,7 @@ Every set is a queryset of subqueries (``pk__in=child.values(fk)``): no key
 is pulled into Python but those of sliced querysets (MySQL/MariaDB refuse
 ``LIMIT`` inside ``IN``; a slice is small by nature). Models are visited
 children first, each once; a self reference (a category's ancestors) is
-followed level by level, at most ``MAX_LEVELS`` levels; a cycle between
+followed in one recursive query (a common table expression); a cycle between
 models (A points to B, B to A) is passed over again until nothing grows,
 at most ``MAX_ROUNDS`` times. The result: the own querysets as they were
 given, and per model one queryset of the rows that came only as parents or
@@ -26,14 +26,18 @@ import operator
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from django.db import models
+from django.db import connections, models
 from django.db.models import Q
+from django.db.models.expressions import RawSQL
 
 from synctool.exceptions import ConfigurationError
 from synctool.meta import auto_many_to_many, sort_models
 
-MAX_LEVELS = 64
 MAX_ROUNDS = 8
+# Always present on a migrated database and merged by natural key: a
+# subset does not bring them (nor what they reference), which keeps the
+# closure's queries small.
+NOT_BROUGHT = ("contenttypes.contenttype", "auth.permission")
 
 
 def _concrete(model: type[models.Model]) -> type[models.Model]:
@@ -52,6 +56,11 @@ def forward_references(model: type[models.Model]) -> list[tuple[models.Field, ty
     return found
 
 
+def brought(target: type[models.Model]) -> bool:
+    """Whether a subset brings rows of ``target`` as parents (see ``NOT_BROUGHT``)."""
+    return str(target._meta) not in NOT_BROUGHT
+
+
 def parent_models(own: Iterable[type[models.Model]]) -> list[type[models.Model]]:
     """The models rows of ``own`` may bring as parents (not in ``own``), in load order."""
     own = {_concrete(model) for model in own}
@@ -60,7 +69,7 @@ def parent_models(own: Iterable[type[models.Model]]) -> list[type[models.Model]]
     while pending:
         model = pending.pop()
         for _field, target in forward_references(model):
-            if target not in own and target not in seen:
+            if target not in own and target not in seen and brought(target):
                 seen.add(target)
                 pending.append(target)
     return sort_models(seen)
@@ -128,9 +137,14 @@ class _Members:
     """The rows of one model in the subset: a union of ``(lookup, subquery)``."""
 
     model: type[models.Model]
+    db: str = "default"
     own: list[models.QuerySet] = field(default_factory=list)
     added: list[tuple[str, object]] = field(default_factory=list)
     whole_table: bool = False
+
+    @property
+    def manager(self):
+        return self.model._base_manager.db_manager(self.db)
 
     def own_q(self) -> Q | None:
         parts = [Q(pk__in=_keys(qs)) for qs in self.own]
@@ -142,7 +156,7 @@ class _Members:
 
     def all(self) -> models.QuerySet:
         """Every row of this model in the subset."""
-        manager = self.model._base_manager
+        manager = self.manager
         if self.whole_table:
             return manager.all()
         parts = [q for q in (self.own_q(), self.added_q()) if q is not None]
@@ -154,7 +168,7 @@ class _Members:
         """The rows that are not own rows (parents and followed children), or None."""
         if self.whole_table or not self.added:
             return None
-        queryset = self.model._base_manager.filter(self.added_q())
+        queryset = self.manager.filter(self.added_q())
         own = self.own_q()
         if own is not None:
             queryset = queryset.exclude(own)
@@ -187,6 +201,8 @@ class Subset:
         self, querysets: list[models.QuerySet], follow: Iterable[str] = (), *, parents: bool = True
     ):
         self.given = list(querysets)
+        # The route's database: parents are read where its rows are.
+        self.db = self.given[0].db if self.given else "default"
         self.members: dict[type[models.Model], _Members] = {}
         for queryset in self.given:
             members = self._members(_concrete(queryset.model))
@@ -202,7 +218,7 @@ class Subset:
 
     def _members(self, model: type[models.Model]) -> _Members:
         if model not in self.members:
-            self.members[model] = _Members(model)
+            self.members[model] = _Members(model, self.db)
         return self.members[model]
 
     def _follow_children(self) -> None:
@@ -223,7 +239,7 @@ class Subset:
                 members = self._members(model)
                 self._ancestors(members)
                 for ref, target in forward_references(model):
-                    if target is not model:
+                    if target is not model and (target in self.members or brought(target)):
                         grew |= self._add_parents(members, ref, target, check=round_number > 0)
             if not cyclic or not grew:
                 return
@@ -260,17 +276,19 @@ class Subset:
         lookup = "pk" if ref.many_to_many else ref.target_field.attname
         values = members.all().filter(**{f"{name}__isnull": False}).order_by().values(name)
         if check:
-            new = parent.model._base_manager.filter(**{f"{lookup}__in": values})
+            new = parent.manager.filter(**{f"{lookup}__in": values})
             if not new.exclude(pk__in=parent.all().values("pk")).exists():
                 return False
         parent.added.append((lookup, values))
         return True
 
     def _ancestors(self, members: _Members) -> None:
-        """A self reference (a tree's parent): add the ancestors, level by level.
+        """A self reference (a tree's parent): add every ancestor, in one query.
 
-        Level *n* is a subquery of level *n - 1* (so *n* deep, not more); the
-        walk stops when a level brings no row that is not in the set yet.
+        A recursive common table expression (SQLite, PostgreSQL, MySQL 8,
+        MariaDB 10.2): nested subqueries, one per level, overflow SQLite's
+        parser after a few levels. ``UNION`` (not ``UNION ALL``) ends even
+        where the data has a cycle.
         """
         model = members.model
         if members.whole_table:
@@ -278,21 +296,22 @@ class Subset:
         for ref, target in forward_references(model):
             if target is not model or ref.many_to_many:
                 continue
-            lookup = ref.target_field.attname
-            frontier = members.all()
-            for _level in range(MAX_LEVELS):
-                values = frontier.filter(**{f"{ref.attname}__isnull": False}).order_by()
-                values = values.values(ref.attname)
-                level = model._base_manager.filter(**{f"{lookup}__in": values})
-                if not level.exclude(pk__in=members.all().values("pk")).exists():
-                    break
-                members.added.append((lookup, values))
-                frontier = level
-            else:
-                raise ConfigurationError(
-                    f"{model._meta.label}.{ref.name}: more than {MAX_LEVELS} levels of "
-                    "ancestors; is there a cycle in the data?"
-                )
+            connection = connections[members.db]
+            quote = connection.ops.quote_name
+            base = members.all().order_by().values("pk")
+            base_sql, base_params = base.query.get_compiler(connection=connection).as_sql()
+            table, pk = quote(model._meta.db_table), quote(model._meta.pk.column)
+            fk, key = quote(ref.column), quote(ref.target_field.column)
+            # Only quoted names of the model's own table and columns go into
+            # the text; values stay parameters.
+            sql = (
+                f"WITH RECURSIVE synctool_up (k) AS ("  # noqa: S608
+                f"SELECT {fk} FROM {table} WHERE {pk} IN ({base_sql}) AND {fk} IS NOT NULL "
+                f"UNION SELECT t.{fk} FROM {table} t JOIN synctool_up ON t.{key} = synctool_up.k "
+                f"WHERE t.{fk} IS NOT NULL) SELECT k FROM synctool_up"
+            )
+            ancestors = RawSQL(sql, base_params)  # noqa: S611 - see above
+            members.added.append((ref.target_field.attname, ancestors))
 
     # -- results -------------------------------------------------------------
 

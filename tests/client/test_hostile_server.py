@@ -112,7 +112,10 @@ def test_a_superuser_and_a_session_announced_by_a_tag_route_are_refused(
     with pytest.raises(exceptions.ModelNotAllowed, match="auth.user") as info:
         client.sync("superuser", clean=True)
     assert "nothing was cleaned or written" in str(info.value)
-    assert "--allow" in str(info.value)
+    # Merging by natural key is advised first; --allow says what it would do.
+    assert "list them in SYNCTOOL_NATURAL_KEYS" in str(info.value)
+    assert "--allow auth.user (Client" in str(info.value)
+    assert "over local rows with the same ids" in str(info.value)
     # Sessions are never allowed, whatever the identity settings.
     settings.SYNCTOOL_NATURAL_KEYS = ["auth.User"]
     server.routes["/sync/superuser"] = fixture(b"[\n]\n", models="testapp.tag,sessions.session")
@@ -122,9 +125,11 @@ def test_a_superuser_and_a_session_announced_by_a_tag_route_are_refused(
 
 def test_an_announced_model_with_no_rows_cannot_clean_it(server, client, unchanged, settings):
     settings.SYNCTOOL_NATURAL_KEYS = []
-    server.routes["/sync/wipe"] = fixture(b"[\n]\n", models="auth.user")
-    with pytest.raises(exceptions.ModelNotAllowed):
+    server.routes["/sync/wipe"] = fixture(b"[\n]\n", models="auth.user,auth.group")
+    with pytest.raises(exceptions.ModelNotAllowed) as info:
         client.sync("wipe", clean=True)
+    # Every refused model is named in the way out, not only the first.
+    assert "--allow auth.user --allow auth.group" in str(info.value)
 
 
 def test_allowing_a_model_lets_it_through(server, client, settings):

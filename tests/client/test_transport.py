@@ -180,3 +180,23 @@ def test_silent_server_before_headers(server, client, settings, unchanged):
             client.sync("tags")
     finally:
         release.set()
+
+
+def test_a_unique_clash_names_the_model_the_rows_and_the_key(server, client):
+    """Tag.name is unique: a local tag holds the name an arriving tag has."""
+    from django.db import connection
+
+    Tag.objects.create(pk=50, name="two")
+    before = database_digest("default", app_labels=("testapp",))
+    server.routes["/sync/tags"] = fixture()
+    with pytest.raises(exceptions.LoadError) as info:
+        client.sync("tags")
+    message = str(info.value)
+    assert "testapp.Tag" in message
+    if connection.vendor == "sqlite":
+        assert "pk=2 has name='two', which local row pk=50 has too" in message
+    elif connection.vendor == "postgresql":
+        assert "Key (name)=(two) already exists" in message
+    else:
+        assert "Duplicate entry 'two'" in message
+    assert database_digest("default", app_labels=("testapp",)) == before
