@@ -60,12 +60,12 @@ demo: $(PY)
 	$(call install,demo)
 	$(PY) example/demo.py
 
-# mysqlclient is compiled against libmariadb/libmysqlclient: when it cannot be
-# built here, the MariaDB run is skipped (or fails with REQUIRE_ALL_DBS=1) and
-# scripts/runtests.py says why.
+# mysqlclient is compiled against libmariadb/libmysqlclient, and only when
+# BACKENDS has mysql: when it cannot be built here, the MariaDB run is skipped
+# (or fails with REQUIRE_ALL_DBS=1) and scripts/runtests.py says why.
 test: $(PY)
 	$(call install,test)
-	@if ! $(PY) -c "import MySQLdb" 2>/dev/null; then \
+	@if echo " $(BACKENDS) " | grep -q " mysql " && ! $(PY) -c "import MySQLdb" 2>/dev/null; then \
 		echo "Installing mysqlclient (for the MariaDB run)"; \
 		$(PIP) install --quiet "mysqlclient>=2.2" > "$(VENV)/mysqlclient-build.log" 2>&1 \
 			|| echo "mysqlclient could not be built (log: $(VENV)/mysqlclient-build.log)"; \
