@@ -47,7 +47,13 @@ def refused_batch(model: type[models.Model], count: int, exc: DatabaseError) -> 
     hint = ""
     if any(words in text.lower() for words in MISSING_SCHEMA):
         hint = ": is this database migrated? Run `manage.py migrate`"
-    first_line = text.splitlines()[0] if text else type(exc).__name__
+    lines = text.splitlines()
+    first_line = lines[0] if lines else type(exc).__name__
+    # PostgreSQL names the clashing key on its DETAIL line ("Key (code)=(X)
+    # already exists."): keep it.
+    detail = next((line for line in lines[1:] if line.startswith("DETAIL:")), None)
+    if detail:
+        first_line += ": " + detail.removeprefix("DETAIL:").strip()
     return (
         f"{model._meta.label}: the database refused a batch of {count} rows "
         f"({type(exc).__name__}: {first_line}){hint}"
