@@ -255,3 +255,11 @@ def test_content_types_and_permissions_are_not_brought(live_server_process):
     assert "contenttypes.contenttype" not in parents
     assert "auth.permission" not in parents
     assert "auth.group" in parents  # a user's groups are
+
+
+@e2e
+def test_a_query_string_reaches_the_route_function(client_for):
+    for name in ("alpha", "alpine", "beta"):
+        Tag.objects.using("server").create(name=name)
+    client_for().sync("tags-for-user?prefix=alpi")
+    assert values(Tag, "default", "name") == [("alpine",)]

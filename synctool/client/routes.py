@@ -16,8 +16,10 @@ def _pattern(path: str) -> str:
 
 def route_matches(path: str, route: str) -> bool:
     """Whether the server's route regex ``path`` serves ``route``."""
+    # A query string is the route function's to read, not part of the route.
+    name = route.split("?", 1)[0].strip("/")[:MAX_ROUTE_LENGTH]
     try:
-        return re.fullmatch(_pattern(path), route.strip("/")[:MAX_ROUTE_LENGTH]) is not None
+        return re.fullmatch(_pattern(path), name) is not None
     except re.error:
         return False
 

@@ -640,7 +640,8 @@ def test_sync_data_images_reports_failures_with_exit_status_1(
     assert exit_info.value.code == 1
     out, err = capsys.readouterr()
     assert "media: 1 downloaded, 0 skipped, 1 failed" in out
-    assert f"media failed: {missing}: " in err and "HTTP 404" in err
+    assert f"media failed: 1 file(s): answered HTTP 404: {missing}" in err
+    assert "--media-url" in err  # the way to point at the right media server
     assert "1 media file(s) could not be fetched" in err
     # The rows stay committed; the present file arrived.
     assert Post.objects.filter(blog__slug=blog.slug).count() == 2
