@@ -41,6 +41,10 @@ from synctool.meta import traits, written_columns
 UNIQUE_VIOLATION = "23505"
 
 
+# Django 6.1 renames savepoint() to savepoint_create() (the old name warns).
+_savepoint = getattr(transaction, "savepoint_create", transaction.savepoint)
+
+
 def _wait(pgconn: pq.abc.PGconn, *, write: bool) -> None:
     fileno = pgconn.socket
     select.select([] if write else [fileno], [fileno] if write else [], [])
@@ -169,7 +173,7 @@ class StraightCopy:
             return None
         table = connection.ops.quote_name(model._meta.db_table)
         fields = written_columns(model)
-        savepoint = transaction.savepoint(using=using)
+        savepoint = _savepoint(using=using)
         try:
             with connection.wrap_database_errors:
                 statement, oids = _copy_statement(cursor, table, fields, connection, types_of=table)
