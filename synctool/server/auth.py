@@ -102,11 +102,6 @@ def matching_token(presented: str, tokens: list[str]) -> str | None:
     return found
 
 
-def token_matches(presented: str, tokens: list[str]) -> bool:
-    """Whether ``presented`` is one of ``tokens`` (constant time)."""
-    return matching_token(presented, tokens) is not None
-
-
 def unauthorized() -> HttpResponse:
     response = HttpResponse(
         "synctool: a valid token is required.\n",
@@ -133,8 +128,3 @@ def authenticate(request: HttpRequest, explicit=None) -> tuple[HttpResponse | No
     if token is None:
         return unauthorized(), None
     return None, Caller(token_id(token), routes[token])
-
-
-def refuse_unauthorized(request: HttpRequest, explicit=None) -> HttpResponse | None:
-    """Return a 401/403 response when the request may not pass, else None."""
-    return authenticate(request, explicit)[0]

@@ -44,10 +44,6 @@ def give_place() -> None:
         _active = max(_active - 1, 0)
 
 
-def exports_under_way() -> int:
-    return _active
-
-
 class Counted:
     """Counts the objects that go through it (the audit line's rows)."""
 

@@ -4,7 +4,6 @@ media failures summarised. Real servers on 127.0.0.1 (TLS made in the test)."""
 
 import io
 import ssl
-import subprocess
 import warnings
 
 import pytest
@@ -27,35 +26,6 @@ GOOD = b'[\n{"model":"testapp.tag","pk":1,"fields":{"name":"one"}}\n]\n'
 
 def tags(handler):
     answer(body=GOOD, headers={"X-Synctool-Models": "testapp.tag"})(handler)
-
-
-@pytest.fixture(scope="module")
-def certificate(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("tls")
-    key, cert = directory / "key.pem", directory / "cert.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-        ],  # fmt: skip
-        check=True,
-        capture_output=True,
-    )
-    return key, cert
 
 
 @pytest.fixture
