@@ -4,6 +4,7 @@ from django.apps import AppConfig
 class SynctoolConfig(AppConfig):
     name = "synctool"
     verbose_name = "synctool"
+    default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
         # Importing conf installs the SYNCTOOL_* defaults; importing checks

@@ -34,6 +34,9 @@ class SynctoolConf(AppConf):
     # Server: gzip level (1-9) for clients that accept gzip; 0 sends plain JSON.
     # Level 1 keeps most of the size reduction at a fraction of level 6's CPU.
     GZIP_LEVEL = 1
+    # Server: largest incremental state a client may POST, in bytes, compressed
+    # and inflated (about 17 bytes a row: 200,000 rows are 3.4 MB).
+    MAX_STATE_BYTES = 512 * 1024**2
 
     # Client: the token sent to the server (as Authorization: Bearer).
     CLIENT_TOKEN = None

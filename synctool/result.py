@@ -54,6 +54,12 @@ class SyncResult:
     # The models whose rows came only as parents of the route's rows (upserted,
     # never cleaned).
     parents: list[str] = field(default_factory=list)
+    # Incremental syncs: per model, how it went ("content": only the rows that
+    # changed; "full": every row, the reason in ``notes``; "merge": every row,
+    # never cleaned).
+    modes: dict[str, str] = field(default_factory=dict)
+    # The history record of this sync (a synctool.models.SyncRun), if kept.
+    run_id: int | None = None
 
     def counts(self, label: str) -> ModelCounts:
         """The counts of ``label`` (``app_label.modelname``), created on first use."""

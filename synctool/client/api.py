@@ -18,6 +18,8 @@ from django.db import DEFAULT_DB_ALIAS, models
 from synctool.client.allow import refuse_unallowed
 from synctool.client.confirm import ConfirmClean, ask_before_large_clean
 from synctool.client.gate import GateReport, check_schema, refuse_same_database
+from synctool.client.history import History, history_table_ready, previous_state
+from synctool.client.increment import RouteIncrement
 from synctool.client.loader import RoutePart, SyncLoader
 from synctool.client.media import MediaCollector, fetch_media_files, media_url_optional
 from synctool.client.routes import check_announced, check_route_names
@@ -31,8 +33,27 @@ from synctool.client.transport import (
     safe_url,
 )
 from synctool.conf import settings
-from synctool.exceptions import ConfigurationError, MalformedResponse
+from synctool.exceptions import ConfigurationError, MalformedResponse, SynctoolError
 from synctool.result import MediaResult, Progress, SyncResult
+
+
+def incremental_objects(streams: RouteStreams, index: int, increment: RouteIncrement):
+    """The objects of route ``index``, asked with this client's incremental state."""
+    return lambda: streams.objects(index, state=increment.upload())
+
+
+def refuse_shared_models(urls: list[str], increments: list[RouteIncrement]) -> None:
+    """Two routes of one incremental sync may not both own a model: each would
+    delete the rows the other's state holds."""
+    owner: dict[str, str] = {}
+    for url, increment in zip(urls, increments, strict=True):
+        for label in increment.cleanable:
+            if label in owner:
+                raise ConfigurationError(
+                    f"routes {owner[label]!r} and {url!r} both carry {label}: sync them "
+                    "incrementally one at a time"
+                )
+            owner[label] = url
 
 
 def join_url(base: str, path: str) -> str:
@@ -110,6 +131,7 @@ class Client:
         allow: Iterable[str] = (),
         confirm_clean: ConfirmClean | None = None,
         progress: Callable[[Progress], None] | None = None,
+        incremental: bool = False,
     ) -> SyncResult:
         """Pull route ``url`` into the ``using`` database, in one transaction.
 
@@ -127,6 +149,10 @@ class Client:
             rows announced})`` before a clean that would delete far more rows
             than the server sends; a false answer cancels the sync.
         :param progress: called with a :class:`~synctool.result.Progress`.
+        :param incremental: move only the rows that changed since the last
+            successful incremental sync of this route into ``using`` (the
+            first one is full); the result is what a ``clean`` sync would
+            give. Needs the history of syncs (``migrate synctool``).
         :raises SynctoolError: a subclass naming what went wrong; the local
             database is then exactly as it was.
         """
@@ -142,6 +168,7 @@ class Client:
             allow=allow,
             confirm_clean=confirm_clean,
             progress=progress,
+            incremental=incremental,
         )[0]
 
     def sync_many(
@@ -158,6 +185,7 @@ class Client:
         allow: Iterable[str] = (),
         confirm_clean: ConfirmClean | None = None,
         progress: Callable[[Progress], None] | None = None,
+        incremental: bool = False,
     ) -> list[SyncResult]:
         """Pull several routes into ``using`` in one transaction: all of them or nothing.
 
@@ -170,11 +198,68 @@ class Client:
         order.
         """
         urls = list(urls)
-        started = time.monotonic()
+        if incremental and clean:
+            raise ConfigurationError(
+                "--clean and --incremental do not go together: an incremental sync already "
+                "gives what a clean one would (deleted rows included); drop --clean"
+            )
+        endpoint = safe_url(self.url_for(""))
         results = [
             SyncResult(url=safe_url(self.url_for(url)), using=using, dry_run=dry_run)
             for url in urls
         ]
+        history = None
+        if history_table_ready(using):
+            history = History(
+                urls,
+                endpoint=endpoint,
+                using=using,
+                clean=clean,
+                incremental=incremental,
+                dry_run=dry_run,
+            )
+            for result, run in zip(results, history.runs, strict=True):
+                result.run_id = run.pk
+        elif incremental:
+            raise ConfigurationError(
+                f"--incremental keeps its state in the history of syncs, which database "
+                f"{using!r} does not have: run `manage.py migrate synctool --database {using}`"
+            )
+        try:
+            states = self._sync_into(
+                urls,
+                results,
+                clean=clean,
+                reset=reset,
+                images=images,
+                files=files,
+                using=using,
+                dry_run=dry_run,
+                ignore_unknown=ignore_unknown,
+                allow=allow,
+                confirm_clean=confirm_clean,
+                progress=progress,
+                previous=(
+                    [previous_state(url, endpoint, using) for url in urls] if incremental else None
+                ),
+            )
+        except BaseException as exc:
+            if history is not None:
+                message = (
+                    str(exc) if isinstance(exc, SynctoolError) else f"{type(exc).__name__}: {exc}"
+                )
+                history.finish(results, error=message or type(exc).__name__)
+            raise
+        if history is not None:
+            history.finish(results, states=states)
+        return results
+
+    def _sync_into(
+        self, urls, results, *, clean, reset, images, files, using, dry_run, ignore_unknown,
+        allow, confirm_clean, progress, previous,
+    ) -> list | None:  # fmt: skip
+        """The sync itself (see :meth:`sync_many`); the incremental states to keep, if any."""
+        started = time.monotonic()
         media = images or files
         collectors = [MediaCollector(images=images, files=files) for _ in urls] if media else []
         media_url = self._require_media_url() if media and not dry_run else None
@@ -186,15 +271,36 @@ class Client:
                 result.expected = streams.counts(index)
                 result.parents = streams.parents(index)
                 result.notes = list(report.notes) if index == 0 else []
+            increments = (
+                [
+                    RouteIncrement(
+                        using,
+                        streams.labels(index),
+                        streams.cleanable(index),
+                        previous[index],
+                        results[index],
+                    )
+                    for index in range(len(urls))
+                ]
+                if previous is not None
+                else None
+            )
+            if increments is not None:
+                refuse_shared_models(urls, increments)
             parts = [
                 RoutePart(
                     url=results[index].url,
                     labels=streams.labels(index),
                     result=results[index],
-                    objects=functools.partial(streams.objects, index),
+                    objects=(
+                        functools.partial(streams.objects, index)
+                        if increments is None
+                        else incremental_objects(streams, index, increments[index])
+                    ),
                     bytes_received=functools.partial(streams.bytes_received, index),
                     on_batch=[collectors[index].collect] if collectors else [],
                     cleanable=streams.cleanable(index),
+                    increment=increments[index] if increments is not None else None,
                 )
                 for index in range(len(urls))
             ]
@@ -221,7 +327,18 @@ class Client:
         seconds = time.monotonic() - started
         for result in results:
             result.seconds = seconds if len(results) == 1 else result.seconds or seconds
-        return results
+        if increments is None:
+            return None
+        for result, increment in zip(results, increments, strict=True):
+            result.modes = dict(increment.modes)
+            result.notes.extend(
+                f"{label} synced in full: {reason}"
+                for label, reason in increment.reasons.items()
+                if increment.modes.get(label) == "full"
+            )
+        if dry_run:
+            return None
+        return [increment.next_state() for increment in increments]
 
     def check(
         self,

@@ -60,13 +60,13 @@ class Cleaner:
         self.cleaned_models: list[type[models.Model]] = []
         self.cleaned_children: dict[type[models.Model], list] = {}
 
-    def clean(self) -> None:
-        """Delete the local rows of every announced model, children first.
+    def clean(self, only: list[type[models.Model]] | None = None) -> None:
+        """Delete the local rows of every announced model (or of ``only``), children first.
 
         Key-identified models (content types, permissions, users where so
         configured) are never cleaned: their rows are merged by natural key.
         """
-        for model, queryset in self._clean_querysets():
+        for model, queryset in self._clean_querysets(only):
             label = str(model._meta)
             if any(parent not in self.models for parent in model._meta.get_parent_list()):
                 # A multi-table child whose parent the sync does not carry: its
@@ -88,9 +88,12 @@ class Cleaner:
             self.cleaned_models.append(model)
             self.report("clean", label, deleted)
 
-    def _clean_querysets(self) -> Iterator[tuple[type[models.Model], models.QuerySet]]:
+    def _clean_querysets(
+        self, only: list[type[models.Model]] | None = None
+    ) -> Iterator[tuple[type[models.Model], models.QuerySet]]:
         """Each model ``clean`` deletes from, children first, with the rows it deletes."""
-        for model in reversed(sort_models(self.models)):
+        chosen_models = self.models if only is None else [m for m in only if m in self.models]
+        for model in reversed(sort_models(chosen_models)):
             if model_label(model) in self.key_identified:
                 continue
             queryset = model._base_manager.using(self.using).all()

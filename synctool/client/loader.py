@@ -76,6 +76,8 @@ class RoutePart:
     # The models clean may empty (None: every announced model): a subset
     # route's own tables are not the route's, nor are its parents'.
     cleanable: list[str] | None = None
+    # An incremental sync of this route (synctool.client.increment.RouteIncrement).
+    increment: object | None = None
 
 
 def _model(url: str, label: str) -> type[models.Model]:
@@ -188,7 +190,10 @@ class SyncLoader:
         self._part = part
         self.writer.switch_to(part.result, part.on_batch)
         try:
-            self.load(part, part.objects())
+            objects = part.objects()
+            if part.increment is not None:
+                objects = part.increment.apply(objects, self.cleaner.clean)
+            self.load(part, objects)
         except SynctoolError as exc:
             if part.url in str(exc):
                 raise

@@ -19,6 +19,7 @@ from synctool.client.transport import Download, open_url, safe_url
 from synctool.conf import settings
 from synctool.exceptions import UnexpectedModel
 from synctool.wire import decode_fixture
+from synctool.wire.state import CONTENT_TYPE as STATE_TYPE
 
 
 class RouteStreams:
@@ -84,9 +85,16 @@ class RouteStreams:
         download = self._downloads.get(index)
         return download.bytes_received if download is not None else self._bytes.get(index, 0)
 
-    def objects(self, index: int) -> Iterator[dict]:
-        """The decoded objects of route ``index``, requested now."""
-        download = self._downloads[index] = open_url(self.session, self.urls[index])
+    def objects(self, index: int, state: bytes | None = None) -> Iterator[dict]:
+        """The decoded objects of route ``index``, requested now (with ``POST`` of
+        an incremental ``state`` when there is one)."""
+        if state is None:
+            download = open_url(self.session, self.urls[index])
+        else:
+            download = open_url(
+                self.session, self.urls[index], method="POST", body=state, content_type=STATE_TYPE
+            )
+        self._downloads[index] = download
         try:
             unexpected = [m for m in download.announced_models if m not in self._labels[index]]
             if unexpected:

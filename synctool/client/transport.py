@@ -81,7 +81,8 @@ def build_session(token: str | None) -> requests.Session:
         read=False,  # a read timeout is not retried: it would double the wait
         status=settings.SYNCTOOL_RETRIES,
         status_forcelist=RETRY_STATUSES,
-        allowed_methods=frozenset({"GET", "HEAD"}),
+        # POST only carries an incremental state: it reads, like GET.
+        allowed_methods=frozenset({"GET", "HEAD", "POST"}),
         backoff_factor=settings.SYNCTOOL_RETRY_BACKOFF,
         raise_on_status=False,
         respect_retry_after_header=True,
@@ -326,13 +327,20 @@ def arriving(raw, size: int, *, decode_content: bool) -> Iterator[bytes]:
 
 
 def open_url(
-    session: requests.Session, url: str, *, accept_json: bool = True, method: str = "GET"
+    session: requests.Session,
+    url: str,
+    *,
+    accept_json: bool = True,
+    method: str = "GET",
+    body: bytes | None = None,
+    content_type: str | None = None,
 ) -> Download:
-    """GET (or HEAD) ``url`` with streaming, timeouts and retries; raise on any failure."""
+    """GET (or HEAD, or POST ``body``) ``url`` with streaming, timeouts and retries;
+    raise on any failure."""
     shown = safe_url(url)
     check_deadline(session, url)
     try:
-        response = _request_following_same_origin(session, method, url)
+        response = _request_following_same_origin(session, method, url, body, content_type)
     except requests.exceptions.ConnectTimeout:
         raise ServerUnreachable(f"could not connect to {shown} within {timeout()[0]:g} s") from None
     except requests.exceptions.ReadTimeout:
@@ -368,7 +376,9 @@ def _origin(url: str) -> tuple[str, str, int | None]:
     return parts.scheme, (parts.hostname or "").lower(), parts.port or default
 
 
-def _request_following_same_origin(session, method: str, url: str) -> requests.Response:
+def _request_following_same_origin(
+    session, method: str, url: str, body: bytes | None = None, content_type: str | None = None
+) -> requests.Response:
     """The request, following redirects only within the same origin.
 
     A redirect to another host or port would carry the data (and the
@@ -380,7 +390,13 @@ def _request_following_same_origin(session, method: str, url: str) -> requests.R
     hops: list[requests.Response] = []
     for _ in range(MAX_REDIRECTS + 1):
         response = session.request(
-            method, current, stream=True, timeout=timeout(), allow_redirects=False
+            method,
+            current,
+            data=body,
+            headers={"Content-Type": content_type} if content_type else None,
+            stream=True,
+            timeout=timeout(),
+            allow_redirects=False,
         )
         if not response.is_redirect:
             response.history = hops  # as requests keeps it: the messages name the hops

@@ -8,18 +8,22 @@ from django.core.handlers.asgi import ASGIRequest
 from django.db import connections
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, StreamingHttpResponse
 from django.utils.cache import patch_vary_headers
+from django.views.decorators.csrf import csrf_exempt
 
 import synctool
 from synctool.backends import backend_for
 from synctool.conf import settings
-from synctool.exceptions import ConfigurationError
+from synctool.exceptions import ConfigurationError, LimitExceeded, MalformedResponse
 from synctool.plugins import get_hooks
 from synctool.server.auth import authenticate
-from synctool.server.export import model_label, order_querysets, serialize_querysets
+from synctool.server.export import model_label, one_snapshot, order_querysets, serialize_querysets
+from synctool.server.increment import IncrementalExport
 from synctool.server.manifest import build_manifest
 from synctool.server.routing import project_key_identified
-from synctool.server.streaming import Counted, Finished, asynchronous, take_place
+from synctool.server.streaming import Counted, Finished, asynchronous, give_place, take_place
 from synctool.wire import encode_fixture, gzip_chunks
+from synctool.wire.state import CONTENT_TYPE as STATE_CONTENT_TYPE
+from synctool.wire.state import unpack
 
 logger = logging.getLogger("synctool")
 
@@ -69,27 +73,40 @@ def row_counts(querysets) -> str:
 SAFE_METHODS = ("GET", "HEAD")
 
 
-def _gate(request: HttpRequest, route):
+def _gate(request: HttpRequest, route, *, incremental: bool = False):
     """``(a response to answer instead, None)`` or ``(None, caller)``.
 
     The token first, then the method: without a valid token every request
     under the routes gets 401, whatever its path and method, so nothing
-    tells which routes exist.
+    tells which routes exist. A route (``incremental``) also takes a
+    ``POST`` whose body is an incremental state, and no other ``POST``.
     """
     refused, caller = authenticate(request, route.api_token)
     if refused is not None:
         return refused, None
+    if incremental and request.method == "POST" and request.content_type == STATE_CONTENT_TYPE:
+        return None, caller
     if request.method not in SAFE_METHODS:
         return HttpResponseNotAllowed(SAFE_METHODS), None
     return None, caller
 
 
+def read_state(request: HttpRequest):
+    """The incremental state a client POSTed, within SYNCTOOL_MAX_STATE_BYTES."""
+    limit = settings.SYNCTOOL_MAX_STATE_BYTES
+    body = request.read(limit + 1 if limit else -1)
+    if limit and len(body) > limit:
+        raise LimitExceeded(f"the incremental state is larger than {limit} bytes")
+    return unpack(body, max_bytes=limit)
+
+
 def export_view(route, entry):
     """The view streaming one route as a JSON fixture."""
 
+    @csrf_exempt  # a token, not a cookie, authenticates every request
     @login_not_required  # the token is the authentication (LoginRequiredMiddleware)
     def view(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        answered, caller = _gate(request, route)
+        answered, caller = _gate(request, route, incremental=True)
         if answered is not None:
             return answered
         if not caller.may_pull(entry.path):
@@ -138,7 +155,16 @@ def export_view(route, entry):
             )
             response["Retry-After"] = str(retry)
             return response
-        counted = Counted(serialize_querysets(querysets, key_identified=key_identified))
+        if request.method == "POST":
+            try:
+                states = read_state(request)
+            except (LimitExceeded, MalformedResponse) as exc:
+                give_place()
+                return refusal(f"synctool: {exc}", status=400)
+            objects = incremental_objects(querysets, states, cleanable, key_identified)
+        else:
+            objects = serialize_querysets(querysets, key_identified=key_identified)
+        counted = Counted(objects)
         chunks = encode_fixture(counted)
         level = settings.SYNCTOOL_GZIP_LEVEL
         if level and _accepts_gzip(request):
@@ -156,6 +182,12 @@ def export_view(route, entry):
 
     view.synctool_entry = entry
     return view
+
+
+def incremental_objects(querysets, states, cleanable, key_identified):
+    """The records of an incremental response, in the route's one snapshot."""
+    with one_snapshot(queryset.db for queryset in querysets):
+        yield from IncrementalExport(querysets, states, cleanable, key_identified).records()
 
 
 def index_view(route):

@@ -12,10 +12,12 @@ import warnings
 from django.core.management.base import BaseCommand, CommandError
 
 from synctool.client import Client
+from synctool.client.history import history_table_ready
 from synctool.client.progress import ProgressBars
 from synctool.client.transport import PlainHTTPWarning, plain_http_warning, safe_url
 from synctool.conf import settings
 from synctool.exceptions import SynctoolError
+from synctool.models import SyncRun
 from synctool.result import SyncResult
 from synctool.text import printable
 
@@ -72,37 +74,75 @@ def notes_of(results: list[SyncResult]) -> list[str]:
 
 
 def format_summary(results: list[SyncResult]) -> str:
-    """A plain-text table: model, received, written, deleted, seconds."""
-    rows = [("model", "received", "written", "deleted", "seconds")]
+    """A plain-text table: model, received, written, deleted, seconds, and for an
+    incremental sync how each model went (``content``, ``full``, ``merge``)."""
+    incremental = any(result.modes for result in results)
+    header = ("model", "received", "written", "deleted", "seconds")
+    rows = [(*header, "mode") if incremental else header]
     for result in results:
         for label, counts in result.models.items():
-            rows.append(
-                (
-                    label,
-                    str(counts.received),
-                    str(counts.written),
-                    str(counts.deleted),
-                    f"{counts.seconds:.2f}",
-                )
+            row = (
+                label,
+                str(counts.received),
+                str(counts.written),
+                str(counts.deleted),
+                f"{counts.seconds:.2f}",
             )
-    rows.append(
-        (
-            "total",
-            str(sum(r.received for r in results)),
-            str(sum(r.written for r in results)),
-            str(sum(r.deleted for r in results)),
-            f"{sum(r.seconds for r in results):.2f}",
-        )
+            rows.append((*row, result.modes.get(label, "")) if incremental else row)
+    total = (
+        "total",
+        str(sum(r.received for r in results)),
+        str(sum(r.written for r in results)),
+        str(sum(r.deleted for r in results)),
+        f"{sum(r.seconds for r in results):.2f}",
     )
-    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    rows.append((*total, "") if incremental else total)
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = []
     for index, row in enumerate(rows):
-        numbers = zip(row[1:], widths[1:], strict=True)
+        numbers = zip(row[1:5], widths[1:5], strict=True)
         cells = [row[0].ljust(widths[0])] + [cell.rjust(width) for cell, width in numbers]
-        lines.append("  ".join(cells))
+        if incremental:
+            cells.append(row[5].ljust(widths[5]))
+        lines.append("  ".join(cells).rstrip())
         if index == 0 or index == len(rows) - 2:
             lines.append("  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def format_history(runs: list) -> list[str]:
+    """The history of syncs as a table, newest first, with each failure's error."""
+    if not runs:
+        return ["no syncs recorded"]
+    rows = [("started", "route", "database", "status", "rows", "bytes", "seconds", "kind")]
+    for run in runs:
+        kind = "incremental" if run.incremental else ("clean" if run.clean else "merge")
+        seconds = run.seconds
+        rows.append(
+            (
+                f"{run.started:%Y-%m-%d %H:%M:%S}",
+                run.route,
+                run.database,
+                run.status,
+                str(run.rows),
+                str(run.bytes_received),
+                "" if seconds is None else f"{seconds:.2f}",
+                kind,
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    out = []
+    for index, line in enumerate(lines):
+        out.append(line)
+        run = runs[index - 2] if index >= 2 else None
+        if run is not None and run.error:
+            out.append(f"    error: {run.error.splitlines()[0][:300]}")
+    return out
 
 
 class Command(BaseCommand):
@@ -112,6 +152,25 @@ class Command(BaseCommand):
         parser.add_argument("routes", nargs="*", metavar="ROUTE", help="route paths to sync")
         parser.add_argument(
             "--clean", action="store_true", help="delete the local rows of the routes' models first"
+        )
+        parser.add_argument(
+            "--incremental",
+            action="store_true",
+            help="move only the rows inserted, changed or deleted on the server since the last "
+            "incremental sync of each route into this database (the first one is full)",
+        )
+        parser.add_argument(
+            "--history",
+            action="store_true",
+            help="show the history of syncs into --database (of the ROUTEs named, else all), "
+            "then stop",
+        )
+        parser.add_argument(
+            "--history-limit",
+            type=int,
+            default=20,
+            metavar="N",
+            help="how many syncs --history shows, newest first (default: 20)",
         )
         parser.add_argument(
             "--images",
@@ -201,6 +260,9 @@ class Command(BaseCommand):
             if options["list"]:
                 self._list(client)
                 return
+            if options["history"]:
+                self._history(options)
+                return
             if not options["routes"]:
                 raise CommandError("name at least one route, or use --list")
             if options["check"]:
@@ -248,6 +310,7 @@ class Command(BaseCommand):
                 if options["interactive"] and sys.stdin.isatty()
                 else None,
                 progress=bars.update if show_bars else None,
+                incremental=options["incremental"],
             )
 
     def _confirm(self, deleting: dict[str, int], expected: dict[str, int]) -> bool:
@@ -279,6 +342,20 @@ class Command(BaseCommand):
                 + "\n".join(f"  - {line}" for line in report.refusals)
             )
         self.stdout.write("ok: this database can take these routes")
+
+    def _history(self, options) -> None:
+        using = options["database"]
+        if not history_table_ready(using):
+            raise CommandError(
+                f"database {using!r} has no history of syncs: run "
+                f"`manage.py migrate synctool --database {using}`"
+            )
+        runs = SyncRun.objects.using(using).all()
+        if options["routes"]:
+            runs = runs.filter(route__in=options["routes"])
+        lines = format_history(list(runs[: options["history_limit"]]))
+        for line in lines:
+            self.stdout.write(printable(line))
 
     def _list(self, client: Client) -> None:
         manifest = client.manifest()

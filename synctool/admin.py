@@ -1,0 +1,25 @@
+"""The history of syncs in the Django admin, read-only."""
+
+from django.contrib import admin
+
+from synctool.models import SyncRun
+
+
+@admin.register(SyncRun)
+class SyncRunAdmin(admin.ModelAdmin):
+    list_display = ["started", "route", "database", "status", "rows", "seconds", "host"]
+    list_filter = ["status", "database", "incremental"]
+    search_fields = ["route", "endpoint", "error"]
+    date_hierarchy = "started"
+    exclude = ["state"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # Old records may be pruned; the newest successful incremental run
+        # holds the state, and deleting it only makes the next sync full.
+        return super().has_delete_permission(request, obj)

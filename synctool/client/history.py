@@ -1,0 +1,126 @@
+"""Recording syncs in the history (:class:`synctool.models.SyncRun`), and the
+incremental state kept there.
+
+A run is written when the sync starts, in autocommit and so outside the
+sync's transaction, and completed when it ends: a failed sync's rows are
+rolled back, its record is not. (Inside a transaction the caller opened on
+that database, the record shares that transaction's fate.)
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterable
+
+from django.db import DatabaseError, connections
+from django.utils import timezone
+
+from synctool.result import SyncResult
+from synctool.wire.state import ModelState, pack, unpack
+
+
+def history_table_ready(using: str) -> bool:
+    """Whether the history's table exists in ``using`` (``migrate synctool`` ran there)."""
+    from synctool.models import SyncRun
+
+    try:
+        with connections[using].cursor() as cursor:
+            tables = connections[using].introspection.table_names(cursor)
+    except DatabaseError:
+        return False
+    return SyncRun._meta.db_table in tables
+
+
+def previous_state(route: str, endpoint: str, using: str) -> dict[str, ModelState]:
+    """The state of the newest successful incremental sync of ``route`` into ``using``."""
+    from synctool.models import SyncRun
+
+    run = (
+        SyncRun.objects.using(using)
+        .filter(route=route, endpoint=endpoint, database=using, status=SyncRun.SUCCEEDED)
+        .exclude(state=None)
+        .order_by("-started", "-id")
+        .only("state")
+        .first()
+    )
+    if run is None or not run.state:
+        return {}
+    return unpack(bytes(run.state))
+
+
+class History:
+    """The records of one sync: one :class:`~synctool.models.SyncRun` per route."""
+
+    def __init__(
+        self,
+        routes: Iterable[str],
+        *,
+        endpoint: str,
+        using: str,
+        clean: bool,
+        incremental: bool,
+        dry_run: bool,
+    ):
+        from synctool.models import SyncRun
+
+        self.using = using
+        started = timezone.now()
+        host = socket.gethostname()
+        self.runs = [
+            SyncRun.objects.using(using).create(
+                route=route,
+                endpoint=endpoint,
+                database=using,
+                host=host,
+                started=started,
+                clean=clean,
+                incremental=incremental,
+            )
+            for route in routes
+        ]
+        self.dry_run = dry_run
+
+    def _counts(self, result: SyncResult | None) -> dict:
+        if result is None:
+            return {}
+        counts = {}
+        for label, model in result.models.items():
+            entry = {"received": model.received, "written": model.written, "deleted": model.deleted}
+            if label in result.modes:
+                entry["mode"] = result.modes[label]
+            counts[label] = entry
+        return counts
+
+    def finish(
+        self,
+        results: list[SyncResult],
+        *,
+        error: str = "",
+        states: list[dict[str, ModelState] | None] | None = None,
+    ) -> None:
+        """Complete every record: counts and bytes, the error or the new state."""
+        from synctool.models import SyncRun
+
+        finished = timezone.now()
+        if error:
+            status = SyncRun.FAILED
+        elif self.dry_run:
+            status = SyncRun.DRY_RUN
+        else:
+            status = SyncRun.SUCCEEDED
+        for index, run in enumerate(self.runs):
+            result = results[index] if index < len(results) else None
+            run.finished = finished
+            run.status = status
+            run.error = error
+            run.counts = self._counts(result)
+            run.bytes_received = result.bytes_received if result is not None else 0
+            state = states[index] if states and status == SyncRun.SUCCEEDED else None
+            if state is not None:
+                run.state = pack(state)
+            run.save(using=self.using)
+            if state is not None:
+                # Only the newest state is ever read: the older ones go.
+                SyncRun.objects.using(self.using).filter(
+                    route=run.route, endpoint=run.endpoint, database=run.database
+                ).exclude(pk=run.pk).exclude(state=None).update(state=None)

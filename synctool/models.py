@@ -1,0 +1,61 @@
+"""The history of syncs, kept by the client in the database it syncs into.
+
+One :class:`SyncRun` per route per sync: written when the sync starts (in
+autocommit, outside the sync's transaction) and completed when it ends, so
+a failed sync, whose rows are rolled back, still leaves its record. The
+last successful incremental run of a route into a database also holds the
+incremental state (see :mod:`synctool.client.increment`).
+"""
+
+from django.db import models
+
+
+class SyncRun(models.Model):
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    DRY_RUN = "dry-run"
+    STATUSES = [
+        (RUNNING, "running"),
+        (SUCCEEDED, "succeeded"),
+        (FAILED, "failed"),
+        (DRY_RUN, "dry run (nothing written)"),
+    ]
+
+    route = models.CharField(max_length=500, help_text="The route's path, as asked.")
+    endpoint = models.CharField(
+        max_length=1000, help_text="The server's base URL, credentials masked."
+    )
+    database = models.CharField(max_length=100, help_text="The database alias synced into.")
+    host = models.CharField(max_length=255, blank=True, help_text="The machine that ran it.")
+    started = models.DateTimeField(db_index=True)
+    finished = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=20, choices=STATUSES, default=RUNNING)
+    error = models.TextField(blank=True, help_text="The error message of a failed sync.")
+    clean = models.BooleanField(default=False)
+    incremental = models.BooleanField(default=False)
+    # {label: {"received", "written", "deleted", "mode"}}; mode only when incremental.
+    counts = models.JSONField(default=dict, blank=True)
+    bytes_received = models.BigIntegerField(default=0)
+    # The incremental state (rows and their digests), compressed; kept only on
+    # the newest successful incremental run of a route into a database.
+    state = models.BinaryField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-started", "-id"]
+        verbose_name = "sync"
+        verbose_name_plural = "history of syncs"
+        indexes = [models.Index(fields=["route", "database", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.route} into {self.database} at {self.started:%Y-%m-%d %H:%M:%S}"
+
+    @property
+    def seconds(self) -> float | None:
+        if self.finished is None:
+            return None
+        return (self.finished - self.started).total_seconds()
+
+    @property
+    def rows(self) -> int:
+        return sum(int(c.get("written", 0)) for c in self.counts.values())

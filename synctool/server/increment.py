@@ -1,0 +1,220 @@
+"""The server's half of an incremental sync: what changed since the client's state.
+
+The client sends, for each model, every key it holds with the digest this
+server gave that row at the last sync (:mod:`synctool.wire.state`). Inside
+the route's one snapshot, the server reads the digest of every row of the
+route's queryset (:func:`synctool.rowhash.row_digests`, by key, raw), walks
+both lists in key order, and answers with, per model:
+
+- a head: the mode (``"content"``: only what changed; ``"full"``: every row,
+  the client empties its copy first) and, for a full sync, why;
+- the keys of the rows the client holds that are gone here (``deleted``);
+- the keys and new digests of the rows it sends (``digests``), so the
+  client's next state is right;
+
+then the objects of those rows, through the same serialization, identity
+rule and ``transform_object`` hook as a full sync. Nothing is recorded on
+the server: no tombstone, no trigger, no modification time needed. A raw
+``UPDATE`` changes a row's digest; a transaction that commits after the
+snapshot is seen by the next sync, because nothing is compared with a
+time.
+
+These records travel first in the response, as fixture-shaped objects of
+the reserved model ``synctool.increment``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from array import array
+from collections.abc import Iterator
+
+from django.conf import settings as django_settings
+from django.db import models
+
+import synctool
+from synctool.conf import settings
+from synctool.identity import chunks, key_paths, references_by_key
+from synctool.meta import auto_many_to_many
+from synctool.rowhash import integer_key, row_digests
+from synctool.wire.state import ModelState
+
+CONTROL_MODEL = "synctool.increment"
+# Keys per ``digests`` or ``deleted`` record, and per ``pk__in`` query.
+RECORD_KEYS = 5000
+SEND_CHUNK = 1000
+
+
+def control(label: str, kind: str, **values) -> dict:
+    """One control record of an incremental response."""
+    return {"model": CONTROL_MODEL, "pk": None, "fields": {"kind": kind, "model": label, **values}}
+
+
+def packed(values: list[int], typecode: str) -> str:
+    return base64.b64encode(array(typecode, values).tobytes()).decode("ascii")
+
+
+def fingerprint(model: type[models.Model]) -> str:
+    """What the digests of ``model``'s rows stand for on this server.
+
+    The columns read, the synctool version, the plugins and the scrub
+    settings: when any changes, the same stored row may be sent differently,
+    so the client's digests no longer tell, and the model is synced in full.
+    Keyed with ``SECRET_KEY``, so it tells the client nothing about them.
+    """
+    opts = model._meta
+    parts = [
+        synctool.__version__,
+        opts.label_lower,
+        *(f"{f.attname}:{f.get_internal_type()}" for f in opts.local_concrete_fields),
+        *sorted(
+            f"{name}={getattr(django_settings, name)!r}"
+            for name in dir(django_settings)
+            if name.startswith("SYNCTOOL_SCRUB")
+            or name in ("SYNCTOOL_PLUGINS", "SYNCTOOL_NATURAL_KEYS")
+        ),
+    ]
+    key = hashlib.sha256(str(django_settings.SECRET_KEY).encode()).digest()
+    return hmac.new(key, "\x00".join(parts).encode(), "sha256").hexdigest()[:32]
+
+
+def key_columns(model: type[models.Model], key_identified) -> tuple[str, ...] | None:
+    """The natural-key paths of the rows ``model``'s foreign keys refer to by
+    natural key, read with its rows so that a renamed target changes their
+    digest; None when one has no plain natural-key fields."""
+    paths: list[str] = []
+    for field in model._meta.local_concrete_fields:
+        if references_by_key(field, key_identified):
+            target_paths = key_paths(field.related_model)
+            if target_paths is None:
+                return None
+            paths.extend(f"{field.name}__{path}" for path in target_paths)
+    return tuple(paths)
+
+
+def content_comparable(
+    model: type[models.Model], querysets: list[models.QuerySet], cleanable: bool, key_identified
+) -> str | None:
+    """None when ``model`` can be compared row by row, else why it is synced in full."""
+    if not cleanable:
+        return None  # not cleaned, so sent in full and merged: see plan()
+    if str(model._meta) in key_identified:
+        return "identified by natural key"
+    if len(querysets) != 1:
+        return "the route reads it with several querysets"
+    queryset = querysets[0]
+    if queryset._result_cache is not None or queryset.query.is_sliced:
+        return "the route's function evaluates or slices its queryset"
+    if not integer_key(model):
+        return "its primary key is not an integer"
+    for field in auto_many_to_many(model):
+        if references_by_key(field, key_identified):
+            return f"its many-to-many field {field.name} refers to rows by natural key"
+    if key_columns(model, key_identified) is None:
+        return "it refers by natural key to a model whose natural key is not plain fields"
+    return None
+
+
+class IncrementalExport:
+    """The records and querysets of one incremental response (see the module docstring).
+
+    :param querysets: the route's querysets, in load order.
+    :param states: what the client holds, by label.
+    :param cleanable: the labels the client may empty.
+    """
+
+    def __init__(self, querysets, states: dict[str, ModelState], cleanable, key_identified):
+        self.querysets = list(querysets)
+        self.states = states
+        self.cleanable = set(cleanable)
+        self.key_identified = key_identified
+
+    def _by_model(self) -> dict[type[models.Model], list[models.QuerySet]]:
+        by_model: dict[type[models.Model], list[models.QuerySet]] = {}
+        for queryset in self.querysets:
+            by_model.setdefault(queryset.model, []).append(queryset)
+        return by_model
+
+    def records(self) -> Iterator[dict]:
+        """Control records, then objects; run inside the route's snapshot."""
+        from synctool.server.export import _serialize
+
+        send: list[models.QuerySet] = []
+        for model, querysets in self._by_model().items():
+            label = str(model._meta)
+            cleanable = label in self.cleanable
+            why_full = content_comparable(model, querysets, cleanable, self.key_identified)
+            if not cleanable:
+                # Merged, never emptied (parents, filtered routes): all rows, as
+                # a sync without clean would send them.
+                yield control(label, "head", mode="merge", reason="not cleaned by this route")
+                send.extend(querysets)
+                continue
+            state = self.states.get(label)
+            mark = fingerprint(model)
+            if why_full is None and state is None:
+                why_full = "no earlier state"
+            elif why_full is None and state.fingerprint != mark:
+                why_full = "its fields, synctool or the scrub settings changed on the server"
+            if why_full is not None:
+                yield control(label, "head", mode="full", reason=why_full, fingerprint=mark)
+                if content_comparable(model, querysets, True, self.key_identified) is None:
+                    yield from self._all_digests(label, querysets[0])
+                send.extend(querysets)
+                continue
+            yield control(label, "head", mode="content", fingerprint=mark)
+            changed: list[int] = []
+            yield from self._compare(label, querysets[0], state, changed)
+            for keys in chunks(changed, SEND_CHUNK):
+                send.append(querysets[0].filter(pk__in=keys))
+        yield from _serialize(send, self.key_identified)
+
+    def _all_digests(self, label: str, queryset) -> Iterator[dict]:
+        pks: list[int] = []
+        digests: list[int] = []
+        for pk, digest in row_digests(queryset, key_columns(queryset.model, self.key_identified)):
+            pks.append(pk)
+            digests.append(digest)
+            if len(pks) >= RECORD_KEYS:
+                yield control(label, "digests", pks=pks, digests=packed(digests, "Q"))
+                pks, digests = [], []
+        if pks:
+            yield control(label, "digests", pks=pks, digests=packed(digests, "Q"))
+
+    def _compare(self, label, queryset, state: ModelState, changed: list[int]) -> Iterator[dict]:
+        """Merge the server's digests with the client's, in key order."""
+        theirs_pks, theirs = state.pks, state.server
+        position, held = 0, len(theirs_pks)
+        pks: list[int] = []
+        digests: list[int] = []
+        deleted: list[int] = []
+        extra = key_columns(queryset.model, self.key_identified)
+        for pk, digest in row_digests(queryset, extra):
+            while position < held and theirs_pks[position] < pk:
+                deleted.append(theirs_pks[position])
+                position += 1
+            if position < held and theirs_pks[position] == pk:
+                same = theirs[position] == digest
+                position += 1
+                if same:
+                    continue
+            changed.append(pk)
+            pks.append(pk)
+            digests.append(digest)
+            if len(pks) >= RECORD_KEYS:
+                yield control(label, "digests", pks=pks, digests=packed(digests, "Q"))
+                pks, digests = [], []
+            if len(deleted) >= RECORD_KEYS:
+                yield control(label, "deleted", pks=deleted)
+                deleted = []
+        deleted.extend(theirs_pks[position:])
+        if pks:
+            yield control(label, "digests", pks=pks, digests=packed(digests, "Q"))
+        for keys in chunks(deleted, RECORD_KEYS):
+            yield control(label, "deleted", pks=keys)
+
+
+def max_state_bytes() -> int | None:
+    return settings.SYNCTOOL_MAX_STATE_BYTES

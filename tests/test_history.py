@@ -1,0 +1,89 @@
+"""The history of syncs: shown by ``sync_data --history`` and, read-only, in
+the Django admin (rendered by Django's test client in a project with the
+admin installed)."""
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from synctool.models import SyncRun
+from tests.conftest import ROOT, TOKEN, e2e, free_port
+from tests.testapp.models import Tag
+
+ADMIN_SCRIPT = textwrap.dedent(
+    """
+    import datetime
+    import django
+    django.setup()
+    from django.contrib.auth.models import User
+    from django.core.management import call_command
+    from django.test import Client
+    from django.urls import reverse
+    from synctool.models import SyncRun
+
+    call_command("migrate", verbosity=0)
+    when = datetime.datetime(2026, 11, 30, 3, 0, tzinfo=datetime.UTC)
+    ok = SyncRun.objects.create(
+        route="blogs", endpoint="https://example.com/sync/", database="default",
+        started=when, finished=when, status="succeeded",
+        counts={"blog.post": {"received": 7, "written": 7, "deleted": 0}},
+    )
+    failed = SyncRun.objects.create(
+        route="shop", endpoint="https://example.com/sync/", database="default",
+        started=when, finished=when, status="failed", error="could not reach the server",
+    )
+    User.objects.create_superuser("admin", "admin@example.org", "pw")
+    browser = Client()
+    browser.force_login(User.objects.get())
+    listing = browser.get(reverse("admin:synctool_syncrun_changelist"))
+    assert listing.status_code == 200, listing.status_code
+    text = listing.content.decode()
+    assert "History of syncs" in text and "blogs" in text and "shop" in text, text[:500]
+    detail = browser.get(reverse("admin:synctool_syncrun_change", args=[failed.pk]))
+    assert detail.status_code == 200, detail.status_code
+    assert "could not reach the server" in detail.content.decode()
+    assert "<input type=\\"submit\\" value=\\"Save\\"" not in detail.content.decode()
+    assert browser.get(reverse("admin:synctool_syncrun_add")).status_code == 403
+    print("admin ok", ok.pk)
+    """
+)
+
+
+def test_the_admin_shows_the_history_read_only():
+    completed = subprocess.run(
+        [sys.executable, "-c", ADMIN_SCRIPT],
+        cwd=ROOT,
+        env={"DJANGO_SETTINGS_MODULE": "tests.admin_settings", "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert "admin ok" in completed.stdout
+
+
+@e2e
+def test_sync_data_history_lists_syncs_newest_first_with_errors(live_server_process, capsys):
+    Tag.objects.using("server").create(name="one")
+    call_command(
+        "sync_data", "tags", endpoint=live_server_process.sync_url, token=TOKEN, verbosity=0
+    )
+    down = f"http://127.0.0.1:{free_port()}/sync/"
+    with pytest.raises(CommandError, match="could not"):
+        call_command("sync_data", "tags", endpoint=down, token=TOKEN, verbosity=0)
+    capsys.readouterr()
+    call_command("sync_data", "--history")
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == [
+        "started", "route", "database", "status", "rows", "bytes", "seconds", "kind"
+    ]  # fmt: skip
+    assert lines[2].split()[2:5] == ["tags", "default", "failed"]
+    assert lines[3].strip().startswith("error: could not")
+    assert lines[4].split()[2:5] == ["tags", "default", "succeeded"]
+    assert lines[4].split()[5] == "1"
+    assert SyncRun.objects.using("default").count() == 2
+    call_command("sync_data", "--history", "--history-limit", "1")
+    assert len(capsys.readouterr().out.splitlines()) == 4  # header, rule, one run, its error

@@ -1,0 +1,219 @@
+"""Incremental syncs end to end (gunicorn, real HTTP): after any sequence of
+changes on the server (and on the laptop), an incremental sync leaves the
+route's models exactly as a clean sync would; the history of syncs records
+every run, failed ones included."""
+
+import datetime
+import random
+
+import pytest
+from django.db import connections
+
+from synctool import exceptions, hookimpl
+from synctool.client.history import previous_state
+from synctool.models import SyncRun
+from synctool.wire.state import pack
+from tests.conftest import e2e
+from tests.testapp.models import Author, Blog, Post, Tag
+from tests.utils import model_rows
+
+UTC = datetime.UTC
+WHEN = datetime.datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=UTC)
+ROUTE_MODELS = (Author, Blog, Post, Tag)
+
+
+def assert_as_clean_sync_gives():
+    """The client's rows of the route equal the server's: what a clean sync gives
+    (the "blogs" route scrubs nothing)."""
+    for model in ROUTE_MODELS:
+        assert model_rows(model, "default") == model_rows(model, "server"), model._meta.label
+    for post in Post.objects.using("server"):
+        local = Post.objects.using("default").get(pk=post.pk)
+        assert sorted(local.tags.values_list("pk", flat=True)) == sorted(
+            post.tags.values_list("pk", flat=True)
+        )
+
+
+def seed(rows: int = 60) -> None:
+    tags = [Tag.objects.using("server").create(name=f"tag{i}") for i in range(5)]
+    author = Author.objects.using("server").create(email="a@example.org", name="A")
+    blogs = [
+        Blog.objects.using("server").create(name=f"b{i}", slug=f"b{i}", author=author)
+        for i in range(3)
+    ]
+    for index in range(rows):
+        post = Post.objects.using("server").create(
+            blog=blogs[index % 3], title=f"post {index}", created=WHEN, views=index
+        )
+        post.tags.set(tags[: index % 4])
+
+
+def change_server(rng: random.Random) -> None:
+    """Random inserts, ORM and raw updates, deletions and tag changes."""
+    posts = list(Post.objects.using("server").order_by("pk"))
+    blogs = list(Blog.objects.using("server"))
+    tags = list(Tag.objects.using("server"))
+    for post in rng.sample(posts, 4):
+        post.views += 1000
+        post.save(using="server")
+    raw = rng.choice(posts)
+    with connections["server"].cursor() as cursor:
+        # A raw UPDATE leaves the auto_now field alone.
+        cursor.execute("UPDATE testapp_post SET title = %s WHERE id = %s", ["raw", raw.pk])
+    for post in rng.sample([p for p in posts if p.pk != raw.pk], 3):
+        post.delete()
+    rng.choice(posts).tags.add(rng.choice(tags))
+    for index in range(3):
+        Post.objects.using("server").create(
+            blog=rng.choice(blogs), title=f"new {rng.random()}", created=WHEN, views=index
+        )
+    if rng.random() < 0.5:
+        Tag.objects.using("server").create(name=f"t{rng.random()}")
+
+
+@e2e
+def test_incremental_rounds_equal_a_clean_sync(client_for):
+    seed()
+    client = client_for()
+    first = client.sync("blogs", incremental=True)
+    assert first.modes["testapp.post"] == "full"
+    assert first.models["testapp.post"].received == 60
+    assert_as_clean_sync_gives()
+    rng = random.Random(15)
+    for _ in range(4):
+        change_server(rng)
+        result = client.sync("blogs", incremental=True)
+        assert result.modes["testapp.post"] == "content"
+        assert result.modes["testapp.author"] == "content"
+        # Only what changed travels: far fewer posts than the table holds.
+        assert 0 < result.models["testapp.post"].received < 20
+        assert_as_clean_sync_gives()
+    runs = list(SyncRun.objects.using("default").order_by("started", "id"))
+    assert [run.status for run in runs] == ["succeeded"] * 5
+    assert all(run.incremental for run in runs)
+    # Only the newest run keeps a state.
+    assert [run.state is not None for run in runs] == [False] * 4 + [True]
+
+
+@e2e
+def test_rows_changed_on_the_laptop_are_restored(client_for):
+    seed(20)
+    client = client_for()
+    client.sync("blogs", incremental=True)
+    first, second = Post.objects.using("default").order_by("pk")[:2]
+    with connections["default"].cursor() as cursor:
+        cursor.execute("UPDATE testapp_post SET title = 'mine' WHERE id = %s", [first.pk])
+    second.delete()
+    Post.objects.using("default").create(
+        blog=Blog.objects.using("default").first(), title="laptop only", created=WHEN
+    )
+    result = client.sync("blogs", incremental=True)
+    assert_as_clean_sync_gives()
+    counts = result.models["testapp.post"]
+    assert counts.received == 2  # the changed one and the deleted one
+    assert counts.deleted == 1  # the laptop-only row
+
+
+@e2e
+def test_nothing_changed_sends_no_rows(client_for):
+    seed(30)
+    client = client_for()
+    full = client.sync("blogs", incremental=True)
+    again = client.sync("blogs", incremental=True)
+    assert again.models["testapp.post"].received == 0
+    assert again.bytes_received < full.bytes_received / 5
+    assert_as_clean_sync_gives()
+
+
+@e2e
+def test_a_failed_incremental_sync_changes_neither_data_nor_state(client_for, register_plugin):
+    seed(20)
+    client = client_for()
+    client.sync("blogs", incremental=True)
+    state_before = pack(previous_state("blogs", client.url_for(""), "default"))
+    first, second, third = Post.objects.using("server").order_by("pk")[:3]
+    Post.objects.using("server").filter(pk__in=[first.pk, second.pk]).update(title="changed")
+    third.delete()
+    before = [model_rows(model, "default") for model in ROUTE_MODELS]
+
+    class Boom:
+        armed = True
+
+        @hookimpl
+        def transform_object(self, obj, side):
+            if self.armed and side == "client" and obj["pk"] == second.pk:
+                raise RuntimeError("the client-side transform failed on purpose")
+
+    plugin = register_plugin(Boom())
+    with pytest.raises(exceptions.SynctoolError, match="on purpose"):
+        client.sync("blogs", incremental=True)
+    assert [model_rows(model, "default") for model in ROUTE_MODELS] == before
+    assert pack(previous_state("blogs", client.url_for(""), "default")) == state_before
+    failed = SyncRun.objects.using("default").order_by("-started", "-id").first()
+    assert failed.status == "failed"
+    assert "on purpose" in failed.error
+    assert failed.state is None
+    plugin.armed = False
+    client.sync("blogs", incremental=True)
+    assert_as_clean_sync_gives()
+
+
+@e2e
+def test_a_changed_server_fingerprint_syncs_in_full_and_says_so(client_for):
+    seed(10)
+    client = client_for()
+    client.sync("blogs", incremental=True)
+    run = SyncRun.objects.using("default").exclude(state=None).get()
+    states = previous_state("blogs", client.url_for(""), "default")
+    states["testapp.post"].fingerprint = "from another server configuration"
+    run.state = pack(states)
+    run.save(using="default")
+    result = client.sync("blogs", incremental=True)
+    assert result.modes["testapp.post"] == "full"
+    assert result.modes["testapp.blog"] == "content"
+    assert any("testapp.post synced in full" in note and "changed" in note for note in result.notes)
+    assert_as_clean_sync_gives()
+
+
+@e2e
+def test_clean_with_incremental_is_refused(client_for):
+    with pytest.raises(exceptions.ConfigurationError, match="drop --clean"):
+        client_for().sync("blogs", clean=True, incremental=True)
+
+
+@e2e
+def test_a_sync_whose_server_is_down_is_recorded(client_for):
+    from tests.conftest import free_port
+
+    client = client_for(api_url=f"http://127.0.0.1:{free_port()}/sync/")
+    with pytest.raises(exceptions.ServerUnreachable):
+        client.sync("blogs")
+    run = SyncRun.objects.using("default").get()
+    assert run.status == "failed"
+    assert "could not" in run.error
+    assert run.finished is not None
+
+
+@e2e
+def test_a_renamed_key_identified_target_resends_the_rows_pointing_at_it(client_for):
+    from django.contrib.auth.models import User
+
+    from tests.shop.models import Customer, Order
+
+    user = User.objects.using("server").create(username="alice")
+    customer = Customer.objects.using("server").create(user=user, name="Alice")
+    Order.objects.using("server").create(customer=customer, created_by=user, reference="o1")
+    client = client_for()
+    client.sync("users", incremental=True)
+    client.sync("orders", incremental=True)
+    User.objects.using("server").filter(pk=user.pk).update(username="alicia")
+    client.sync("users", incremental=True)
+    result = client.sync("orders", incremental=True)
+    assert result.modes["shop.customer"] == "content"
+    assert result.models["shop.customer"].received == 1
+    # Order's watchers are users, by natural key: compared in full, and said why.
+    assert result.modes["shop.order"] == "full"
+    assert any("watchers" in note for note in result.notes)
+    local = Customer.objects.using("default").get(pk=customer.pk)
+    assert local.user.username == "alicia"
+    assert Order.objects.using("default").get().created_by.username == "alicia"
