@@ -375,6 +375,7 @@ def test_sync_data_masks_a_token_in_the_endpoint(live_server_process, capsys):
     assert_no_token(out + err + str(info.value), TOKEN, WRONG)
 
 
+@pytest.mark.django_db  # the sync's history record
 def test_a_redirect_to_another_origin_does_not_carry_the_token():
     seen = []
 

@@ -89,6 +89,16 @@ class Backend:
         """
         yield from queryset.iterator(chunk_size=chunk_size)
 
+    # The SQL function writing any value as an SQL literal, for the database's
+    # MD5 of a row (synctool.rowhash); None: the row's digest is made in Python.
+    quote_function: str | None = None
+
+    def row_digest_sql(self, sql: str, key_column: str) -> str | None:
+        """``sql`` (selecting the key ``key_column`` first, then columns) rewritten to select
+        ``(key, hexadecimal digest of the row)`` computed by the database, or
+        None to digest the rows in Python (:mod:`synctool.rowhash`)."""
+        return None
+
     # -- writes -------------------------------------------------------------
 
     def writer(self) -> Writer:

@@ -16,6 +16,8 @@ from synctool.meta import written_columns
 
 
 class MySQLBackend(Backend):
+    quote_function = "QUOTE"
+
     def identity_parts(self) -> list[str]:
         # MariaDB has no @@server_uuid; the data directory, host name and
         # port name the server, DATABASE() the schema.

@@ -16,6 +16,9 @@ _virtual_tables: dict[tuple[str, str], bool] = {}
 
 
 class SQLiteBackend(Backend):
+    # No quote_function: SQLite's MD5 is Django's Python function, slower than
+    # synctool.rowhash digesting the raw rows itself.
+
     def identity_parts(self) -> list[str]:
         name = str(self.connection.settings_dict["NAME"])
         if self.connection.is_in_memory_db():

@@ -32,7 +32,7 @@ class Command(BaseCommand):
 
         result = {}
         for model in apps.get_models():
-            if model._meta.proxy or model._meta.app_label in ("sessions", "admin"):
+            if model._meta.proxy or model._meta.app_label in ("sessions", "admin", "synctool"):
                 continue
             by_key = model_label(model) in key_identified
             rows = {}
