@@ -22,6 +22,7 @@ from django.db.models import F, Func, TextField, Value
 from django.db.models.functions import MD5, Concat
 
 from synctool.backends import backend_for
+from synctool.identity import path_field
 from synctool.meta import auto_many_to_many
 
 FETCH_ROWS = 5000
@@ -116,6 +117,37 @@ def _targets(using: str, through, source: str, target: str, first, last) -> dict
 
 ROW_TEXT = "synctool_row_md5"
 
+# Types whose equal values are written the same way, so a database's own hash
+# of them (equal values, equal hashes) sees every change that travels.
+HASH_SAFE_TYPES = {
+    *(cls.__name__ for cls in INTEGER_KEYS),
+    "BooleanField", "CharField", "TextField", "SlugField", "EmailField", "URLField",
+    "DateTimeField", "DateField", "TimeField", "UUIDField", "BinaryField", "JSONField",
+    "DecimalField", "GenericIPAddressField",
+}  # fmt: skip
+
+
+def hash_safe(field: models.Field) -> bool:
+    """Whether the database's hash of ``field``'s values tells every change (a
+    float's -0.0 and 0.0, an interval's "1 day" and "24 hours", a text under a
+    non-deterministic collation are equal and travel differently)."""
+    while field.is_relation:
+        field = field.target_field
+    if getattr(field, "db_collation", None):
+        return False
+    return field.get_internal_type() in HASH_SAFE_TYPES
+
+
+MASK_64 = 2**64 - 1
+
+
+def _from_database(value) -> int:
+    """A database's digest (a signed integer, or hexadecimal text) as a
+    non-zero unsigned 64-bit integer."""
+    if isinstance(value, int):
+        return (value & MASK_64) or 1
+    return int(value[:16], 16) or 1
+
 
 def _already_digested(sql: str, key_column: str) -> str:
     return sql
@@ -148,8 +180,21 @@ def row_digests(
     using = queryset.db
     connection = connections[using]
     backend = backend_for(connection)
-    values = queryset.order_by("pk").values_list(*columns)
-    in_database = backend.row_digest_sql
+    fields = [model._meta.pk, *(path_field(model, path) for path in columns[1:])]
+    # Aliases: the columns' own names may repeat across a join.
+    aliases = [f"synctool_c{index}" for index in range(len(columns))]
+    selected = {
+        alias: backend.digest_column(F("pk" if index == 0 else columns[index]), field)
+        for index, (alias, field) in enumerate(zip(aliases, fields, strict=True))
+    }
+    values = queryset.order_by("pk").annotate(**selected).values_list(*aliases)
+    text_columns = {
+        alias for alias, field in zip(aliases, fields, strict=True) if not hash_safe(field)
+    }
+
+    def in_database(sql: str, key_column: str):
+        return backend.row_digest_sql(sql, aliases, text_columns)
+
     if backend.quote_function is not None:
         values = queryset.order_by("pk").annotate(**{ROW_TEXT: row_md5(columns, backend)})
         values = values.values_list("pk", ROW_TEXT)
@@ -164,8 +209,8 @@ def row_digests(
             cursor.execute(digest_sql or sql, params)
             rows = cursor.fetchall()
         if digest_sql is not None:
-            # (pk, hexadecimal digest of the whole row) computed by the database.
-            rows = [(pk, int(hexdigest[:16], 16) or 1) for pk, hexdigest in rows]
+            # (pk, digest of the whole row) computed by the database.
+            rows = [(pk, _from_database(value)) for pk, value in rows]
             if not many:
                 yield from rows
             elif rows:

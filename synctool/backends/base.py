@@ -93,10 +93,16 @@ class Backend:
     # MD5 of a row (synctool.rowhash); None: the row's digest is made in Python.
     quote_function: str | None = None
 
-    def row_digest_sql(self, sql: str, key_column: str) -> str | None:
-        """``sql`` (selecting the key ``key_column`` first, then columns) rewritten to select
-        ``(key, hexadecimal digest of the row)`` computed by the database, or
-        None to digest the rows in Python (:mod:`synctool.rowhash`)."""
+    def digest_column(self, expression, field: models.Field):
+        """What a row digest reads of ``field`` (here the value as it is)."""
+        return expression
+
+    def row_digest_sql(self, sql: str, aliases: list[str], text_columns: set[str]) -> str | None:
+        """``sql`` (selecting ``aliases``, the key first) rewritten to select
+        ``(key, digest of the row)`` computed by the database (an integer, or
+        a hexadecimal string), or None to digest the rows in Python
+        (:mod:`synctool.rowhash`). ``text_columns``: those whose values must
+        be compared as text (see :func:`synctool.rowhash.hash_safe`)."""
         return None
 
     # -- writes -------------------------------------------------------------
