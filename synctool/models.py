@@ -36,7 +36,10 @@ class SyncRun(models.Model):
     incremental = models.BooleanField(default=False)
     # {label: {"received", "written", "deleted", "mode"}}; mode only when incremental.
     counts = models.JSONField(default=dict, blank=True)
-    bytes_received = models.BigIntegerField(default=0)
+    bytes_received = models.BigIntegerField(default=0, help_text="The bodies, decoded.")
+    bytes_on_wire = models.BigIntegerField(
+        default=0, help_text="The bodies as they travelled (compressed), and the state sent."
+    )
     # The incremental state (rows and their digests), compressed; kept only on
     # the newest successful incremental run of a route into a database.
     state = models.BinaryField(null=True, blank=True, editable=False)

@@ -40,7 +40,10 @@ class SyncResult:
     using: str
     dry_run: bool = False
     models: dict[str, ModelCounts] = field(default_factory=dict)
+    # The body's bytes decoded; as they travelled (gzip); sent (an incremental state).
     bytes_received: int = 0
+    bytes_on_wire: int = 0
+    bytes_sent: int = 0
     seconds: float = 0.0
     media: MediaResult | None = None
     # What the schema gate and the load noticed: migration differences,

@@ -78,7 +78,7 @@ def test_sync_data_history_lists_syncs_newest_first_with_errors(live_server_proc
     call_command("sync_data", "--history")
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split() == [
-        "started", "route", "database", "status", "rows", "bytes", "seconds", "kind"
+        "started", "route", "database", "status", "rows", "bytes", "wire", "seconds", "kind"
     ]  # fmt: skip
     assert lines[2].split()[2:5] == ["tags", "default", "failed"]
     assert lines[3].strip().startswith("error: could not")

@@ -321,6 +321,7 @@ class Client:
             finally:
                 for index, result in enumerate(results):
                     result.bytes_received = streams.bytes_received(index)
+                    result.bytes_on_wire, result.bytes_sent = streams.bytes_on_wire(index)
         if collectors and not dry_run:
             for result, collector in zip(results, collectors, strict=True):
                 result.media = fetch_media_files(collector.items, media_url, progress)

@@ -115,6 +115,8 @@ class History:
             run.error = error
             run.counts = self._counts(result)
             run.bytes_received = result.bytes_received if result is not None else 0
+            if result is not None:
+                run.bytes_on_wire = result.bytes_on_wire + result.bytes_sent
             state = states[index] if states and status == SyncRun.SUCCEEDED else None
             if state is not None:
                 run.state = pack(state)

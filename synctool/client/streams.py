@@ -35,6 +35,8 @@ class RouteStreams:
         self._natural_keys: set[str] = set()
         self._downloads: dict[int, Download] = {}
         self._bytes: dict[int, int] = {}
+        self._wire: dict[int, int] = {}
+        self._sent: dict[int, int] = {}
 
     def __enter__(self) -> RouteStreams:
         for url in self.urls:
@@ -53,6 +55,7 @@ class RouteStreams:
     def close(self) -> None:
         for index, download in list(self._downloads.items()):
             self._bytes[index] = download.bytes_received
+            self._wire[index] = download.bytes_on_wire
             download.close()
         self._downloads.clear()
 
@@ -81,6 +84,12 @@ class RouteStreams:
         """``{label: (rows, estimated)}`` route ``index`` announced."""
         return self._counts[index]
 
+    def bytes_on_wire(self, index: int) -> tuple[int, int]:
+        """``(received, sent)`` bytes of route ``index``'s body as they travelled."""
+        download = self._downloads.get(index)
+        received = download.bytes_on_wire if download is not None else self._wire.get(index, 0)
+        return received, self._sent.get(index, 0)
+
     def bytes_received(self, index: int) -> int:
         download = self._downloads.get(index)
         return download.bytes_received if download is not None else self._bytes.get(index, 0)
@@ -91,6 +100,7 @@ class RouteStreams:
         if state is None:
             download = open_url(self.session, self.urls[index])
         else:
+            self._sent[index] = len(state)
             download = open_url(
                 self.session, self.urls[index], method="POST", body=state, content_type=STATE_TYPE
             )
@@ -110,5 +120,6 @@ class RouteStreams:
             )
         finally:
             self._bytes[index] = download.bytes_received
+            self._wire[index] = download.bytes_on_wire
             download.close()
             self._downloads.pop(index, None)

@@ -224,6 +224,8 @@ class Download:
     response: requests.Response
     bytes_received: int = 0
     session: requests.Session | None = None
+    # The body's bytes as they arrived (compressed, when gzip).
+    bytes_on_wire: int = 0
 
     @property
     def announced_models(self) -> list[str]:
@@ -298,7 +300,11 @@ class Download:
     def _read(self, *, decode_content: bool) -> Iterator[bytes]:
         shown = safe_url(self.url)
         try:
-            yield from arriving(self.response.raw, READ_CHUNK_SIZE, decode_content=decode_content)
+            for piece in arriving(
+                self.response.raw, READ_CHUNK_SIZE, decode_content=decode_content
+            ):
+                self.bytes_on_wire += len(piece)
+                yield piece
         except ReadTimeoutError:
             raise ServerTimeout(
                 f"{shown} stopped sending for more than {timeout()[1]:g} s"

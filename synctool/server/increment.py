@@ -28,6 +28,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import sys
 from array import array
 from collections.abc import Iterator
 
@@ -35,7 +36,6 @@ from django.conf import settings as django_settings
 from django.db import models
 
 import synctool
-from synctool.conf import settings
 from synctool.identity import chunks, key_paths, references_by_key
 from synctool.meta import auto_many_to_many
 from synctool.rowhash import integer_key, row_digests
@@ -53,7 +53,12 @@ def control(label: str, kind: str, **values) -> dict:
 
 
 def packed(values: list[int], typecode: str) -> str:
-    return base64.b64encode(array(typecode, values).tobytes()).decode("ascii")
+    """``values`` as base64 of little-endian integers (64-bit digests are too
+    long for JSON readers that stop at 53 bits)."""
+    numbers = array(typecode, values)
+    if sys.byteorder != "little":
+        numbers.byteswap()
+    return base64.b64encode(numbers.tobytes()).decode("ascii")
 
 
 def fingerprint(model: type[models.Model]) -> str:
@@ -214,7 +219,3 @@ class IncrementalExport:
             yield control(label, "digests", pks=pks, digests=packed(digests, "Q"))
         for keys in chunks(deleted, RECORD_KEYS):
             yield control(label, "deleted", pks=keys)
-
-
-def max_state_bytes() -> int | None:
-    return settings.SYNCTOOL_MAX_STATE_BYTES

@@ -78,7 +78,7 @@ def pack(states: dict[str, ModelState], *, with_local: bool = True) -> bytes:
         if local:
             parts.append(_little(state.local))
     parts[1] = orjson.dumps({"models": header}) + b"\n"
-    return zlib.compress(b"".join(parts), 6)
+    return zlib.compress(b"".join(parts), 1)
 
 
 def unpack(blob: bytes, *, max_bytes: int | None = None) -> dict[str, ModelState]:

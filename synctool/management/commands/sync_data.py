@@ -114,7 +114,7 @@ def format_history(runs: list) -> list[str]:
     """The history of syncs as a table, newest first, with each failure's error."""
     if not runs:
         return ["no syncs recorded"]
-    rows = [("started", "route", "database", "status", "rows", "bytes", "seconds", "kind")]
+    rows = [("started", "route", "database", "status", "rows", "bytes", "wire", "seconds", "kind")]
     for run in runs:
         kind = "incremental" if run.incremental else ("clean" if run.clean else "merge")
         seconds = run.seconds
@@ -126,6 +126,7 @@ def format_history(runs: list) -> list[str]:
                 run.status,
                 str(run.rows),
                 str(run.bytes_received),
+                str(run.bytes_on_wire),
                 "" if seconds is None else f"{seconds:.2f}",
                 kind,
             )

@@ -6,7 +6,8 @@ import random
 
 from django.core.management.base import BaseCommand
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Value
+from django.db.models.functions import Concat
 
 from benchmarks.bench_project.bench.management.commands.bench_build import moment, text
 from benchmarks.bench_project.bench.models import Blog, Post
@@ -33,7 +34,7 @@ class Command(BaseCommand):
             for start in range(0, len(updated), CHUNK):
                 # A raw UPDATE: no model save, no timestamp.
                 Post.objects.filter(pk__in=updated[start : start + CHUNK]).update(
-                    views=F("views") + 1
+                    body=Concat(F("body"), Value(" (edited)"))
                 )
             for start in range(0, len(deleted), CHUNK):
                 Post.objects.filter(pk__in=deleted[start : start + CHUNK]).delete()
