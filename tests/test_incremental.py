@@ -217,3 +217,38 @@ def test_a_renamed_key_identified_target_resends_the_rows_pointing_at_it(client_
     local = Customer.objects.using("default").get(pk=customer.pk)
     assert local.user.username == "alicia"
     assert Order.objects.using("default").get().created_by.username == "alicia"
+
+
+@e2e
+def test_verify_names_the_rows_that_differ_and_writes_nothing(client_for, live_server_process):
+    from django.core.management import CommandError, call_command
+
+    from tests.conftest import TOKEN
+
+    seed(10)
+    client = client_for()
+    with pytest.raises(exceptions.ConfigurationError, match="run --incremental first"):
+        client.verify("blogs")
+    client.sync("blogs", incremental=True)
+    verdicts = client.verify("blogs")
+    assert all(verdict.equal for verdict in verdicts.values()), verdicts
+    server_post, local_post = Post.objects.using("server").order_by("pk")[:2]
+    Post.objects.using("server").filter(pk=server_post.pk).update(title="changed there")
+    with connections["default"].cursor() as cursor:
+        cursor.execute("UPDATE testapp_post SET title = 'here' WHERE id = %s", [local_post.pk])
+    gone = Post.objects.using("server").order_by("-pk").first()
+    gone_pk = gone.pk
+    gone.delete()
+    before = model_rows(Post, "default")
+    post = client.verify("blogs")["testapp.post"]
+    assert not post.equal
+    assert (post.different, post.extra) == (2, 1)
+    assert post.keys == [server_post.pk, local_post.pk, gone_pk]
+    assert client.verify("blogs")["testapp.tag"].equal
+    assert model_rows(Post, "default") == before  # nothing written
+    with pytest.raises(CommandError, match="differs from the server's: blogs: testapp.post"):
+        call_command(
+            "sync_data", "blogs", "--verify", endpoint=live_server_process.sync_url, token=TOKEN
+        )
+    client.sync("blogs", incremental=True)
+    assert all(verdict.equal for verdict in client.verify("blogs").values())

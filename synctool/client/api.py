@@ -7,19 +7,20 @@ route into the local database in one transaction; ``client.images(qs,
 
 import contextlib
 import functools
+import logging
 import time
 import warnings
 from collections.abc import Callable, Iterable
 from urllib.parse import urlencode, urlsplit
 
 import orjson
-from django.db import DEFAULT_DB_ALIAS, models
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, models, transaction
 
 from synctool.client.allow import refuse_unallowed
 from synctool.client.confirm import ConfirmClean, ask_before_large_clean
 from synctool.client.gate import GateReport, check_schema, refuse_same_database
 from synctool.client.history import History, history_table_ready, previous_state
-from synctool.client.increment import RouteIncrement
+from synctool.client.increment import CONTROL_MODEL, RouteIncrement
 from synctool.client.loader import RoutePart, SyncLoader
 from synctool.client.media import MediaCollector, fetch_media_files, media_url_optional
 from synctool.client.routes import check_announced, check_route_names
@@ -32,9 +33,12 @@ from synctool.client.transport import (
     plain_http_warning,
     safe_url,
 )
+from synctool.client.verify import Verdict, verdicts_of
 from synctool.conf import settings
 from synctool.exceptions import ConfigurationError, MalformedResponse, SynctoolError
 from synctool.result import MediaResult, Progress, SyncResult
+
+logger = logging.getLogger("synctool")
 
 
 def incremental_objects(streams: RouteStreams, index: int, increment: RouteIncrement):
@@ -248,7 +252,12 @@ class Client:
                 message = (
                     str(exc) if isinstance(exc, SynctoolError) else f"{type(exc).__name__}: {exc}"
                 )
-                history.finish(results, error=message or type(exc).__name__)
+                try:
+                    history.finish(results, error=message or type(exc).__name__)
+                except DatabaseError:
+                    # The database itself failed (the reason of the sync's
+                    # failure, often): the sync's error is the one to raise.
+                    logger.exception("synctool: the failed sync could not be recorded")
             raise
         if history is not None:
             history.finish(results, states=states)
@@ -340,6 +349,46 @@ class Client:
         if dry_run:
             return None
         return [increment.next_state() for increment in increments]
+
+    def verify(self, url: str, *, using: str = DEFAULT_DB_ALIAS) -> dict[str, Verdict]:
+        """Compare the local copy of route ``url`` with the server's rows, writing nothing.
+
+        Both sides digest their rows and compare them with the state the last
+        incremental sync of this route into ``using`` kept (see
+        :doc:`incremental`): ``{label: Verdict}``, each ``equal`` or not, with
+        how many rows differ and the first keys. Models an incremental sync
+        would copy in full are reported as not compared, with the reason.
+
+        :raises ConfigurationError: no incremental sync of this route into
+            ``using`` yet (there is nothing to compare with).
+        """
+        endpoint = safe_url(self.url_for(""))
+        if not history_table_ready(using):
+            raise ConfigurationError(
+                f"database {using!r} has no history of syncs: run "
+                f"`manage.py migrate synctool --database {using}`"
+            )
+        previous = previous_state(url, endpoint, using)
+        if not previous:
+            raise ConfigurationError(
+                f"no incremental sync of {url!r} into {using!r} yet: --verify compares both "
+                "sides with the state an incremental sync keeps; run --incremental first"
+            )
+        with (
+            build_session(self.api_token) as session,
+            self._preflight(session, [url], using, False) as (streams, _),
+        ):
+            result = SyncResult(url=safe_url(self.url_for(url)), using=using)
+            increment = RouteIncrement(
+                using, streams.labels(0), streams.cleanable(0), previous, result
+            )
+            with transaction.atomic(using=using):  # the local rows as one snapshot
+                records = []
+                for obj in streams.objects(0, state=increment.upload()):
+                    if obj["model"] != CONTROL_MODEL:
+                        break  # the rows themselves: not needed
+                    records.append(obj)
+            return verdicts_of(records, streams.labels(0))
 
     def check(
         self,

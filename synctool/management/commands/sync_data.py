@@ -15,6 +15,7 @@ from synctool.client import Client
 from synctool.client.history import history_table_ready
 from synctool.client.progress import ProgressBars
 from synctool.client.transport import PlainHTTPWarning, plain_http_warning, safe_url
+from synctool.client.verify import verdict_line
 from synctool.conf import settings
 from synctool.exceptions import SynctoolError
 from synctool.models import SyncRun
@@ -161,6 +162,12 @@ class Command(BaseCommand):
             "incremental sync of each route into this database (the first one is full)",
         )
         parser.add_argument(
+            "--verify",
+            action="store_true",
+            help="compare the local rows of each ROUTE with the server's, writing nothing "
+            "(after an incremental sync); exit status 1 when any differ",
+        )
+        parser.add_argument(
             "--history",
             action="store_true",
             help="show the history of syncs into --database (of the ROUTEs named, else all), "
@@ -269,6 +276,9 @@ class Command(BaseCommand):
             if options["check"]:
                 self._check(client, options)
                 return
+            if options["verify"]:
+                self._verify(client, options)
+                return
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", PlainHTTPWarning)  # said above
                 results = self._sync_all(client, options, verbosity)
@@ -343,6 +353,22 @@ class Command(BaseCommand):
                 + "\n".join(f"  - {line}" for line in report.refusals)
             )
         self.stdout.write("ok: this database can take these routes")
+
+    def _verify(self, client: Client, options) -> None:
+        different = []
+        for route in options["routes"]:
+            verdicts = client.verify(route, using=options["database"])
+            self.stdout.write(printable(f"{route}:"))
+            for label, verdict in verdicts.items():
+                self.stdout.write(printable("  " + verdict_line(label, verdict)))
+                if verdict.compared and not verdict.equal:
+                    different.append(f"{route}: {label}")
+        if different:
+            raise CommandError(
+                "the local copy differs from the server's: "
+                + ", ".join(different)
+                + " (sync_data ROUTE --incremental brings it back)"
+            )
 
     def _history(self, options) -> None:
         using = options["database"]
