@@ -156,3 +156,41 @@ def test_strict_server_refuses_naming_the_field(strict_server):
     assert not Author.objects.using("default").exists()
     # A route without unscrubbed personal fields is served.
     assert requests.get(strict_server.sync_url + "sites", auth=(TOKEN, ""), timeout=30).ok
+
+
+@e2e
+def test_incremental_syncs_equal_clean_syncs_with_scrubbing(scrubbing_server):
+    """Round after round of changes on the server, an incremental sync leaves what a
+    clean sync of the scrubbed route leaves, scrubbed values included."""
+    import random
+
+    from tests.utils import model_rows
+
+    fill_server()
+    client = _client(scrubbing_server)
+    rng = random.Random(7)
+    client.sync("blogs", incremental=True)
+    for round_ in range(3):
+        authors = list(Author.objects.using("server").order_by("pk"))
+        changed = rng.choice(authors)
+        changed.name = f"Renamed Person {round_}"
+        changed.email = f"renamed{round_}@example.org"
+        changed.save(using="server")
+        Post.objects.using("server").filter(
+            pk=rng.choice(list(Post.objects.using("server").values_list("pk", flat=True)))
+        ).delete()
+        author = Author.objects.using("server").create(
+            email=f"new{round_}@example.org", name=f"New Person {round_}", phone="+1 555 0100"
+        )
+        Blog.objects.using("server").create(
+            name=f"new {round_}", slug=f"new-{round_}", author=author
+        )
+        result = client.sync("blogs", incremental=True)
+        assert result.modes["testapp.author"] == "content"
+        assert result.models["testapp.author"].received == 2
+        incremental = [model_rows(model, "default") for model in (Author, Blog, Post)]
+        client.sync("blogs", clean=True)
+        assert [model_rows(model, "default") for model in (Author, Blog, Post)] == incremental
+        assert not {a.email for a in Author.objects.using("default")} & {
+            a.email for a in Author.objects.using("server")
+        }
