@@ -176,16 +176,23 @@ def row_digests(
     paths read with the row (the natural key of a row it refers to).
     """
     model = queryset.model
-    columns = [*hashed_columns(model), *extra]
     using = queryset.db
     connection = connections[using]
     backend = backend_for(connection)
-    fields = [model._meta.pk, *(path_field(model, path) for path in columns[1:])]
+    version = backend.row_version(model)
+    if version is not None:
+        # The row's version stands for its own columns (PostgreSQL's xmin).
+        expressions = [F("pk"), version, *(F(path) for path in extra)]
+        fields = [model._meta.pk, version.output_field, *(path_field(model, p) for p in extra)]
+    else:
+        columns = [*hashed_columns(model), *extra]
+        expressions = [F("pk"), *(F(column) for column in columns[1:])]
+        fields = [model._meta.pk, *(path_field(model, path) for path in columns[1:])]
     # Aliases: the columns' own names may repeat across a join.
-    aliases = [f"synctool_c{index}" for index in range(len(columns))]
+    aliases = [f"synctool_c{index}" for index in range(len(expressions))]
     selected = {
-        alias: backend.digest_column(F("pk" if index == 0 else columns[index]), field)
-        for index, (alias, field) in enumerate(zip(aliases, fields, strict=True))
+        alias: backend.digest_column(expression, field)
+        for alias, expression, field in zip(aliases, expressions, fields, strict=True)
     }
     values = queryset.order_by("pk").annotate(**selected).values_list(*aliases)
     text_columns = {
@@ -195,7 +202,7 @@ def row_digests(
     def in_database(sql: str, key_column: str):
         return backend.row_digest_sql(sql, aliases, text_columns)
 
-    if backend.quote_function is not None:
+    if backend.quote_function is not None and version is None:
         values = queryset.order_by("pk").annotate(**{ROW_TEXT: row_md5(columns, backend)})
         values = values.values_list("pk", ROW_TEXT)
         in_database = _already_digested

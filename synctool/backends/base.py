@@ -97,6 +97,13 @@ class Backend:
         """What a row digest reads of ``field`` (here the value as it is)."""
         return expression
 
+    def row_version(self, model: type[models.Model]):
+        """An expression that changes whenever a row of ``model`` is written, raw
+        ``UPDATE`` included, read instead of the row's columns for its digest
+        (:mod:`synctool.rowhash`); None: the database has none, the columns are
+        digested."""
+        return None
+
     def row_digest_sql(self, sql: str, aliases: list[str], text_columns: set[str]) -> str | None:
         """``sql`` (selecting ``aliases``, the key first) rewritten to select
         ``(key, digest of the row)`` computed by the database (an integer, or

@@ -33,9 +33,10 @@ from array import array
 from collections.abc import Iterator
 
 from django.conf import settings as django_settings
-from django.db import models
+from django.db import connections, models
 
 import synctool
+from synctool.backends import backend_for
 from synctool.identity import chunks, key_paths, references_by_key
 from synctool.meta import auto_many_to_many
 from synctool.rowhash import integer_key, row_digests
@@ -61,18 +62,22 @@ def packed(values: list[int], typecode: str) -> str:
     return base64.b64encode(numbers.tobytes()).decode("ascii")
 
 
-def fingerprint(model: type[models.Model]) -> str:
+def fingerprint(model: type[models.Model], using: str) -> str:
     """What the digests of ``model``'s rows stand for on this server.
 
-    The columns read, the synctool version, the plugins and the scrub
-    settings: when any changes, the same stored row may be sent differently,
-    so the client's digests no longer tell, and the model is synced in full.
-    Keyed with ``SECRET_KEY``, so it tells the client nothing about them.
+    The columns read, how a row is digested (its version or its columns),
+    the synctool version, the plugins and the scrub settings: when any
+    changes, the same stored row may be sent differently or digested
+    differently, so the client's digests no longer tell, and the model is
+    synced in full. Keyed with ``SECRET_KEY``, so it tells the client nothing
+    about them.
     """
     opts = model._meta
+    versioned = backend_for(connections[using]).row_version(model) is not None
     parts = [
         synctool.__version__,
         opts.label_lower,
+        "digest of the row's version" if versioned else "digest of the row's columns",
         *(f"{f.attname}:{f.get_internal_type()}" for f in opts.local_concrete_fields),
         *sorted(
             f"{name}={getattr(django_settings, name)!r}"
@@ -158,7 +163,7 @@ class IncrementalExport:
                 send.extend(querysets)
                 continue
             state = self.states.get(label)
-            mark = fingerprint(model)
+            mark = fingerprint(model, querysets[0].db)
             if why_full is None and state is None:
                 why_full = "no earlier state"
             elif why_full is None and state.fingerprint != mark:
