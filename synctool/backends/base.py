@@ -92,6 +92,8 @@ class Backend:
     # The SQL function writing any value as an SQL literal, for the database's
     # MD5 of a row (synctool.rowhash); None: the row's digest is made in Python.
     quote_function: str | None = None
+    # Whether the database digests rows itself (row_digest_sql or quote_function).
+    digests_rows = False
 
     def digest_column(self, expression, field: models.Field):
         """What a row digest reads of ``field`` (here the value as it is)."""

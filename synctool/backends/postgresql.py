@@ -36,6 +36,8 @@ def repeatable_read(connection, *settings_sql: tuple[str, list]) -> contextlib.E
 
 
 class PostgreSQLBackend(Backend):
+    digests_rows = True
+
     def identity_parts(self) -> list[str]:
         # The cluster's system identifier (pg_control_system() may be refused
         # to unprivileged roles: the postmaster's start time then stands in)

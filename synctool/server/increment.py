@@ -4,7 +4,8 @@ The client sends, for each model, every key it holds with the digest this
 server gave that row at the last sync (:mod:`synctool.wire.state`). Inside
 the route's one snapshot, the server reads the digest of every row of the
 route's queryset (:func:`synctool.rowhash.row_digests`, by key, raw), walks
-both lists in key order, and answers with, per model:
+both lists in key order as they come (neither is held whole), and answers
+with, per model:
 
 - a head: the mode (``"content"``: only what changed; ``"full"``: every row,
   the client empties its copy first) and, for a full sync, why;
@@ -40,7 +41,7 @@ from synctool.backends import backend_for
 from synctool.identity import chunks, key_paths, references_by_key
 from synctool.meta import auto_many_to_many
 from synctool.rowhash import integer_key, row_digests
-from synctool.wire.state import ModelState
+from synctool.wire.state import StateReader, flattened
 
 CONTROL_MODEL = "synctool.increment"
 # Keys per ``digests`` or ``deleted`` record, and per ``pk__in`` query.
@@ -131,13 +132,13 @@ class IncrementalExport:
     """The records and querysets of one incremental response (see the module docstring).
 
     :param querysets: the route's querysets, in load order.
-    :param states: what the client holds, by label.
+    :param state: what the client holds, read model by model in that order.
     :param cleanable: the labels the client may empty.
     """
 
-    def __init__(self, querysets, states: dict[str, ModelState], cleanable, key_identified):
+    def __init__(self, querysets, state: StateReader, cleanable, key_identified):
         self.querysets = list(querysets)
-        self.states = states
+        self.state = state
         self.cleanable = set(cleanable)
         self.key_identified = key_identified
 
@@ -162,11 +163,11 @@ class IncrementalExport:
                 yield control(label, "head", mode="merge", reason="not cleaned by this route")
                 send.extend(querysets)
                 continue
-            state = self.states.get(label)
+            held = self.state.fingerprints.get(label)
             mark = fingerprint(model, querysets[0].db)
-            if why_full is None and state is None:
+            if why_full is None and held is None:
                 why_full = "no earlier state"
-            elif why_full is None and state.fingerprint != mark:
+            elif why_full is None and held != mark:
                 why_full = "its fields, synctool or the scrub settings changed on the server"
             if why_full is not None:
                 yield control(label, "head", mode="full", reason=why_full, fingerprint=mark)
@@ -176,7 +177,7 @@ class IncrementalExport:
                 continue
             yield control(label, "head", mode="content", fingerprint=mark)
             changed: list[int] = []
-            yield from self._compare(label, querysets[0], state, changed)
+            yield from self._compare(label, querysets[0], changed)
             for keys in chunks(changed, SEND_CHUNK):
                 send.append(querysets[0].filter(pk__in=keys))
         yield from _serialize(send, self.key_identified)
@@ -193,21 +194,21 @@ class IncrementalExport:
         if pks:
             yield control(label, "digests", pks=pks, digests=packed(digests, "Q"))
 
-    def _compare(self, label, queryset, state: ModelState, changed: list[int]) -> Iterator[dict]:
+    def _compare(self, label, queryset, changed: list[int]) -> Iterator[dict]:
         """Merge the server's digests with the client's, in key order."""
-        theirs_pks, theirs = state.pks, state.server
-        position, held = 0, len(theirs_pks)
+        theirs = flattened(self.state.blocks(label))
+        held = next(theirs, None)  # (key, digest) the client holds, or None
         pks: list[int] = []
         digests: list[int] = []
         deleted: list[int] = []
         extra = key_columns(queryset.model, self.key_identified)
         for pk, digest in row_digests(queryset, extra):
-            while position < held and theirs_pks[position] < pk:
-                deleted.append(theirs_pks[position])
-                position += 1
-            if position < held and theirs_pks[position] == pk:
-                same = theirs[position] == digest
-                position += 1
+            while held is not None and held[0] < pk:
+                deleted.append(held[0])
+                held = next(theirs, None)
+            if held is not None and held[0] == pk:
+                same = held[1] == digest
+                held = next(theirs, None)
                 if same:
                     continue
             changed.append(pk)
@@ -219,7 +220,12 @@ class IncrementalExport:
             if len(deleted) >= RECORD_KEYS:
                 yield control(label, "deleted", pks=deleted)
                 deleted = []
-        deleted.extend(theirs_pks[position:])
+        while held is not None:
+            deleted.append(held[0])
+            if len(deleted) >= RECORD_KEYS:
+                yield control(label, "deleted", pks=deleted)
+                deleted = []
+            held = next(theirs, None)
         if pks:
             yield control(label, "digests", pks=pks, digests=packed(digests, "Q"))
         for keys in chunks(deleted, RECORD_KEYS):
