@@ -63,6 +63,9 @@ class SyncResult:
     modes: dict[str, str] = field(default_factory=dict)
     # The history record of this sync (a synctool.models.SyncRun), if kept.
     run_id: int | None = None
+    # sync(verify=True): per model, how the copy compares with the server's
+    # rows after the sync (synctool.client.verify.Verdict).
+    verdicts: dict = field(default_factory=dict)
 
     def counts(self, label: str) -> ModelCounts:
         """The counts of ``label`` (``app_label.modelname``), created on first use."""

@@ -13,7 +13,7 @@ that leaves a modification time alone) changes the digest.
 from __future__ import annotations
 
 import decimal
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from hashlib import blake2b
 
 import orjson
@@ -248,3 +248,30 @@ def row_digests(
         if len(rows) < fetch:
             return
         last = rows[-1][0]
+
+
+def _object_default(value):
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).hex()
+    return repr(value)
+
+
+def object_digest(fields: dict, unordered: Iterable[str] = ()) -> int:
+    """The 64-bit digest of a serialized object's ``fields``, as it travels.
+
+    The same object gives the same digest from any database: keys are sorted
+    (a JSON value's own included: PostgreSQL's jsonb reorders them) and the
+    lists of the ``unordered`` fields (many-to-many values, which databases
+    return in any order) are sorted too. Used by ``--verify`` to compare the
+    server's rows as sent with the local rows.
+    """
+    if unordered:
+        fields = dict(fields)
+        for name in unordered:
+            values = fields.get(name)
+            if isinstance(values, list):
+                fields[name] = sorted(values, key=repr)
+    data = orjson.dumps(fields, default=_object_default, option=orjson.OPT_SORT_KEYS)
+    return _to_int(blake2b(data, digest_size=8).digest())

@@ -266,34 +266,57 @@ def test_a_renamed_key_identified_target_resends_the_rows_pointing_at_it(client_
 
 @e2e
 def test_verify_names_the_rows_that_differ_and_writes_nothing(client_for, live_server_process):
+    """--verify compares the local rows with the server's rows as sent, key by
+    key, after any kind of sync (here a plain one), and writes nothing."""
     from django.core.management import CommandError, call_command
 
     from tests.conftest import TOKEN
 
     seed(10)
     client = client_for()
-    with pytest.raises(exceptions.ConfigurationError, match="run --incremental first"):
-        client.verify("blogs")
-    client.sync("blogs", incremental=True)
+    client.sync("blogs")
     verdicts = client.verify("blogs")
     assert all(verdict.equal for verdict in verdicts.values()), verdicts
-    server_post, local_post = Post.objects.using("server").order_by("pk")[:2]
-    Post.objects.using("server").filter(pk=server_post.pk).update(title="changed there")
-    with connections["default"].cursor() as cursor:
-        cursor.execute("UPDATE testapp_post SET title = 'here' WHERE id = %s", [local_post.pk])
-    gone = Post.objects.using("server").order_by("-pk").first()
-    gone_pk = gone.pk
-    gone.delete()
+    assert verdicts["testapp.post"].rows == 10
+    posts = list(Post.objects.using("server").order_by("pk"))
+    # Changed there, changed here (a many-to-many value), gone there, gone here.
+    Post.objects.using("server").filter(pk=posts[0].pk).update(title="changed there")
+    Post.objects.using("default").get(pk=posts[1].pk).tags.clear()
+    Post.objects.using("server").filter(pk=posts[-1].pk).delete()
+    Post.objects.using("default").filter(pk=posts[2].pk).delete()
     before = model_rows(Post, "default")
     post = client.verify("blogs")["testapp.post"]
     assert not post.equal
-    assert (post.different, post.extra) == (2, 1)
-    assert post.keys == [server_post.pk, local_post.pk, gone_pk]
+    assert (post.different, post.missing, post.extra) == (2, 1, 1)
+    assert sorted(post.keys) == sorted([posts[0].pk, posts[1].pk, posts[2].pk, posts[-1].pk])
     assert client.verify("blogs")["testapp.tag"].equal
     assert model_rows(Post, "default") == before  # nothing written
     with pytest.raises(CommandError, match="differs from the server's: blogs: testapp.post"):
         call_command(
             "sync_data", "blogs", "--verify", endpoint=live_server_process.sync_url, token=TOKEN
         )
-    client.sync("blogs", incremental=True)
-    assert all(verdict.equal for verdict in client.verify("blogs").values())
+    # A sync on request verified after its commit: equal again.
+    result = client.sync("blogs", clean=True, verify=True)
+    assert all(verdict.equal for verdict in result.verdicts.values()), result.verdicts
+    call_command(
+        "sync_data",
+        "blogs",
+        "--incremental",
+        "--verify-after",
+        endpoint=live_server_process.sync_url,
+        token=TOKEN,
+    )
+
+
+@e2e
+def test_verify_says_what_it_cannot_compare(client_for):
+    """Models identified by natural key (ids differ between databases) are not
+    compared, and say why."""
+    from django.contrib.auth.models import User
+
+    User.objects.using("server").create(username="alice")
+    client = client_for()
+    client.sync("users")
+    verdicts = client.verify("users")
+    assert not verdicts["auth.user"].compared
+    assert "natural key" in verdicts["auth.user"].reason

@@ -20,7 +20,7 @@ from synctool.client.allow import refuse_unallowed
 from synctool.client.confirm import ConfirmClean, ask_before_large_clean
 from synctool.client.gate import GateReport, check_schema, refuse_same_database
 from synctool.client.history import History, history_table_ready
-from synctool.client.increment import CONTROL_MODEL, RouteIncrement
+from synctool.client.increment import RouteIncrement
 from synctool.client.loader import RoutePart, SyncLoader
 from synctool.client.media import MediaCollector, fetch_media_files, media_url_optional
 from synctool.client.routes import check_announced, check_route_names
@@ -34,7 +34,7 @@ from synctool.client.transport import (
     plain_http_warning,
     safe_url,
 )
-from synctool.client.verify import Verdict, verdicts_of
+from synctool.client.verify import RouteVerification, Verdict
 from synctool.conf import settings
 from synctool.exceptions import ConfigurationError, MalformedResponse, SynctoolError
 from synctool.result import MediaResult, Progress, SyncResult
@@ -144,6 +144,7 @@ class Client:
         confirm_clean: ConfirmClean | None = None,
         progress: Callable[[Progress], None] | None = None,
         incremental: bool = False,
+        verify: bool = False,
     ) -> SyncResult:
         """Pull route ``url`` into the ``using`` database, in one transaction.
 
@@ -165,6 +166,8 @@ class Client:
             successful incremental sync of this route into ``using`` (the
             first one is full); the result is what a ``clean`` sync would
             give. Needs the history of syncs (``migrate synctool``).
+        :param verify: after the commit, compare the copy with the server's
+            rows (:meth:`verify`); the verdicts are in ``result.verdicts``.
         :raises SynctoolError: a subclass naming what went wrong; the local
             database is then exactly as it was.
         """
@@ -181,6 +184,7 @@ class Client:
             confirm_clean=confirm_clean,
             progress=progress,
             incremental=incremental,
+            verify=verify,
         )[0]
 
     def sync_many(
@@ -198,6 +202,7 @@ class Client:
         confirm_clean: ConfirmClean | None = None,
         progress: Callable[[Progress], None] | None = None,
         incremental: bool = False,
+        verify: bool = False,
     ) -> list[SyncResult]:
         """Pull several routes into ``using`` in one transaction: all of them or nothing.
 
@@ -270,6 +275,9 @@ class Client:
             raise
         if history is not None:
             history.finish(results)
+        if verify and not dry_run:
+            for url, result in zip(urls, results, strict=True):
+                result.verdicts = self.verify(url, using=using, ignore_unknown=ignore_unknown)
         return results
 
     def _sync_into(
@@ -359,45 +367,30 @@ class Client:
                 if increment.modes.get(label) == "full"
             )
 
-    def verify(self, url: str, *, using: str = DEFAULT_DB_ALIAS) -> dict[str, Verdict]:
+    def verify(
+        self, url: str, *, using: str = DEFAULT_DB_ALIAS, ignore_unknown: bool = False
+    ) -> dict[str, Verdict]:
         """Compare the local copy of route ``url`` with the server's rows, writing nothing.
 
-        Both sides digest their rows and compare them with the state the last
-        incremental sync of this route into ``using`` kept (see
-        :doc:`incremental`): ``{label: Verdict}``, each ``equal`` or not, with
-        how many rows differ and the first keys. Models an incremental sync
-        would copy in full are reported as not compared, with the reason.
-
-        :raises ConfigurationError: no incremental sync of this route into
-            ``using`` yet (there is nothing to compare with).
+        The server digests every row of the route as a sync would send it
+        (scrubbed); this client digests its own rows serialized the same way
+        and compares them key by key (see :mod:`synctool.client.verify`):
+        ``{label: Verdict}``, each ``equal`` or not, with how many rows differ,
+        are missing here or are here and not on the server, and the first
+        keys. Any copy can be verified, however it was made.
         """
-        endpoint = safe_url(self.url_for(""))
-        if not history_table_ready(using):
-            raise ConfigurationError(
-                f"database {using!r} has no history of syncs: run "
-                f"`manage.py migrate synctool --database {using}`"
-            )
-        previous = stored_state(url, endpoint, using)
-        if previous is None:
-            raise ConfigurationError(
-                f"no incremental sync of {url!r} into {using!r} yet: --verify compares both "
-                "sides with the state an incremental sync keeps; run --incremental first"
-            )
         with (
             build_session(self.api_token) as session,
-            self._preflight(session, [url], using, False) as (streams, _),
+            self._preflight(session, [url], using, ignore_unknown, writes=False) as (
+                streams,
+                report,
+            ),
         ):
-            result = SyncResult(url=safe_url(self.url_for(url)), using=using)
-            increment = RouteIncrement(
-                using, streams.labels(0), streams.cleanable(0), previous, result
+            verification = RouteVerification(
+                streams.labels(0), streams.cleanable(0), using, streams.natural_keys, report.plans
             )
             with transaction.atomic(using=using):  # the local rows as one snapshot
-                records = []
-                for obj in streams.objects(0, state=increment.upload()):
-                    if obj["model"] != CONTROL_MODEL:
-                        break  # the rows themselves: not needed
-                    records.append(obj)
-            return verdicts_of(records, streams.labels(0))
+                return verification.run(streams.objects(0, verify=True))
 
     def check(
         self,
@@ -423,9 +416,11 @@ class Client:
                 return report
 
     @contextlib.contextmanager
-    def _preflight(self, session, urls, using, ignore_unknown, allow=(), *, raise_refused=True):
+    def _preflight(
+        self, session, urls, using, ignore_unknown, allow=(), *, raise_refused=True, writes=True
+    ):
         """Manifest, route names, same database, ``HEAD`` of every route, the models
-        this client allows, schema gate."""
+        this client allows (when it ``writes``), schema gate."""
         if not urls:
             raise ConfigurationError("name at least one route to sync")
         full_urls = [self.url_for(url) for url in urls]
@@ -440,7 +435,8 @@ class Client:
             labels = [label for index in range(len(urls)) for label in streams.labels(index)]
             for index, url in enumerate(urls):
                 check_announced(manifest, url, streams.labels(index), safe_url(full_urls[index]))
-            refuse_unallowed(labels, ", ".join(safe_url(url) for url in full_urls), allow)
+            if writes:
+                refuse_unallowed(labels, ", ".join(safe_url(url) for url in full_urls), allow)
             schema = manifest.get("schema")
             if schema is not None:
                 missing = [label for label in dict.fromkeys(labels) if label not in schema]

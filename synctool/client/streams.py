@@ -19,6 +19,7 @@ import requests
 from synctool.client.transport import Download, open_url, safe_url
 from synctool.conf import settings
 from synctool.exceptions import UnexpectedModel
+from synctool.server.verify import VERIFY_HEADER
 from synctool.wire import decode_fixture
 from synctool.wire.state import CONTENT_TYPE as STATE_TYPE
 
@@ -95,11 +96,15 @@ class RouteStreams:
         download = self._downloads.get(index)
         return download.bytes_received if download is not None else self._bytes.get(index, 0)
 
-    def objects(self, index: int, state: tuple[IO[bytes], int] | None = None) -> Iterator[dict]:
+    def objects(
+        self, index: int, state: tuple[IO[bytes], int] | None = None, *, verify: bool = False
+    ) -> Iterator[dict]:
         """The decoded objects of route ``index``, requested now (with ``POST`` of
-        an incremental ``state`` when there is one: a file and its length)."""
+        an incremental ``state`` when there is one: a file and its length; its
+        verification records instead of its rows with ``verify``)."""
         if state is None:
-            download = open_url(self.session, self.urls[index])
+            headers = {VERIFY_HEADER: "1"} if verify else None
+            download = open_url(self.session, self.urls[index], headers=headers)
         else:
             body, self._sent[index] = state
             try:

@@ -341,13 +341,14 @@ def open_url(
     method: str = "GET",
     body: bytes | IO[bytes] | None = None,
     content_type: str | None = None,
+    headers: dict[str, str] | None = None,
 ) -> Download:
     """GET (or HEAD, or POST ``body``: bytes, or a file read from its start) ``url``
     with streaming, timeouts and retries; raise on any failure."""
     shown = safe_url(url)
     check_deadline(session, url)
     try:
-        response = _request_following_same_origin(session, method, url, body, content_type)
+        response = _request_following_same_origin(session, method, url, body, content_type, headers)
     except requests.exceptions.ConnectTimeout:
         raise ServerUnreachable(f"could not connect to {shown} within {timeout()[0]:g} s") from None
     except requests.exceptions.ReadTimeout:
@@ -389,6 +390,7 @@ def _request_following_same_origin(
     url: str,
     body: bytes | IO[bytes] | None = None,
     content_type: str | None = None,
+    headers: dict[str, str] | None = None,
 ) -> requests.Response:
     """The request, following redirects only within the same origin.
 
@@ -406,7 +408,7 @@ def _request_following_same_origin(
             method,
             current,
             data=body,
-            headers={"Content-Type": content_type} if content_type else None,
+            headers={**(headers or {}), **({"Content-Type": content_type} if content_type else {})},
             stream=True,
             timeout=timeout(),
             allow_redirects=False,

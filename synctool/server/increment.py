@@ -41,7 +41,7 @@ from synctool.backends import backend_for
 from synctool.identity import chunks, key_paths, references_by_key
 from synctool.meta import auto_many_to_many
 from synctool.rowhash import integer_key, row_digests
-from synctool.wire.state import StateReader, flattened
+from synctool.wire.state import MASK_48, StateReader, flattened
 
 CONTROL_MODEL = "synctool.increment"
 # Keys per ``digests`` or ``deleted`` record, and per ``pk__in`` query.
@@ -207,7 +207,7 @@ class IncrementalExport:
                 deleted.append(held[0])
                 held = next(theirs, None)
             if held is not None and held[0] == pk:
-                same = held[1] == digest
+                same = held[1] == digest & MASK_48  # 48 bits travel (synctool.wire.state)
                 held = next(theirs, None)
                 if same:
                     continue

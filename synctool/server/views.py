@@ -21,6 +21,7 @@ from synctool.server.increment import IncrementalExport
 from synctool.server.manifest import build_manifest
 from synctool.server.routing import project_key_identified
 from synctool.server.streaming import Counted, Finished, asynchronous, give_place, take_place
+from synctool.server.verify import VERIFY_HEADER, verify_records
 from synctool.wire import encode_fixture, gzip_chunks
 from synctool.wire.state import CONTENT_TYPE as STATE_CONTENT_TYPE
 from synctool.wire.state import StateReader
@@ -176,6 +177,8 @@ def export_view(route, entry):
                 give_place()
                 return refusal(f"synctool: {exc}", status=400)
             objects = incremental_objects(querysets, states, cleanable, key_identified)
+        elif request.headers.get(VERIFY_HEADER):
+            objects = verify_objects(querysets, key_identified)
         else:
             objects = serialize_querysets(querysets, key_identified=key_identified)
         counted = Counted(objects)
@@ -191,7 +194,7 @@ def export_view(route, entry):
         response = StreamingHttpResponse(content, content_type="application/json", headers=headers)
         if isinstance(request, ASGIRequest):
             response._resource_closers.append(stream.close)
-        patch_vary_headers(response, ("Accept-Encoding", "Authorization"))
+        patch_vary_headers(response, ("Accept-Encoding", "Authorization", VERIFY_HEADER))
         return response
 
     view.synctool_entry = entry
@@ -203,6 +206,13 @@ def incremental_objects(querysets, state: StateReader, cleanable, key_identified
     client's state is read as they are made."""
     with one_snapshot(queryset.db for queryset in querysets):
         yield from IncrementalExport(querysets, state, cleanable, key_identified).records()
+
+
+def verify_objects(querysets, key_identified):
+    """The records of a verification (:mod:`synctool.server.verify`), in the
+    route's one snapshot."""
+    with one_snapshot(queryset.db for queryset in querysets):
+        yield from verify_records(querysets, key_identified)
 
 
 def index_view(route):

@@ -164,8 +164,14 @@ class Command(BaseCommand):
         parser.add_argument(
             "--verify",
             action="store_true",
-            help="compare the local rows of each ROUTE with the server's, writing nothing "
-            "(after an incremental sync); exit status 1 when any differ",
+            help="only compare the local rows of each ROUTE with the server's rows as sent, "
+            "writing nothing; exit status 1 when any differ",
+        )
+        parser.add_argument(
+            "--verify-after",
+            action="store_true",
+            help="sync, then compare the copy with the server's rows as --verify does "
+            "(exit status 1 when any differ)",
         )
         parser.add_argument(
             "--history",
@@ -302,6 +308,11 @@ class Command(BaseCommand):
             raise CommandError(f"{len(failed)} media file(s) could not be fetched")
         if options["dry_run"] and verbosity > 0:
             self.stdout.write("dry run: nothing was written")
+        if options["verify_after"] and not options["dry_run"]:
+            self._report_verdicts(
+                {route: r.verdicts for route, r in zip(options["routes"], results, strict=True)},
+                synced=True,
+            )
 
     def _sync_all(self, client, options, verbosity) -> list[SyncResult]:
         """Every route of the command in one transaction: all of them or nothing."""
@@ -322,6 +333,7 @@ class Command(BaseCommand):
                 else None,
                 progress=bars.update if show_bars else None,
                 incremental=options["incremental"],
+                verify=options["verify_after"],
             )
 
     def _confirm(self, deleting: dict[str, int], expected: dict[str, int]) -> bool:
@@ -355,19 +367,31 @@ class Command(BaseCommand):
         self.stdout.write("ok: this database can take these routes")
 
     def _verify(self, client: Client, options) -> None:
+        self._report_verdicts(
+            {
+                route: client.verify(
+                    route, using=options["database"], ignore_unknown=options["ignore_unknown"]
+                )
+                for route in options["routes"]
+            },
+            synced=False,
+        )
+
+    def _report_verdicts(self, verdicts_by_route: dict, *, synced: bool) -> None:
+        """Print each route's verdicts; CommandError when a compared model differs."""
         different = []
-        for route in options["routes"]:
-            verdicts = client.verify(route, using=options["database"])
-            self.stdout.write(printable(f"{route}:"))
+        for route, verdicts in verdicts_by_route.items():
+            self.stdout.write(printable(f"verify {route}:"))
             for label, verdict in verdicts.items():
                 self.stdout.write(printable("  " + verdict_line(label, verdict)))
                 if verdict.compared and not verdict.equal:
                     different.append(f"{route}: {label}")
         if different:
             raise CommandError(
-                "the local copy differs from the server's: "
+                ("the sync was committed, but " if synced else "")
+                + "the local copy differs from the server's: "
                 + ", ".join(different)
-                + " (sync_data ROUTE --incremental brings it back)"
+                + " (sync_data ROUTE --clean, or --incremental, brings it back)"
             )
 
     def _history(self, options) -> None:

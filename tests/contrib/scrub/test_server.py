@@ -197,3 +197,18 @@ def test_incremental_syncs_equal_clean_syncs_with_scrubbing(scrubbing_server):
         assert not {a.email for a in Author.objects.using("default")} & {
             a.email for a in Author.objects.using("server")
         }
+
+
+@e2e
+def test_verify_compares_the_scrubbed_values_as_sent(scrubbing_server):
+    """--verify digests the server's rows as they are sent, scrubbed: a copy
+    made through the scrubbing server is equal, and a local row holding an
+    original value is not."""
+    fill_server()
+    client = _client(scrubbing_server)
+    client.sync("blogs")
+    assert all(verdict.equal for verdict in client.verify("blogs").values())
+    author = Author.objects.using("server").order_by("pk").first()
+    Author.objects.using("default").filter(pk=author.pk).update(email=author.email)
+    verdict = client.verify("blogs")["testapp.author"]
+    assert (verdict.different, verdict.keys) == (1, [author.pk])

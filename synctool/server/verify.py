@@ -1,0 +1,88 @@
+"""The server's half of ``--verify``: a digest of every row of a route as it is sent.
+
+Asked with the ``X-Synctool-Verify`` header, a route answers, instead of its
+rows, records of the reserved model ``synctool.verify``: per model a head
+(compared or not, and why not), then the keys of its rows in key order with
+the digest of each object exactly as a sync would send it (serialized, the
+identity rule applied, after ``transform_object``: scrubbed values
+included; see :func:`synctool.rowhash.object_digest`). The client digests
+its own rows the same way (:mod:`synctool.client.verify`) and compares.
+Nothing of the rows' values leaves the server, only 16 bytes a row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from django.db import models
+
+from synctool.rowhash import object_digest
+from synctool.server.export import _serialize, model_label
+from synctool.server.increment import packed
+
+VERIFY_MODEL = "synctool.verify"
+VERIFY_HEADER = "X-Synctool-Verify"
+RECORD_KEYS = 5000
+
+
+def record(label: str, kind: str, **values) -> dict:
+    return {"model": VERIFY_MODEL, "pk": None, "fields": {"kind": kind, "model": label, **values}}
+
+
+def unordered_fields(model: type[models.Model]) -> list[str]:
+    """The fields whose list values come in no particular order (many-to-many)."""
+    return [field.name for field in model._meta.many_to_many]
+
+
+def _in_key_order(queryset: models.QuerySet) -> models.QuerySet | None:
+    """``queryset`` read by key, or None when it must be read as it is."""
+    if queryset._result_cache is not None or queryset.query.is_sliced:
+        return None
+    return queryset.order_by("pk")
+
+
+def verify_records(querysets: list[models.QuerySet], key_identified) -> Iterator[dict]:
+    """The verification records of a route's querysets (in load order), in its
+    snapshot (the caller's)."""
+    by_model: dict[type[models.Model], list[models.QuerySet]] = {}
+    for queryset in querysets:
+        by_model.setdefault(queryset.model, []).append(queryset)
+    for model, group in by_model.items():
+        label = model_label(model)
+        if label in key_identified:
+            yield record(
+                label,
+                "head",
+                compared=False,
+                reason="identified by natural key: its ids differ between databases",
+            )
+            continue
+        yield record(label, "head", compared=True)
+        unordered = unordered_fields(model)
+        ordered = [_in_key_order(queryset) for queryset in group]
+        if len(group) == 1 and ordered[0] is not None:
+            pairs = (
+                (obj["pk"], object_digest(obj["fields"], unordered))
+                for obj in _serialize(ordered, key_identified)
+            )
+        else:
+            # Several querysets, or one read as it is: their rows sorted here.
+            digests = {
+                obj["pk"]: object_digest(obj["fields"], unordered)
+                for obj in _serialize(group, key_identified)
+            }
+            pairs = iter(sorted(digests.items()))
+        yield from _blocks(label, pairs)
+
+
+def _blocks(label: str, pairs) -> Iterator[dict]:
+    pks: list = []
+    digests: list[int] = []
+    for pk, digest in pairs:
+        pks.append(pk)
+        digests.append(digest)
+        if len(pks) >= RECORD_KEYS:
+            yield record(label, "rows", pks=pks, digests=packed(digests, "Q"))
+            pks, digests = [], []
+    if pks:
+        yield record(label, "rows", pks=pks, digests=packed(digests, "Q"))
