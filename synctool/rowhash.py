@@ -13,6 +13,8 @@ that leaves a modification time alone) changes the digest.
 from __future__ import annotations
 
 import decimal
+from array import array
+from bisect import bisect_left
 from collections.abc import Iterable, Iterator
 from hashlib import blake2b
 
@@ -169,7 +171,17 @@ def row_md5(columns: list[str], backend) -> MD5:
 def row_digests(
     queryset: models.QuerySet, extra: tuple[str, ...] = ()
 ) -> Iterator[tuple[int, int]]:
-    """``(pk, digest)`` of every row of ``queryset``, in primary-key order.
+    """``(pk, digest)`` of every row of ``queryset``, in primary-key order (see
+    :func:`row_digest_pages`)."""
+    for page in row_digest_pages(queryset, extra):
+        yield from page
+
+
+def row_digest_pages(
+    queryset: models.QuerySet, extra: tuple[str, ...] = ()
+) -> Iterator[list[tuple[int, int]]]:
+    """``(pk, digest)`` of every row of ``queryset``, in primary-key order, a
+    page (one query's rows) at a time.
 
     The rows are read raw (no ``from_db_value``), ``FETCH_ROWS`` at a time
     by key (``WHERE pk > last ORDER BY pk LIMIT n``, which every backend
@@ -222,29 +234,28 @@ def row_digests(
         with connection.cursor() as cursor:
             cursor.execute(digest_sql or sql, params)
             rows = cursor.fetchall()
-        if digest_sql is not None:
-            # (pk, digest of the whole row) computed by the database.
-            rows = [(pk, _from_database(value)) for pk, value in rows]
-            if not many:
-                yield from rows
-            elif rows:
-                first, final = rows[0][0], rows[-1][0]
-                targets = [_targets(using, *columns, first, final) for columns in many]
-                for pk, value in rows:
-                    yield pk, digest_of((value, *(tuple(t.get(pk, ())) for t in targets)))
-            if len(rows) < fetch:
-                return
-            last = rows[-1][0]
-            continue
-        if many and rows:
+        if not rows:
+            return
+        targets = ()
+        if many:
             first, final = rows[0][0], rows[-1][0]
             targets = [_targets(using, *columns, first, final) for columns in many]
-            for row in rows:
-                pk = row[0]
-                yield pk, digest_of((*row, *(tuple(t.get(pk, ())) for t in targets)))
+        if digest_sql is not None:
+            # (pk, digest of the whole row) computed by the database.
+            if not many:
+                yield [(pk, _from_database(value)) for pk, value in rows]
+            else:
+                yield [
+                    (pk, digest_of((value, *(tuple(t.get(pk, ())) for t in targets))))
+                    for pk, value in rows
+                ]
+        elif many:
+            yield [
+                (row[0], digest_of((*row, *(tuple(t.get(row[0], ())) for t in targets))))
+                for row in rows
+            ]
         else:
-            for row in rows:
-                yield row[0], digest_of(row)
+            yield [(row[0], digest_of(row)) for row in rows]
         if len(rows) < fetch:
             return
         last = rows[-1][0]
@@ -275,3 +286,41 @@ def object_digest(fields: dict, unordered: Iterable[str] = ()) -> int:
                 fields[name] = sorted(values, key=repr)
     data = orjson.dumps(fields, default=_object_default, option=orjson.OPT_SORT_KEYS)
     return _to_int(blake2b(data, digest_size=8).digest())
+
+
+class DigestRanges:
+    """Row digests in key order, read range by range as arrays.
+
+    ``DigestRanges(row_digest_pages(queryset)).below(key)`` gives
+    ``(keys, digests)`` of the rows not read yet whose key is below ``key``
+    (all of them left with None): what one chunk or block of an incremental
+    state covers, compared as whole arrays in the usual case where nothing
+    changed there.
+    """
+
+    def __init__(self, pages: Iterable[list[tuple[int, int]]], mask: int = MASK_64):
+        self._pages = iter(pages)
+        self._page: list[tuple[int, int]] = []
+        self._at = 0
+        self._mask = mask
+
+    def below(self, key: int | None) -> tuple[array, array]:
+        pks, digests = array("q"), array("Q")
+        mask = self._mask
+        while True:
+            if self._at >= len(self._page):
+                self._page = next(self._pages, None)
+                self._at = 0
+                if self._page is None:
+                    self._page = []
+                    return pks, digests
+            page, start = self._page, self._at
+            end = len(page)
+            if key is not None and page[-1][0] >= key:
+                end = bisect_left(page, (key,), start)
+            part = page[start:end]
+            pks.extend(pk for pk, _ in part)
+            digests.extend(digest & mask for _, digest in part)
+            self._at = end
+            if end < len(page):
+                return pks, digests

@@ -42,7 +42,7 @@ from synctool.exceptions import HookError, MalformedResponse, UnexpectedModel
 from synctool.identity import chunks
 from synctool.meta import auto_through_models
 from synctool.result import SyncResult
-from synctool.rowhash import row_digests
+from synctool.rowhash import DigestRanges, row_digest_pages, row_digests
 from synctool.wire.state import StateUpload
 
 CONTROL_MODEL = "synctool.increment"
@@ -88,15 +88,13 @@ class Ahead:
         return taken
 
 
-def upload_rows(old: Rows, now: list[tuple[int, int]]) -> tuple[array, array]:
+def upload_rows(old: Rows, now_pks: array, now_local: array) -> tuple[array, array]:
     """The keys to send and the server's digest of each: where the local row is
     unchanged since the last sync, the digest kept; else 0 ("send it again").
 
-    ``old``: a chunk of the state; ``now``: ``(key, local digest)`` of the local
-    rows in the same key range.
+    ``old``: a chunk of the state; ``now_pks``, ``now_local``: the keys and
+    local digests of the local rows in the same key range.
     """
-    now_pks = array("q", (pk for pk, _ in now))
-    now_local = array("Q", (digest for _, digest in now))
     if now_pks == old.pks:
         # The usual case, the laptop added and deleted nothing here.
         if now_local == old.local:
@@ -108,7 +106,7 @@ def upload_rows(old: Rows, now: list[tuple[int, int]]) -> tuple[array, array]:
         return old.pks, server
     pks, server = array("q"), array("Q")
     position, held = 0, len(old.pks)
-    for pk, digest in now:
+    for pk, digest in zip(now_pks, now_local, strict=True):
         while position < held and old.pks[position] < pk:
             pks.append(old.pks[position])  # gone here: ask for it again
             server.append(0)
@@ -192,15 +190,13 @@ class RouteIncrement:
         upload = StateUpload([(label, self.previous.fingerprints[label]) for label in tracked])
         for label in tracked:
             model = self._model(label)
-            local = Ahead(row_digests(model._base_manager.using(self.using).all()))
+            local = DigestRanges(row_digest_pages(model._base_manager.using(self.using).all()))
             stored = self.previous.chunks(label)
             for index, chunk in enumerate(stored):
                 upper = stored[index + 1].first_key if index + 1 < len(stored) else None
-                pks, server = upload_rows(chunk.rows(), local.below(upper))
-                upload.add(label, pks, server)
-            rest = local.below(None)  # no stored chunk: every local row is new
-            if rest:
-                keys = array("q", (pk for pk, _ in rest))
+                upload.add(label, *upload_rows(chunk.rows(), *local.below(upper)))
+            keys, _ = local.below(None)  # no stored chunk: every local row is new
+            if keys:
                 upload.add(label, keys, array("Q", bytes(8 * len(keys))))
         return upload.finish()
 
@@ -328,10 +324,13 @@ class RouteIncrement:
         if spool is None:
             return
         queryset = self._model(label)._base_manager.using(self.using)
-        local = Ahead(row_digests(queryset.all()))
+        local = DigestRanges(row_digest_pages(queryset.all()))
         for keys, server in spool.blocks():
-            here = dict(local.below(keys[-1] + 1))
-            writer.add(Rows(keys, server, array("Q", (here.get(pk, 0) for pk in keys))))
+            here_pks, here = local.below(keys[-1] + 1)
+            if here_pks != keys:  # rows not here (0), or here only (left out)
+                found = dict(zip(here_pks, here, strict=True))
+                here = array("Q", (found.get(pk, 0) for pk in keys))
+            writer.add(Rows(keys, server, here))
 
     def _write_updated(self, label: str, writer: ChunkWriter) -> None:
         """A model compared row by row: the old state, less the rows deleted, with

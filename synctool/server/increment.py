@@ -40,8 +40,8 @@ import synctool
 from synctool.backends import backend_for
 from synctool.identity import chunks, key_paths, references_by_key
 from synctool.meta import auto_many_to_many
-from synctool.rowhash import integer_key, row_digests
-from synctool.wire.state import MASK_48, StateReader, flattened
+from synctool.rowhash import DigestRanges, integer_key, row_digest_pages
+from synctool.wire.state import MASK_48, StateReader
 
 CONTROL_MODEL = "synctool.increment"
 # Keys per ``digests`` or ``deleted`` record, and per ``pk__in`` query.
@@ -183,11 +183,14 @@ class IncrementalExport:
         yield from _serialize(send, self.key_identified)
 
     def _all_digests(self, label: str, queryset) -> Iterator[dict]:
+        """The digest of every row (a model synced in full: the client's next state)."""
         pks: list[int] = []
         digests: list[int] = []
-        for pk, digest in row_digests(queryset, key_columns(queryset.model, self.key_identified)):
-            pks.append(pk)
-            digests.append(digest)
+        extra = key_columns(queryset.model, self.key_identified)
+        for page in row_digest_pages(queryset, extra):
+            for pk, digest in page:
+                pks.append(pk)
+                digests.append(digest & MASK_48)
             if len(pks) >= RECORD_KEYS:
                 yield control(label, "digests", pks=pks, digests=packed(digests, "Q"))
                 pks, digests = [], []
@@ -195,38 +198,56 @@ class IncrementalExport:
             yield control(label, "digests", pks=pks, digests=packed(digests, "Q"))
 
     def _compare(self, label, queryset, changed: list[int]) -> Iterator[dict]:
-        """Merge the server's digests with the client's, in key order."""
-        theirs = flattened(self.state.blocks(label))
-        held = next(theirs, None)  # (key, digest) the client holds, or None
-        pks: list[int] = []
-        digests: list[int] = []
-        deleted: list[int] = []
+        """Compare the server's rows with the client's state, block by block of
+        the state, in key order (a block where nothing changed is one
+        comparison of two arrays)."""
         extra = key_columns(queryset.model, self.key_identified)
-        for pk, digest in row_digests(queryset, extra):
-            while held is not None and held[0] < pk:
-                deleted.append(held[0])
-                held = next(theirs, None)
-            if held is not None and held[0] == pk:
-                same = held[1] == digest & MASK_48  # 48 bits travel (synctool.wire.state)
-                held = next(theirs, None)
-                if same:
-                    continue
+        mine = DigestRanges(row_digest_pages(queryset, extra), mask=MASK_48)
+        sent_pks: list[int] = []
+        sent_digests: list[int] = []
+        deleted: list[int] = []
+
+        def send(pk: int, digest: int) -> None:
             changed.append(pk)
-            pks.append(pk)
-            digests.append(digest)
-            if len(pks) >= RECORD_KEYS:
-                yield control(label, "digests", pks=pks, digests=packed(digests, "Q"))
-                pks, digests = [], []
-            if len(deleted) >= RECORD_KEYS:
-                yield control(label, "deleted", pks=deleted)
-                deleted = []
-        while held is not None:
-            deleted.append(held[0])
-            if len(deleted) >= RECORD_KEYS:
-                yield control(label, "deleted", pks=deleted)
-                deleted = []
-            held = next(theirs, None)
-        if pks:
-            yield control(label, "digests", pks=pks, digests=packed(digests, "Q"))
+            sent_pks.append(pk)
+            sent_digests.append(digest)
+
+        for theirs_pks, theirs in self.state.blocks(label):
+            pks, digests = mine.below(theirs_pks[-1] + 1)
+            if pks == theirs_pks and digests == theirs:
+                continue  # nothing changed in this block
+            position, held = 0, len(theirs_pks)
+            for pk, digest in zip(pks, digests, strict=True):
+                while position < held and theirs_pks[position] < pk:
+                    deleted.append(theirs_pks[position])
+                    position += 1
+                if position < held and theirs_pks[position] == pk:
+                    same = theirs[position] == digest
+                    position += 1
+                    if same:
+                        continue
+                send(pk, digest)
+            deleted.extend(theirs_pks[position:])
+            while len(sent_pks) >= RECORD_KEYS:
+                yield control(
+                    label,
+                    "digests",
+                    pks=sent_pks[:RECORD_KEYS],
+                    digests=packed(sent_digests[:RECORD_KEYS], "Q"),
+                )
+                del sent_pks[:RECORD_KEYS], sent_digests[:RECORD_KEYS]
+            while len(deleted) >= RECORD_KEYS:
+                yield control(label, "deleted", pks=deleted[:RECORD_KEYS])
+                del deleted[:RECORD_KEYS]
+        pks, digests = mine.below(None)  # beyond the client's last key: new rows
+        for pk, digest in zip(pks, digests, strict=True):
+            send(pk, digest)
+        for start in range(0, len(sent_pks), RECORD_KEYS):
+            yield control(
+                label,
+                "digests",
+                pks=sent_pks[start : start + RECORD_KEYS],
+                digests=packed(sent_digests[start : start + RECORD_KEYS], "Q"),
+            )
         for keys in chunks(deleted, RECORD_KEYS):
             yield control(label, "deleted", pks=keys)

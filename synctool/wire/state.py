@@ -25,12 +25,14 @@ still goes unseen only once in 2**48 changed rows.
 
 from __future__ import annotations
 
+import operator
 import struct
 import sys
 import tempfile
 import zlib
 from array import array
 from collections.abc import Callable, Iterable, Iterator
+from itertools import accumulate
 from typing import IO
 
 import orjson
@@ -47,8 +49,18 @@ MASK_48 = 2**48 - 1
 _BLOCK_HEAD = struct.Struct("<cII")
 
 
-def key_deltas(pks: Iterable[int], previous: int) -> array:
-    """``pks`` as differences from the key before each (modulo 2**64)."""
+def key_deltas(pks: array, previous: int) -> array:
+    """``pks`` (ascending) as differences from the key before each (modulo 2**64)."""
+    if not pks:
+        return array("Q")
+    if pks[0] >= previous >= 0:
+        # The usual case: every difference is positive, computed in C.
+        first = array("Q", [pks[0] - previous])
+        try:
+            first.extend(map(operator.sub, pks[1:], pks[:-1]))
+            return first
+        except OverflowError:  # not ascending after all: the reader will say so
+            pass
     deltas = array("Q")
     for pk in pks:
         deltas.append((pk - previous) & MASK_64)
@@ -58,6 +70,10 @@ def key_deltas(pks: Iterable[int], previous: int) -> array:
 
 def keys_from_deltas(deltas: array, previous: int) -> array:
     """The keys ``deltas`` stand for, after ``previous`` (signed 64-bit)."""
+    total = previous + sum(deltas)
+    if previous >= 0 and total < 1 << 63:
+        # The usual case: no key wraps, the running sum is the key (in C).
+        return array("q", accumulate(deltas, initial=previous))[1:]
     pks = array("q")
     for delta in deltas:
         previous = (previous + delta) & MASK_64
