@@ -11,7 +11,9 @@ before anything is cleaned or written, against ``SYNCTOOL_CLIENT_ALLOW``:
   they are then merged by username and name, never overwritten by id);
 - a list of app labels or ``"app.Model"`` labels (``"*"``: every model).
 
-``allow`` (``sync_data --allow``) adds labels for one sync.
+``allow`` (``sync_data --allow``) adds labels for one sync. synctool's own
+models (this database's history of syncs and incremental state) are never
+written by a sync, whatever is allowed.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from synctool.exceptions import ModelNotAllowed
 from synctool.identity import configured_labels
 
 NEVER = ("sessions", "admin.logentry")
+# This database's own history of syncs and incremental state: never a sync's.
+OWN = ("synctool",)
 
 
 def _matches(label: str, patterns: Iterable[str]) -> bool:
@@ -43,6 +47,8 @@ def _guarded() -> set[str]:
 
 def allowed(label: str, extra: Iterable[str] = ()) -> bool:
     """Whether this client may write ``label`` (``"app.model"``)."""
+    if _matches(label, OWN):
+        return False
     extra = [entry.lower() for entry in extra]
     if _matches(label, extra):
         return True
@@ -59,6 +65,13 @@ def refuse_unallowed(labels: Iterable[str], where: str, extra: Iterable[str] = (
     """Raise ModelNotAllowed naming every label of ``labels`` this client does not allow."""
     extra = list(extra)
     refused = [label for label in dict.fromkeys(labels) if not allowed(label, extra)]
+    own = [label for label in refused if _matches(label, OWN)]
+    if own:
+        raise ModelNotAllowed(
+            f"{where} would write {', '.join(own)}: synctool's own history of syncs, which "
+            "a sync never writes: nothing was cleaned or written. Leave the synctool app out "
+            "of the route on the server (a whole-project route leaves it out)."
+        )
     if refused:
         names = ", ".join(refused)
         guarded = [label for label in refused if label in _guarded()]

@@ -41,9 +41,10 @@ def all_routes() -> list[Route]:
     return list(_routes)
 
 
-# Left out of a whole-project route unless it names them: per-machine state
-# that must not travel (logins, the admin's history of the server's edits).
-PROJECT_EXCLUDES = ("sessions", "admin.logentry")
+# Left out of a whole-project route: per-machine state that must not travel
+# (logins, the admin's history of the server's edits, synctool's own history
+# of syncs and incremental state).
+PROJECT_EXCLUDES = ("sessions", "admin.logentry", "synctool")
 
 
 def _excluded(model: type[models.Model], exclude: tuple[str, ...]) -> bool:

@@ -124,6 +124,16 @@ def test_a_superuser_and_a_session_announced_by_a_tag_route_are_refused(
         client.sync("superuser")
 
 
+def test_synctool_history_is_never_written_by_a_sync(server, client, unchanged, settings):
+    """A route announcing synctool's own models (this database's history of syncs
+    and incremental state) is refused, even with every model allowed."""
+    settings.SYNCTOOL_CLIENT_ALLOW = ["*"]
+    server.routes["/sync/history"] = fixture(b"[\n]\n", models="testapp.tag,synctool.syncrun")
+    with pytest.raises(exceptions.ModelNotAllowed, match="synctool.syncrun") as info:
+        client.sync("history", clean=True, allow=["synctool"])
+    assert "never writes" in str(info.value)
+
+
 def test_an_announced_model_with_no_rows_cannot_clean_it(server, client, unchanged, settings):
     settings.SYNCTOOL_NATURAL_KEYS = []
     server.routes["/sync/wipe"] = fixture(b"[\n]\n", models="auth.user,auth.group")
