@@ -642,7 +642,7 @@ def test_sync_data_images_reports_failures_with_exit_status_1(
         Command().run_from_argv(argv)
     assert exit_info.value.code == 1
     out, err = capsys.readouterr()
-    assert "media: 1 downloaded, 0 skipped, 1 failed" in out
+    assert f"media blog/{blog.slug}: 1 downloaded, 0 skipped, 1 failed" in out
     assert f"media failed: 1 file(s): answered HTTP 404: {missing}" in err
     assert "--media-url" in err  # the way to point at the right media server
     assert "1 media file(s) could not be fetched" in err
