@@ -147,10 +147,12 @@ class SyncProgress:
         self.tallies: dict[Key, Tally] = {}
         self.current: Key | None = None  # where the queries run now go
         self.batch_queries = 0
+        self.started = False  # nothing is drawn before the first event
 
     # -- events -----------------------------------------------------------
 
     def __call__(self, event: Progress) -> None:
+        self.started = True
         handler = getattr(self, f"_{event.stage}", None)
         if handler is not None:
             handler(event, self.routes.get(event.route))
@@ -316,6 +318,7 @@ class SyncProgress:
 
     def close(self) -> None:
         """The status lines as they end (they stay on the terminal; after a
-        failure, as it found them)."""
-        self._draw(force=True)
+        failure, as it found them; nothing when it failed before the first)."""
+        if self.started:
+            self._draw(force=True)
         self.screen.close()

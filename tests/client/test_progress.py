@@ -227,3 +227,10 @@ def test_text_from_the_server_cannot_move_the_cursor(verbosity):
     progress(Progress("load", "testapp.post\x1b[2J", 0, route="blogs"))
     progress(Progress("load", "testapp.post\x1b[2J", 1, route="blogs", done=True, seconds=1))
     assert "\x1b" not in out.getvalue()
+
+
+def test_nothing_is_drawn_when_the_sync_fails_before_its_first_event():
+    # A wrong token, a typo in a route: the error is the only line on screen.
+    screen, out = live()
+    SyncProgress(["blogs", "tags"], screen).close()
+    assert out.getvalue() == ""
