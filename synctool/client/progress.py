@@ -85,30 +85,35 @@ class RouteState:
     media_seconds: float | None = None
     loaded: dict[str, int] = field(default_factory=dict)
 
-    def line(self, width: int, now: float) -> str:
-        parts = []
+    def line(self, width: int, now: float, room: int = 0) -> str:
+        """The status line: the name in a column ``width`` wide, what each phase
+        done took, the phase at work. When it is longer than ``room`` (the
+        terminal's width), the phase at work alone."""
+        done, current = [], None
         if self.clean_seconds is not None and self.phase != "clean":
-            parts.append(f"clean {duration(self.clean_seconds)}")
+            done.append(f"clean {duration(self.clean_seconds)}")
         if self.load_seconds is not None:
             rows = sum(self.loaded.values())
-            parts.append(f"load {rows:,} rows in {duration(self.load_seconds)}")
+            done.append(f"load {rows:,} rows in {duration(self.load_seconds)}")
         if self.phase == "clean":
-            parts.append(f"clean {self.model}".rstrip())
+            current = f"clean {self.model}".rstrip()
         elif self.phase == "load":
-            parts.append(self._loading(now))
+            current = self._loading(now)
         elif self.phase == "check":
-            parts.append("check")
+            current = "check"
         if self.media is not None:
             handled, total = self.media
             if self.media_seconds is not None:
-                parts.append(f"media {total:,} files in {duration(self.media_seconds)}")
+                done.append(f"media {total:,} files in {duration(self.media_seconds)}")
             else:
                 left = eta(handled, total, now - self.media_started)
                 shown = f", ETA {clock_time(left)}" if left is not None else ""
-                parts.append(f"media {handled:,}/{total:,} files{shown}")
-        if not parts:
-            parts.append("waiting")
-        return printable(f"{self.name.ljust(width)}  {', '.join(parts)}")
+                current = f"media {handled:,}/{total:,} files{shown}"
+        parts = [*done, current] if current else done or ["waiting"]
+        text = f"{self.name.ljust(width)}  {', '.join(parts)}"
+        if current and room and len(text) >= room:
+            text = f"{self.name.ljust(width)}  {current}"
+        return printable(text)
 
     def _loading(self, now: float) -> str:
         if not self.model:
@@ -311,9 +316,10 @@ class SyncProgress:
 
     def _draw(self, force: bool = False) -> None:
         if self.screen.live:
-            now = self.clock()
+            now, room = self.clock(), self.screen.width()
             self.screen.show(
-                [route.line(self.width, now) for route in self.routes.values()], force=force
+                [route.line(self.width, now, room) for route in self.routes.values()],
+                force=force,
             )
 
     def close(self) -> None:

@@ -234,3 +234,17 @@ def test_nothing_is_drawn_when_the_sync_fails_before_its_first_event():
     screen, out = live()
     SyncProgress(["blogs", "tags"], screen).close()
     assert out.getvalue() == ""
+
+
+def test_on_a_narrow_terminal_the_phase_at_work_is_what_shows():
+    clock = Clock()
+    screen, out = live(width=60, clock=clock)
+    progress = SyncProgress(["blogs"], screen, clock=clock)
+    progress(Progress("clean", "testapp.post", 0, route="blogs"))
+    progress(Progress("clean", "testapp.post", 7, route="blogs", done=True, seconds=0.02))
+    for event in itertools.islice(load_events(clock), 6):
+        progress(event)
+    progress.close()
+    assert render(out.getvalue(), width=60) == [
+        "blogs  load testapp.post 600/1,200 rows, 0.5 MB, ETA 0:01",
+    ]
