@@ -296,6 +296,8 @@ class SyncLoader:
                 writer.flush_all()
                 if current is not None:
                     started = self._finish_model(part, current, received, started)
+                else:
+                    started = time.monotonic()  # the wait for the server is no model's
                 current = label
                 received = self._received.get((id(part), label), 0)
                 self._report("load", label, received)
