@@ -4,7 +4,8 @@ One :class:`SyncRun` per route per sync: written when the sync starts (in
 autocommit, outside the sync's transaction) and completed when it ends, so
 a failed sync, whose rows are rolled back, still leaves its record. The
 last successful incremental run of a route into a database also holds the
-incremental state (see :mod:`synctool.client.increment`).
+incremental state (see :mod:`synctool.client.increment`), its rows in
+:class:`SyncStateChunk`.
 """
 
 from django.db import models
@@ -40,9 +41,10 @@ class SyncRun(models.Model):
     bytes_on_wire = models.BigIntegerField(
         default=0, help_text="The bodies as they travelled (compressed), and the state sent."
     )
-    # The incremental state (rows and their digests), compressed; kept only on
-    # the newest successful incremental run of a route into a database.
-    state = models.BinaryField(null=True, blank=True, editable=False)
+    # The incremental state's models and the server's fingerprint of each
+    # ({label: fingerprint}); its rows are in SyncStateChunk. Kept only on the
+    # newest successful incremental run of a route into a database.
+    state = models.JSONField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-started", "-id"]
@@ -62,3 +64,31 @@ class SyncRun(models.Model):
     @property
     def rows(self) -> int:
         return sum(int(c.get("written", 0)) for c in self.counts.values())
+
+
+class SyncStateChunk(models.Model):
+    """Up to a few thousand rows of one model's incremental state, in key order.
+
+    Each row of the model the last incremental sync left: its key, the
+    server's digest of it and this database's (see
+    :mod:`synctool.client.statestore`). Written in the sync's own transaction,
+    so the state always matches the data it describes.
+    """
+
+    run = models.ForeignKey(SyncRun, on_delete=models.CASCADE, related_name="state_chunks")
+    model = models.CharField(max_length=200)
+    first_key = models.BigIntegerField(help_text="The chunk's first key.")
+    rows = models.IntegerField()
+    data = models.BinaryField(help_text="Keys and digests, compressed.")
+
+    class Meta:
+        ordering = ["run", "model", "first_key"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["run", "model", "first_key"], name="synctool_state_chunk_unique"
+            )
+        ]
+        verbose_name = "incremental state chunk"
+
+    def __str__(self) -> str:
+        return f"{self.model} from {self.first_key} ({self.rows} rows)"

@@ -93,7 +93,8 @@ class Progress:
 
     ``stage`` is ``"clean"``, ``"load"``, ``"check"`` or ``"media"``, in that
     order: clean every route's models, load each route in turn, check the
-    constraints and reset the sequences of every route (and commit), then
+    constraints and reset the sequences of every route (and, for an
+    incremental sync, write its state; then commit), then
     fetch each route's media files.
 
     ``route`` is the route as named in the call (``"blogs"``; ``""`` for the

@@ -10,9 +10,8 @@ import pytest
 from django.db import connections
 
 from synctool import exceptions, hookimpl
-from synctool.client.history import previous_state
-from synctool.models import SyncRun
-from synctool.wire.state import pack
+from synctool.client.statestore import stored_state
+from synctool.models import SyncRun, SyncStateChunk
 from tests.conftest import e2e
 from tests.testapp.models import Author, Blog, Post, Tag
 from tests.utils import model_rows
@@ -32,6 +31,20 @@ def assert_as_clean_sync_gives():
         assert sorted(local.tags.values_list("pk", flat=True)) == sorted(
             post.tags.values_list("pk", flat=True)
         )
+
+
+def kept_state(client, route: str = "blogs") -> dict | None:
+    """The incremental state kept for ``route``: fingerprints and every row."""
+    state = stored_state(route, client.url_for(""), "default")
+    if state is None:
+        return None
+    return {
+        label: (
+            mark,
+            [(list(r.pks), list(r.server), list(r.local)) for r in state.rows(label)],
+        )
+        for label, mark in state.fingerprints.items()
+    }
 
 
 def seed(rows: int = 60) -> None:
@@ -96,6 +109,40 @@ def test_incremental_rounds_equal_a_clean_sync(client_for):
 
 
 @e2e
+def test_a_state_of_many_chunks_follows_every_change(client_for, monkeypatch):
+    """The state is kept in chunks, read and written one at a time: chunks
+    without a change are taken over as they are, the others rewritten, and
+    the kept keys are always the server's."""
+    from synctool.client import statestore
+
+    monkeypatch.setattr(statestore, "CHUNK_ROWS", 7)
+    seed(150)
+    client = client_for()
+    client.sync("blogs", incremental=True)
+
+    def post_chunks() -> set[int]:
+        chunks = SyncStateChunk.objects.using("default").filter(model="testapp.post")
+        return set(chunks.values_list("pk", flat=True))
+
+    assert len(post_chunks()) >= 10
+    rng = random.Random(3)
+    for _ in range(3):
+        before = post_chunks()
+        change_server(rng)
+        result = client.sync("blogs", incremental=True)
+        assert result.modes["testapp.post"] == "content"
+        assert_as_clean_sync_gives()
+        after = post_chunks()
+        assert before & after, "every chunk was rewritten"
+        assert after - before, "no chunk was rewritten"
+        state = stored_state("blogs", client.url_for(""), "default")
+        kept = [pk for rows in state.rows("testapp.post") for pk in rows.pks]
+        assert kept == sorted(Post.objects.using("server").values_list("pk", flat=True))
+    newest = SyncRun.objects.using("default").exclude(state=None).get()
+    assert not SyncStateChunk.objects.using("default").exclude(run=newest).exists()
+
+
+@e2e
 def test_rows_changed_on_the_laptop_are_restored(client_for):
     seed(20)
     client = client_for()
@@ -130,7 +177,7 @@ def test_a_failed_incremental_sync_changes_neither_data_nor_state(client_for, re
     seed(20)
     client = client_for()
     client.sync("blogs", incremental=True)
-    state_before = pack(previous_state("blogs", client.url_for(""), "default"))
+    state_before = kept_state(client)
     first, second, third = Post.objects.using("server").order_by("pk")[:3]
     Post.objects.using("server").filter(pk__in=[first.pk, second.pk]).update(title="changed")
     third.delete()
@@ -148,7 +195,7 @@ def test_a_failed_incremental_sync_changes_neither_data_nor_state(client_for, re
     with pytest.raises(exceptions.SynctoolError, match="on purpose"):
         client.sync("blogs", incremental=True)
     assert [model_rows(model, "default") for model in ROUTE_MODELS] == before
-    assert pack(previous_state("blogs", client.url_for(""), "default")) == state_before
+    assert kept_state(client) == state_before
     failed = SyncRun.objects.using("default").order_by("-started", "-id").first()
     assert failed.status == "failed"
     assert "on purpose" in failed.error
@@ -164,10 +211,8 @@ def test_a_changed_server_fingerprint_syncs_in_full_and_says_so(client_for):
     client = client_for()
     client.sync("blogs", incremental=True)
     run = SyncRun.objects.using("default").exclude(state=None).get()
-    states = previous_state("blogs", client.url_for(""), "default")
-    states["testapp.post"].fingerprint = "from another server configuration"
-    run.state = pack(states)
-    run.save(using="default")
+    run.state["testapp.post"] = "from another server configuration"
+    run.save(using="default", update_fields=["state"])
     result = client.sync("blogs", incremental=True)
     assert result.modes["testapp.post"] == "full"
     assert result.modes["testapp.blog"] == "content"

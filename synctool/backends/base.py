@@ -92,10 +92,19 @@ class Backend:
     # The SQL function writing any value as an SQL literal, for the database's
     # MD5 of a row (synctool.rowhash); None: the row's digest is made in Python.
     quote_function: str | None = None
+    # Whether the database digests rows itself (row_digest_sql or quote_function).
+    digests_rows = False
 
     def digest_column(self, expression, field: models.Field):
         """What a row digest reads of ``field`` (here the value as it is)."""
         return expression
+
+    def row_version(self, model: type[models.Model]):
+        """An expression that changes whenever a row of ``model`` is written, raw
+        ``UPDATE`` included, read instead of the row's columns for its digest
+        (:mod:`synctool.rowhash`); None: the database has none, the columns are
+        digested."""
+        return None
 
     def row_digest_sql(self, sql: str, aliases: list[str], text_columns: set[str]) -> str | None:
         """``sql`` (selecting ``aliases``, the key first) rewritten to select

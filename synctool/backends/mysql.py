@@ -17,6 +17,7 @@ from synctool.meta import written_columns
 
 class MySQLBackend(Backend):
     quote_function = "QUOTE"
+    digests_rows = True
 
     def identity_parts(self) -> list[str]:
         # MariaDB has no @@server_uuid; the data directory, host name and

@@ -6,11 +6,15 @@ import contextlib
 from collections.abc import Callable, Iterator
 
 from django.db import DatabaseError, models, transaction
+from django.db.models.expressions import RawSQL
 
 from synctool.backends.base import Backend, tables_with_auto_keys
 from synctool.backends.writer import NONE, Writer, refused_batch
 from synctool.conf import settings
 from synctool.exceptions import LoadError
+
+# (alias, database name, table) -> whether the table has row versions (xmin).
+_heap_tables: dict[tuple[str, str, str], bool] = {}
 
 
 def repeatable_read(connection, *settings_sql: tuple[str, list]) -> contextlib.ExitStack:
@@ -32,6 +36,8 @@ def repeatable_read(connection, *settings_sql: tuple[str, list]) -> contextlib.E
 
 
 class PostgreSQLBackend(Backend):
+    digests_rows = True
+
     def identity_parts(self) -> list[str]:
         # The cluster's system identifier (pg_control_system() may be refused
         # to unprivileged roles: the postmaster's start time then stands in)
@@ -62,6 +68,35 @@ class PostgreSQLBackend(Backend):
             )
             row = cursor.fetchone()
         return row[0] if row and row[0] is not None and row[0] >= 0 else None
+
+    def row_version(self, model: type[models.Model]):
+        """The row's ``xmin``: the transaction that wrote this version of it.
+
+        Every ``UPDATE`` (through the ORM or not), every ``INSERT`` and the
+        re-insert of a deleted key write a new version with a new ``xmin``;
+        ``VACUUM`` (``FULL`` included) and freezing keep it. So comparing it
+        with the one seen at the last sync tells whether the row was written
+        since, without reading (or hashing) its columns. Tables only: a view
+        or a foreign table has no row versions, and is digested by content.
+        """
+        table = model._meta.db_table
+        key = (self.connection.alias, self.connection.settings_dict["NAME"], table)
+        if key not in _heap_tables:
+            with self.connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT relkind::text FROM pg_class WHERE oid = to_regclass(%s)",
+                    [self.connection.ops.quote_name(table)],
+                )
+                row = cursor.fetchone()
+            _heap_tables[key] = bool(row) and row[0] in ("r", "p", "m")
+        if not _heap_tables[key]:
+            return None
+        quoted = self.connection.ops.quote_name(table)
+        # xid -> text -> bigint: xid has no cast to an integer type.
+        # The table name is quoted by the connection; nothing comes from outside.
+        return RawSQL(  # noqa: S611
+            f"{quoted}.xmin::text::bigint", [], output_field=models.BigIntegerField()
+        )
 
     def row_digest_sql(self, sql: str, aliases: list[str], text_columns: set[str]) -> str:
         """Each row's digest computed by PostgreSQL: ``hash_record_extended``

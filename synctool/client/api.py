@@ -19,11 +19,12 @@ from django.db import DEFAULT_DB_ALIAS, DatabaseError, models, transaction
 from synctool.client.allow import refuse_unallowed
 from synctool.client.confirm import ConfirmClean, ask_before_large_clean
 from synctool.client.gate import GateReport, check_schema, refuse_same_database
-from synctool.client.history import History, history_table_ready, previous_state
+from synctool.client.history import History, history_table_ready
 from synctool.client.increment import CONTROL_MODEL, RouteIncrement
 from synctool.client.loader import RoutePart, SyncLoader
 from synctool.client.media import MediaCollector, fetch_media_files, media_url_optional
 from synctool.client.routes import check_announced, check_route_names
+from synctool.client.statestore import stored_state
 from synctool.client.streams import RouteStreams
 from synctool.client.transport import (
     PlainHTTPWarning,
@@ -42,8 +43,15 @@ logger = logging.getLogger("synctool")
 
 
 def incremental_objects(streams: RouteStreams, index: int, increment: RouteIncrement):
-    """The objects of route ``index``, asked with this client's incremental state."""
+    """The objects of route ``index``, asked with this client's incremental state
+    (read when the loader reaches the route, in the sync's transaction)."""
     return lambda: streams.objects(index, state=increment.upload())
+
+
+def keep_states(increments: list[RouteIncrement], history: History) -> None:
+    """Write each route's new incremental state, in the sync's transaction."""
+    for index, increment in enumerate(increments):
+        history.keep_state(index, increment.save_state(history.runs[index].pk))
 
 
 def refuse_shared_models(urls: list[str], increments: list[RouteIncrement]) -> None:
@@ -230,7 +238,7 @@ class Client:
                 f"{using!r} does not have: run `manage.py migrate synctool --database {using}`"
             )
         try:
-            states = self._sync_into(
+            self._sync_into(
                 urls,
                 results,
                 clean=clean,
@@ -244,8 +252,9 @@ class Client:
                 confirm_clean=confirm_clean,
                 progress=progress,
                 previous=(
-                    [previous_state(url, endpoint, using) for url in urls] if incremental else None
+                    [stored_state(url, endpoint, using) for url in urls] if incremental else None
                 ),
+                history=history,
             )
         except BaseException as exc:
             if history is not None:
@@ -260,14 +269,14 @@ class Client:
                     logger.exception("synctool: the failed sync could not be recorded")
             raise
         if history is not None:
-            history.finish(results, states=states)
+            history.finish(results)
         return results
 
     def _sync_into(
         self, urls, results, *, clean, reset, images, files, using, dry_run, ignore_unknown,
-        allow, confirm_clean, progress, previous,
-    ) -> list | None:  # fmt: skip
-        """The sync itself (see :meth:`sync_many`); the incremental states to keep, if any."""
+        allow, confirm_clean, progress, previous, history,
+    ) -> None:  # fmt: skip
+        """The sync itself (see :meth:`sync_many`)."""
         started = time.monotonic()
         media = images or files
         collectors = [MediaCollector(images=images, files=files) for _ in urls] if media else []
@@ -323,6 +332,11 @@ class Client:
                 progress=progress,
                 key_identified=streams.natural_keys,
                 plans=report.plans,
+                before_commit=(
+                    functools.partial(keep_states, increments, history)
+                    if increments is not None and history is not None
+                    else None
+                ),
             )
             if clean and confirm_clean is not None:
                 ask_before_large_clean(loader, results, confirm_clean)
@@ -340,18 +354,13 @@ class Client:
         seconds = time.monotonic() - started
         for result in results:
             result.seconds = seconds if len(results) == 1 else result.seconds or seconds
-        if increments is None:
-            return None
-        for result, increment in zip(results, increments, strict=True):
+        for result, increment in zip(results, increments or (), strict=False):
             result.modes = dict(increment.modes)
             result.notes.extend(
                 f"{label} synced in full: {reason}"
                 for label, reason in increment.reasons.items()
                 if increment.modes.get(label) == "full"
             )
-        if dry_run:
-            return None
-        return [increment.next_state() for increment in increments]
 
     def verify(self, url: str, *, using: str = DEFAULT_DB_ALIAS) -> dict[str, Verdict]:
         """Compare the local copy of route ``url`` with the server's rows, writing nothing.
@@ -371,8 +380,8 @@ class Client:
                 f"database {using!r} has no history of syncs: run "
                 f"`manage.py migrate synctool --database {using}`"
             )
-        previous = previous_state(url, endpoint, using)
-        if not previous:
+        previous = stored_state(url, endpoint, using)
+        if previous is None:
             raise ConfigurationError(
                 f"no incremental sync of {url!r} into {using!r} yet: --verify compares both "
                 "sides with the state an incremental sync keeps; run --incremental first"

@@ -1,5 +1,5 @@
-"""Recording syncs in the history (:class:`synctool.models.SyncRun`), and the
-incremental state kept there.
+"""Recording syncs in the history (:class:`synctool.models.SyncRun`); the
+incremental state kept there is :mod:`synctool.client.statestore`'s.
 
 A run is written when the sync starts, in autocommit and so outside the
 sync's transaction, and completed when it ends: a failed sync's rows are
@@ -16,7 +16,6 @@ from django.db import DatabaseError, connections
 from django.utils import timezone
 
 from synctool.result import SyncResult
-from synctool.wire.state import ModelState, pack, unpack
 
 
 def history_table_ready(using: str) -> bool:
@@ -29,23 +28,6 @@ def history_table_ready(using: str) -> bool:
     except DatabaseError:
         return False
     return SyncRun._meta.db_table in tables
-
-
-def previous_state(route: str, endpoint: str, using: str) -> dict[str, ModelState]:
-    """The state of the newest successful incremental sync of ``route`` into ``using``."""
-    from synctool.models import SyncRun
-
-    run = (
-        SyncRun.objects.using(using)
-        .filter(route=route, endpoint=endpoint, database=using, status=SyncRun.SUCCEEDED)
-        .exclude(state=None)
-        .order_by("-started", "-id")
-        .only("state")
-        .first()
-    )
-    if run is None or not run.state:
-        return {}
-    return unpack(bytes(run.state))
 
 
 class History:
@@ -91,14 +73,12 @@ class History:
             counts[label] = entry
         return counts
 
-    def finish(
-        self,
-        results: list[SyncResult],
-        *,
-        error: str = "",
-        states: list[dict[str, ModelState] | None] | None = None,
-    ) -> None:
-        """Complete every record: counts and bytes, the error or the new state."""
+    def finish(self, results: list[SyncResult], *, error: str = "") -> None:
+        """Complete every record: counts and bytes, and the error of a failure.
+
+        The state of an incremental sync is not written here but in the
+        sync's own transaction (:meth:`keep_state`).
+        """
         from synctool.models import SyncRun
 
         finished = timezone.now()
@@ -117,12 +97,26 @@ class History:
             run.bytes_received = result.bytes_received if result is not None else 0
             if result is not None:
                 run.bytes_on_wire = result.bytes_on_wire + result.bytes_sent
-            state = states[index] if states and status == SyncRun.SUCCEEDED else None
-            if state is not None:
-                run.state = pack(state)
-            run.save(using=self.using)
-            if state is not None:
-                # Only the newest state is ever read: the older ones go.
-                SyncRun.objects.using(self.using).filter(
-                    route=run.route, endpoint=run.endpoint, database=run.database
-                ).exclude(pk=run.pk).exclude(state=None).update(state=None)
+            run.save(
+                using=self.using,
+                update_fields=[
+                    "finished", "status", "error", "counts", "bytes_received", "bytes_on_wire"
+                ],
+            )  # fmt: skip
+
+    def keep_state(self, index: int, fingerprints: dict[str, str]) -> None:
+        """Make run ``index`` the holder of its route's incremental state (its
+        chunks written already), and drop the state of older runs. Called in
+        the sync's transaction: the state and the data commit together."""
+        from synctool.models import SyncRun, SyncStateChunk
+
+        run = self.runs[index]
+        older = (
+            SyncRun.objects.using(self.using)
+            .filter(route=run.route, endpoint=run.endpoint, database=run.database)
+            .exclude(pk=run.pk)
+        )
+        SyncStateChunk.objects.using(self.using).filter(run__in=older).delete()
+        older.exclude(state=None).update(state=None)
+        SyncRun.objects.using(self.using).filter(pk=run.pk).update(state=fingerprints)
+        run.state = fingerprints

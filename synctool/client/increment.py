@@ -12,9 +12,11 @@ The server answers with control records first (:data:`CONTROL_MODEL`):
 per model a head (``content``, ``full`` or ``merge``), the keys of the rows
 gone on the server (deleted here, through ``pre_clean`` as ``clean``
 deletes) and the keys and digests of the rows it sends (deleted here, then
-loaded again as a clean sync would). After the load, the new state is
-built: the old one, less what was deleted, with the rows received and
-their local digests.
+loaded again as a clean sync would). After the load, in the sync's own
+transaction, the new state is written (:mod:`synctool.client.statestore`):
+the old one, less what was deleted, with the rows received and their local
+digests. Everything goes chunk by chunk and block by block: memory does
+not grow with the rows.
 """
 
 from __future__ import annotations
@@ -22,23 +24,30 @@ from __future__ import annotations
 import base64
 import sys
 from array import array
-from bisect import bisect_left
 from collections.abc import Iterable, Iterator
+from typing import IO
 
 from django.apps import apps
 from django.db import models
 
 from synctool.client.batches import call_hook
 from synctool.client.clean import raw_delete
+from synctool.client.statestore import (
+    ChunkWriter,
+    KeyDigestSpool,
+    Rows,
+    StoredState,
+)
 from synctool.exceptions import HookError, MalformedResponse, UnexpectedModel
 from synctool.identity import chunks
 from synctool.meta import auto_through_models
 from synctool.result import SyncResult
 from synctool.rowhash import row_digests
-from synctool.wire.state import ModelState, pack
+from synctool.wire.state import StateUpload
 
 CONTROL_MODEL = "synctool.increment"
 DELETE_CHUNK = 500
+LOOKUP_CHUNK = 1000
 
 
 def _digests(text: str) -> array:
@@ -63,73 +72,87 @@ def delete_rows(model: type[models.Model], queryset: models.QuerySet, using: str
     return raw_delete(queryset, using)
 
 
-def merged_upload(old: ModelState, local_now: Iterable[tuple[int, int]]) -> ModelState:
-    """Every key held before or now, with the server's digest where the local row is
-    unchanged since the last sync, else 0 ("send it again")."""
-    now_pks, now_local = array("q"), array("Q")
-    for pk, digest in local_now:
-        now_pks.append(pk)
-        now_local.append(digest)
-    if now_pks == old.pks and old.local is not None:
-        # The usual case, the laptop added and deleted nothing: compare in place.
+class Ahead:
+    """An iterator of rows in key order that can be read up to a key."""
+
+    def __init__(self, rows: Iterable[tuple]):
+        self._rows = iter(rows)
+        self._next = next(self._rows, None)
+
+    def below(self, key: int | None) -> list[tuple]:
+        """The rows whose key (first item) is below ``key`` (every one left: None)."""
+        taken = []
+        while self._next is not None and (key is None or self._next[0] < key):
+            taken.append(self._next)
+            self._next = next(self._rows, None)
+        return taken
+
+
+def upload_rows(old: Rows, now: list[tuple[int, int]]) -> tuple[array, array]:
+    """The keys to send and the server's digest of each: where the local row is
+    unchanged since the last sync, the digest kept; else 0 ("send it again").
+
+    ``old``: a chunk of the state; ``now``: ``(key, local digest)`` of the local
+    rows in the same key range.
+    """
+    now_pks = array("q", (pk for pk, _ in now))
+    now_local = array("Q", (digest for _, digest in now))
+    if now_pks == old.pks:
+        # The usual case, the laptop added and deleted nothing here.
+        if now_local == old.local:
+            return old.pks, old.server
         server = array("Q", old.server)
-        if now_local != old.local:
-            for index, (was, now) in enumerate(zip(old.local, now_local, strict=True)):
-                if was != now:
-                    server[index] = 0
-        return ModelState(old.fingerprint, now_pks, server)
+        for index, (was, is_) in enumerate(zip(old.local, now_local, strict=True)):
+            if was != is_:
+                server[index] = 0
+        return old.pks, server
     pks, server = array("q"), array("Q")
-    old_pks, old_server, old_local = old.pks, old.server, old.local
-    position, held = 0, len(old_pks)
-    for pk, digest in zip(now_pks, now_local, strict=True):
-        while position < held and old_pks[position] < pk:
-            pks.append(old_pks[position])  # gone here: ask for it again
+    position, held = 0, len(old.pks)
+    for pk, digest in now:
+        while position < held and old.pks[position] < pk:
+            pks.append(old.pks[position])  # gone here: ask for it again
             server.append(0)
             position += 1
-        if position < held and old_pks[position] == pk:
-            unchanged = old_local is not None and old_local[position] == digest
+        if position < held and old.pks[position] == pk:
             pks.append(pk)
-            server.append(old_server[position] if unchanged else 0)
+            server.append(old.server[position] if old.local[position] == digest else 0)
             position += 1
         else:
             pks.append(pk)  # a row the state does not know
             server.append(0)
-    pks.extend(old_pks[position:])
+    pks.extend(old.pks[position:])
     server.extend(array("Q", bytes(8 * (held - position))))
-    return ModelState(old.fingerprint, pks, server)
+    return pks, server
 
 
-def spliced(old: ModelState, removed: Iterable[int], added: ModelState) -> ModelState:
-    """``old`` without the keys ``removed``, with the rows of ``added`` (all in key
-    order), copied slice by slice: the cost is in the changes, not the rows."""
-    old_local = old.local if old.local is not None else array("Q", bytes(8 * len(old.pks)))
-    events = sorted({*removed, *added.pks})
-    adds = {pk: index for index, pk in enumerate(added.pks)}
-    pks, server, local = array("q"), array("Q"), array("Q")
+def spliced(old: Rows, gone: list[int], got: list[tuple[int, int, int]]) -> Rows:
+    """``old`` without the keys ``gone``, with the rows ``got`` (``(key, server
+    digest, local digest)``), all in key order; copied slice by slice."""
+    events = sorted({*gone, *(pk for pk, _, _ in got)})
+    adds = {pk: (server, local) for pk, server, local in got}
+    new = Rows.empty()
     start = 0
     for pk in events:
-        end = bisect_left(old.pks, pk, start)
-        pks.extend(old.pks[start:end])
-        server.extend(old.server[start:end])
-        local.extend(old_local[start:end])
+        end = start
+        while end < len(old.pks) and old.pks[end] < pk:
+            end += 1
+        new.extend(old, start, end)
         start = end + 1 if end < len(old.pks) and old.pks[end] == pk else end
-        index = adds.get(pk)
-        if index is not None:
-            pks.append(pk)
-            server.append(added.server[index])
-            local.append(added.local[index])
-    pks.extend(old.pks[start:])
-    server.extend(old.server[start:])
-    local.extend(old_local[start:])
-    return ModelState(added.fingerprint or old.fingerprint, pks, server, local)
+        added = adds.get(pk)
+        if added is not None:
+            new.pks.append(pk)
+            new.server.append(added[0])
+            new.local.append(added[1])
+    new.extend(old, start)
+    return new
 
 
 class RouteIncrement:
     """One route's incremental sync: the state it sends, the records it applies,
     the state it leaves.
 
-    :param previous: the state kept by the last successful incremental sync
-        of this route into ``using`` (empty: the first one, which is full).
+    :param previous: the state kept by the last incremental sync of this
+        route into ``using`` (None: the first one, which is full).
     """
 
     def __init__(
@@ -137,31 +160,49 @@ class RouteIncrement:
         using: str,
         labels: list[str],
         cleanable: list[str],
-        previous: dict[str, ModelState],
+        previous: StoredState | None,
         result: SyncResult,
     ):
         self.using = using
         self.labels = labels
         self.cleanable = set(cleanable)
-        self.previous = {k: v for k, v in previous.items() if k in self.cleanable}
+        self.previous = previous
         self.result = result
         self.modes: dict[str, str] = {}
         self.reasons: dict[str, str] = {}
         self.fingerprints: dict[str, str] = {}
-        self.received: dict[str, tuple[array, array]] = {}
-        self.deleted: dict[str, array] = {}
+        self.received: dict[str, KeyDigestSpool] = {}
+        self.deleted: dict[str, KeyDigestSpool] = {}
 
     def _model(self, label: str) -> type[models.Model]:
         return apps.get_model(label)
 
-    def upload(self) -> bytes:
-        """The state the server compares with (keys and server digests, no local ones)."""
-        states = {}
-        for label, old in self.previous.items():
+    def tracked(self) -> list[str]:
+        """The route's models the previous state holds, in the route's order."""
+        if self.previous is None:
+            return []
+        return [
+            label for label in self.labels if label in self.cleanable and label in self.previous
+        ]
+
+    def upload(self) -> tuple[IO[bytes], int]:
+        """The state the server compares with (keys and server digests, no local
+        ones), as a file to send and its length."""
+        tracked = self.tracked()
+        upload = StateUpload([(label, self.previous.fingerprints[label]) for label in tracked])
+        for label in tracked:
             model = self._model(label)
-            local_now = row_digests(model._base_manager.using(self.using).all())
-            states[label] = merged_upload(old, local_now)
-        return pack(states, with_local=False)
+            local = Ahead(row_digests(model._base_manager.using(self.using).all()))
+            stored = self.previous.chunks(label)
+            for index, chunk in enumerate(stored):
+                upper = stored[index + 1].first_key if index + 1 < len(stored) else None
+                pks, server = upload_rows(chunk.rows(), local.below(upper))
+                upload.add(label, pks, server)
+            rest = local.below(None)  # no stored chunk: every local row is new
+            if rest:
+                keys = array("q", (pk for pk, _ in rest))
+                upload.add(label, keys, array("Q", bytes(8 * len(keys))))
+        return upload.finish()
 
     # -- the response's control records ---------------------------------------
 
@@ -214,16 +255,14 @@ class RouteIncrement:
         return pks
 
     def _digests(self, label: str, fields: dict) -> None:
+        if self.modes.get(label) not in ("content", "full"):
+            raise MalformedResponse(f"digests for {label}, which is not compared row by row")
         pks = self._keys(label, fields)
         digests = _digests(fields.get("digests", ""))
         if len(digests) != len(pks):
             raise MalformedResponse(f"an incremental record for {label} has keys and digests apart")
-        received = self.received.setdefault(label, (array("q"), array("Q")))
-        if received[0] and pks and pks[0] <= received[0][-1]:
-            raise MalformedResponse(f"the incremental records for {label} are out of key order")
-        received[0].extend(pks)
-        received[1].extend(digests)
-        if self.modes.get(label) == "content":
+        self.received.setdefault(label, KeyDigestSpool()).append(pks, digests)
+        if self.modes[label] == "content":
             # Replaced, as a clean sync would: deleted, then loaded again.
             model = self._model(label)
             for keys in chunks(pks, DELETE_CHUNK):
@@ -234,7 +273,9 @@ class RouteIncrement:
         if self.modes.get(label) != "content":
             raise MalformedResponse(f"deletions for {label}, which is not compared row by row")
         pks = self._keys(label, fields)
-        self.deleted.setdefault(label, array("q")).extend(pks)
+        self.deleted.setdefault(label, KeyDigestSpool()).append(
+            pks, array("Q", bytes(8 * len(pks)))
+        )
         model = self._model(label)
         counts = self.result.counts(label)
         for keys in chunks(pks, DELETE_CHUNK):
@@ -246,54 +287,73 @@ class RouteIncrement:
                 queryset = chosen
             counts.deleted += delete_rows(model, queryset, self.using)
 
-    # -- after the load ----------------------------------------------------------
+    # -- after the load, before the commit ------------------------------------------
 
-    def next_state(self) -> dict[str, ModelState]:
-        """The state to keep: what the server and this database hold now, per model."""
-        states = {}
+    def save_state(self, run_id: int) -> dict[str, str]:
+        """Write the state this sync leaves for run ``run_id`` (in the sync's
+        transaction): what the server and this database hold now, per model.
+        Returns ``{label: fingerprint}`` of the models it holds."""
+        kept = {}
         for label, mode in self.modes.items():
             if mode == "merge" or label not in self.fingerprints:
                 continue
-            pks, server = self.received.get(label, (array("q"), array("Q")))
+            writer = ChunkWriter(run_id, label, self.using)
             if mode == "full":
-                states[label] = self._fresh(label, pks, server)
+                self._write_fresh(label, writer)
             else:
-                states[label] = self._updated(label, pks, server)
-        return states
+                self._write_updated(label, writer)
+            writer.flush()
+            kept[label] = self.fingerprints[label]
+        for spool in (*self.received.values(), *self.deleted.values()):
+            spool.close()
+        return kept
 
-    def _local_digests(self, label: str, pks: array) -> array:
-        """The local digest of each row of ``pks`` (0 where the row is not here)."""
+    def _received_rows(self, label: str) -> Iterator[tuple[int, int, int]]:
+        """``(key, server digest, local digest)`` of every row received, in key
+        order, the local digest read after the load (0: the row is not here)."""
+        spool = self.received.get(label)
+        if spool is None:
+            return
         queryset = self._model(label)._base_manager.using(self.using)
-        if len(pks) > 50_000:
-            rows = row_digests(queryset.all())
-        else:
-            rows = (
-                row
-                for keys in chunks(list(pks), 1000)
-                for row in row_digests(queryset.filter(pk__in=keys))
+        for keys, server in spool.blocks():
+            local = {}
+            for part in chunks(list(keys), LOOKUP_CHUNK):
+                local.update(row_digests(queryset.filter(pk__in=part)))
+            for pk, digest in zip(keys, server, strict=True):
+                yield pk, digest, local.get(pk, 0)
+
+    def _write_fresh(self, label: str, writer: ChunkWriter) -> None:
+        """A model synced in full: every row the server sent, with its local digest."""
+        spool = self.received.get(label)
+        if spool is None:
+            return
+        queryset = self._model(label)._base_manager.using(self.using)
+        local = Ahead(row_digests(queryset.all()))
+        for keys, server in spool.blocks():
+            here = dict(local.below(keys[-1] + 1))
+            writer.add(Rows(keys, server, array("Q", (here.get(pk, 0) for pk in keys))))
+
+    def _write_updated(self, label: str, writer: ChunkWriter) -> None:
+        """A model compared row by row: the old state, less the rows deleted, with
+        the rows received; chunks without a change are taken over as they are."""
+        got = Ahead(self._received_rows(label))
+        gone_spool = self.deleted.get(label)
+        gone = Ahead((pk,) for pk in (gone_spool.keys() if gone_spool is not None else ()))
+        stored = self.previous.chunks(label) if self.previous and label in self.previous else []
+        for index, chunk in enumerate(stored):
+            upper = stored[index + 1].first_key if index + 1 < len(stored) else None
+            arrived = got.below(upper)
+            removed = [pk for (pk,) in gone.below(upper)]
+            if not arrived and not removed:
+                writer.keep(chunk)
+                continue
+            writer.add(spliced(chunk.rows(), removed, arrived))
+        rest = got.below(None)
+        if rest:
+            writer.add(
+                Rows(
+                    array("q", (pk for pk, _, _ in rest)),
+                    array("Q", (server for _, server, _ in rest)),
+                    array("Q", (local for _, _, local in rest)),
+                )
             )
-        count = len(pks)
-        local = array("Q", bytes(8 * count))
-        position = 0
-        for pk, digest in rows:
-            while position < count and pks[position] < pk:
-                position += 1
-            if position < count and pks[position] == pk:
-                local[position] = digest
-                position += 1
-        return local
-
-    def _fresh(self, label: str, pks: array, server: array) -> ModelState:
-        return ModelState(
-            self.fingerprints.get(label, ""), pks, server, self._local_digests(label, pks)
-        )
-
-    def _updated(self, label: str, sent_pks: array, sent_server: array) -> ModelState:
-        old = self.previous.get(label) or ModelState()
-        sent = ModelState(
-            self.fingerprints.get(label, ""),
-            sent_pks,
-            sent_server,
-            self._local_digests(label, sent_pks),
-        )
-        return spliced(old, self.deleted.get(label, ()), sent)

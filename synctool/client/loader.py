@@ -108,8 +108,12 @@ class SyncLoader:
         progress: Callable[[Progress], None] | None = None,
         key_identified: Iterable[str] = (),
         plans: dict[str, ModelPlan] | None = None,
+        before_commit: Callable[[], None] | None = None,
     ):
         self.using = using
+        # Called last inside the transaction (not on a dry run): an
+        # incremental sync writes its new state there.
+        self.before_commit = before_commit
         self.parts = parts
         self.plans = plans or {}
         self.models: list[type[models.Model]] = []
@@ -205,6 +209,8 @@ class SyncLoader:
                     self.reset_sequences()
                 if self.dry_run:
                     transaction.set_rollback(True, using=self.using)
+                elif self.before_commit is not None:
+                    self.before_commit()
             # The commit is part of the check: PostgreSQL checks deferred keys then.
             self._report("check", "", 0, done=True, seconds=time.monotonic() - checking)
         except SynctoolError:

@@ -12,6 +12,7 @@ is refused.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import IO
 
 import requests
 
@@ -94,16 +95,23 @@ class RouteStreams:
         download = self._downloads.get(index)
         return download.bytes_received if download is not None else self._bytes.get(index, 0)
 
-    def objects(self, index: int, state: bytes | None = None) -> Iterator[dict]:
+    def objects(self, index: int, state: tuple[IO[bytes], int] | None = None) -> Iterator[dict]:
         """The decoded objects of route ``index``, requested now (with ``POST`` of
-        an incremental ``state`` when there is one)."""
+        an incremental ``state`` when there is one: a file and its length)."""
         if state is None:
             download = open_url(self.session, self.urls[index])
         else:
-            self._sent[index] = len(state)
-            download = open_url(
-                self.session, self.urls[index], method="POST", body=state, content_type=STATE_TYPE
-            )
+            body, self._sent[index] = state
+            try:
+                download = open_url(
+                    self.session,
+                    self.urls[index],
+                    method="POST",
+                    body=body,
+                    content_type=STATE_TYPE,
+                )
+            finally:
+                body.close()
         self._downloads[index] = download
         try:
             unexpected = [m for m in download.announced_models if m not in self._labels[index]]

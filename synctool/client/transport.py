@@ -8,6 +8,7 @@ happen before the body is used. Messages name the URL, never the token.
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import IO
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
@@ -338,11 +339,11 @@ def open_url(
     *,
     accept_json: bool = True,
     method: str = "GET",
-    body: bytes | None = None,
+    body: bytes | IO[bytes] | None = None,
     content_type: str | None = None,
 ) -> Download:
-    """GET (or HEAD, or POST ``body``) ``url`` with streaming, timeouts and retries;
-    raise on any failure."""
+    """GET (or HEAD, or POST ``body``: bytes, or a file read from its start) ``url``
+    with streaming, timeouts and retries; raise on any failure."""
     shown = safe_url(url)
     check_deadline(session, url)
     try:
@@ -383,7 +384,11 @@ def _origin(url: str) -> tuple[str, str, int | None]:
 
 
 def _request_following_same_origin(
-    session, method: str, url: str, body: bytes | None = None, content_type: str | None = None
+    session,
+    method: str,
+    url: str,
+    body: bytes | IO[bytes] | None = None,
+    content_type: str | None = None,
 ) -> requests.Response:
     """The request, following redirects only within the same origin.
 
@@ -395,6 +400,8 @@ def _request_following_same_origin(
     current = url
     hops: list[requests.Response] = []
     for _ in range(MAX_REDIRECTS + 1):
+        if hasattr(body, "seek"):
+            body.seek(0)  # each hop sends the whole body
         response = session.request(
             method,
             current,

@@ -4,7 +4,8 @@ The client sends, for each model, every key it holds with the digest this
 server gave that row at the last sync (:mod:`synctool.wire.state`). Inside
 the route's one snapshot, the server reads the digest of every row of the
 route's queryset (:func:`synctool.rowhash.row_digests`, by key, raw), walks
-both lists in key order, and answers with, per model:
+both lists in key order as they come (neither is held whole), and answers
+with, per model:
 
 - a head: the mode (``"content"``: only what changed; ``"full"``: every row,
   the client empties its copy first) and, for a full sync, why;
@@ -33,13 +34,14 @@ from array import array
 from collections.abc import Iterator
 
 from django.conf import settings as django_settings
-from django.db import models
+from django.db import connections, models
 
 import synctool
+from synctool.backends import backend_for
 from synctool.identity import chunks, key_paths, references_by_key
 from synctool.meta import auto_many_to_many
 from synctool.rowhash import integer_key, row_digests
-from synctool.wire.state import ModelState
+from synctool.wire.state import StateReader, flattened
 
 CONTROL_MODEL = "synctool.increment"
 # Keys per ``digests`` or ``deleted`` record, and per ``pk__in`` query.
@@ -61,18 +63,22 @@ def packed(values: list[int], typecode: str) -> str:
     return base64.b64encode(numbers.tobytes()).decode("ascii")
 
 
-def fingerprint(model: type[models.Model]) -> str:
+def fingerprint(model: type[models.Model], using: str) -> str:
     """What the digests of ``model``'s rows stand for on this server.
 
-    The columns read, the synctool version, the plugins and the scrub
-    settings: when any changes, the same stored row may be sent differently,
-    so the client's digests no longer tell, and the model is synced in full.
-    Keyed with ``SECRET_KEY``, so it tells the client nothing about them.
+    The columns read, how a row is digested (its version or its columns),
+    the synctool version, the plugins and the scrub settings: when any
+    changes, the same stored row may be sent differently or digested
+    differently, so the client's digests no longer tell, and the model is
+    synced in full. Keyed with ``SECRET_KEY``, so it tells the client nothing
+    about them.
     """
     opts = model._meta
+    versioned = backend_for(connections[using]).row_version(model) is not None
     parts = [
         synctool.__version__,
         opts.label_lower,
+        "digest of the row's version" if versioned else "digest of the row's columns",
         *(f"{f.attname}:{f.get_internal_type()}" for f in opts.local_concrete_fields),
         *sorted(
             f"{name}={getattr(django_settings, name)!r}"
@@ -126,13 +132,13 @@ class IncrementalExport:
     """The records and querysets of one incremental response (see the module docstring).
 
     :param querysets: the route's querysets, in load order.
-    :param states: what the client holds, by label.
+    :param state: what the client holds, read model by model in that order.
     :param cleanable: the labels the client may empty.
     """
 
-    def __init__(self, querysets, states: dict[str, ModelState], cleanable, key_identified):
+    def __init__(self, querysets, state: StateReader, cleanable, key_identified):
         self.querysets = list(querysets)
-        self.states = states
+        self.state = state
         self.cleanable = set(cleanable)
         self.key_identified = key_identified
 
@@ -157,11 +163,11 @@ class IncrementalExport:
                 yield control(label, "head", mode="merge", reason="not cleaned by this route")
                 send.extend(querysets)
                 continue
-            state = self.states.get(label)
-            mark = fingerprint(model)
-            if why_full is None and state is None:
+            held = self.state.fingerprints.get(label)
+            mark = fingerprint(model, querysets[0].db)
+            if why_full is None and held is None:
                 why_full = "no earlier state"
-            elif why_full is None and state.fingerprint != mark:
+            elif why_full is None and held != mark:
                 why_full = "its fields, synctool or the scrub settings changed on the server"
             if why_full is not None:
                 yield control(label, "head", mode="full", reason=why_full, fingerprint=mark)
@@ -171,7 +177,7 @@ class IncrementalExport:
                 continue
             yield control(label, "head", mode="content", fingerprint=mark)
             changed: list[int] = []
-            yield from self._compare(label, querysets[0], state, changed)
+            yield from self._compare(label, querysets[0], changed)
             for keys in chunks(changed, SEND_CHUNK):
                 send.append(querysets[0].filter(pk__in=keys))
         yield from _serialize(send, self.key_identified)
@@ -188,21 +194,21 @@ class IncrementalExport:
         if pks:
             yield control(label, "digests", pks=pks, digests=packed(digests, "Q"))
 
-    def _compare(self, label, queryset, state: ModelState, changed: list[int]) -> Iterator[dict]:
+    def _compare(self, label, queryset, changed: list[int]) -> Iterator[dict]:
         """Merge the server's digests with the client's, in key order."""
-        theirs_pks, theirs = state.pks, state.server
-        position, held = 0, len(theirs_pks)
+        theirs = flattened(self.state.blocks(label))
+        held = next(theirs, None)  # (key, digest) the client holds, or None
         pks: list[int] = []
         digests: list[int] = []
         deleted: list[int] = []
         extra = key_columns(queryset.model, self.key_identified)
         for pk, digest in row_digests(queryset, extra):
-            while position < held and theirs_pks[position] < pk:
-                deleted.append(theirs_pks[position])
-                position += 1
-            if position < held and theirs_pks[position] == pk:
-                same = theirs[position] == digest
-                position += 1
+            while held is not None and held[0] < pk:
+                deleted.append(held[0])
+                held = next(theirs, None)
+            if held is not None and held[0] == pk:
+                same = held[1] == digest
+                held = next(theirs, None)
                 if same:
                     continue
             changed.append(pk)
@@ -214,7 +220,12 @@ class IncrementalExport:
             if len(deleted) >= RECORD_KEYS:
                 yield control(label, "deleted", pks=deleted)
                 deleted = []
-        deleted.extend(theirs_pks[position:])
+        while held is not None:
+            deleted.append(held[0])
+            if len(deleted) >= RECORD_KEYS:
+                yield control(label, "deleted", pks=deleted)
+                deleted = []
+            held = next(theirs, None)
         if pks:
             yield control(label, "digests", pks=pks, digests=packed(digests, "Q"))
         for keys in chunks(deleted, RECORD_KEYS):

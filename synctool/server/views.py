@@ -23,7 +23,7 @@ from synctool.server.routing import project_key_identified
 from synctool.server.streaming import Counted, Finished, asynchronous, give_place, take_place
 from synctool.wire import encode_fixture, gzip_chunks
 from synctool.wire.state import CONTENT_TYPE as STATE_CONTENT_TYPE
-from synctool.wire.state import unpack
+from synctool.wire.state import StateReader
 
 logger = logging.getLogger("synctool")
 
@@ -91,13 +91,27 @@ def _gate(request: HttpRequest, route, *, incremental: bool = False):
     return None, caller
 
 
-def read_state(request: HttpRequest):
-    """The incremental state a client POSTed, within SYNCTOOL_MAX_STATE_BYTES."""
+def read_state(request: HttpRequest) -> StateReader:
+    """The incremental state a client POSTs, read as the comparison needs it,
+    within SYNCTOOL_MAX_STATE_BYTES (compressed, and inflated)."""
     limit = settings.SYNCTOOL_MAX_STATE_BYTES
-    body = request.read(limit + 1 if limit else -1)
-    if limit and len(body) > limit:
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if limit and length > limit:
         raise LimitExceeded(f"the incremental state is larger than {limit} bytes")
-    return unpack(body, max_bytes=limit)
+    received = 0
+
+    def read(size: int) -> bytes:
+        nonlocal received
+        data = request.read(size)
+        received += len(data)
+        if limit and received > limit:
+            raise LimitExceeded(f"the incremental state is larger than {limit} bytes")
+        return data
+
+    return StateReader(read, max_bytes=limit)
 
 
 def export_view(route, entry):
@@ -184,10 +198,11 @@ def export_view(route, entry):
     return view
 
 
-def incremental_objects(querysets, states, cleanable, key_identified):
-    """The records of an incremental response, in the route's one snapshot."""
+def incremental_objects(querysets, state: StateReader, cleanable, key_identified):
+    """The records of an incremental response, in the route's one snapshot; the
+    client's state is read as they are made."""
     with one_snapshot(queryset.db for queryset in querysets):
-        yield from IncrementalExport(querysets, states, cleanable, key_identified).records()
+        yield from IncrementalExport(querysets, state, cleanable, key_identified).records()
 
 
 def index_view(route):

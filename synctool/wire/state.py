@@ -1,118 +1,247 @@
-"""The incremental state: for each model, its rows' keys and digests, packed.
+"""The incremental state a client sends with its request, written and read as a stream.
 
-The client keeps it (in its history of syncs) and sends the server the
-part the server needs: every key with the server's digest of that row at
-the last sync (0 where the row must be sent again: the laptop changed it,
-or it is unknown). Keys are stored as differences from the previous key,
-so runs of consecutive keys compress to almost nothing.
+For each model the client kept a state for, every key it holds with the
+digest the server gave that row at the last sync (0: "send it again", the
+row changed here or is unknown). Neither side holds it whole: the client
+writes it block by block as it compares its rows (into a spooled temporary
+file, so the request has a length), the server reads it block by block as
+it compares its own rows, in the same key order.
 
-Format (zlib-compressed)::
+Format, a zlib stream of::
 
-    SYNCTOOL-STATE 1\\n
-    {"models": [{"model": label, "fingerprint": str, "rows": n, "local": bool}, ...]}\\n
-    then per model: n int64 key differences, n uint64 server digests,
-    and when "local", n uint64 local digests (little-endian)
+    SYNCTOOL-STATE 2\\n
+    {"models": [{"model": label, "fingerprint": str}, ...]}\\n
+    blocks: b"B", model index (uint32), n (uint32), n key differences and
+            n digests (uint64 each, little-endian)
+    b"E"
+
+A model's blocks follow the header's order, its keys ascending. A key
+difference is from the model's previous key (the first from 0), modulo
+2**64, so that runs of consecutive keys compress to almost nothing and any
+64-bit key fits.
 """
 
 from __future__ import annotations
 
+import struct
 import sys
+import tempfile
 import zlib
 from array import array
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator
+from typing import IO
 
 import orjson
 
 from synctool.exceptions import LimitExceeded, MalformedResponse
 
-MAGIC = b"SYNCTOOL-STATE 1\n"
+MAGIC = b"SYNCTOOL-STATE 2\n"
 CONTENT_TYPE = "application/x-synctool-state"
+BLOCK_ROWS = 8192
+SPOOL_BYTES = 4 * 1024**2  # kept in memory below this size, on disk above
+READ_BYTES = 64 * 1024
+MASK_64 = 2**64 - 1
+_BLOCK_HEAD = struct.Struct("<cII")
 
 
-@dataclass
-class ModelState:
-    """One model's rows as of the last sync: keys in order, and their digests."""
+def key_deltas(pks: Iterable[int], previous: int) -> array:
+    """``pks`` as differences from the key before each (modulo 2**64)."""
+    deltas = array("Q")
+    for pk in pks:
+        deltas.append((pk - previous) & MASK_64)
+        previous = pk
+    return deltas
 
-    fingerprint: str = ""
-    pks: array = field(default_factory=lambda: array("q"))
-    server: array = field(default_factory=lambda: array("Q"))
-    local: array | None = None
+
+def keys_from_deltas(deltas: array, previous: int) -> array:
+    """The keys ``deltas`` stand for, after ``previous`` (signed 64-bit)."""
+    pks = array("q")
+    for delta in deltas:
+        previous = (previous + delta) & MASK_64
+        pks.append(previous - (1 << 64) if previous >= 1 << 63 else previous)
+    return pks
 
 
-def _little(values: array) -> bytes:
+def little_endian(values: array) -> bytes:
     if sys.byteorder != "little":
         values = array(values.typecode, values)
         values.byteswap()
     return values.tobytes()
 
 
-def _read(data: memoryview, offset: int, typecode: str, rows: int) -> tuple[array, int]:
+def from_little_endian(typecode: str, data: bytes) -> array:
     values = array(typecode)
-    end = offset + rows * values.itemsize
-    if end > len(data):
-        raise MalformedResponse("the incremental state is cut short")
-    values.frombytes(data[offset:end])
+    values.frombytes(data)
     if sys.byteorder != "little":
         values.byteswap()
-    return values, end
+    return values
 
 
-def pack(states: dict[str, ModelState], *, with_local: bool = True) -> bytes:
-    """``states`` as compressed bytes (the local digests left out unless ``with_local``)."""
-    header = []
-    parts = [MAGIC, b""]
-    for label, state in states.items():
-        local = with_local and state.local is not None
-        header.append(
-            {
-                "model": label,
-                "fingerprint": state.fingerprint,
-                "rows": len(state.pks),
-                "local": local,
-            }
-        )
-        deltas = array("q", state.pks)
-        for index in range(len(deltas) - 1, 0, -1):
-            deltas[index] -= deltas[index - 1]
-        parts += [_little(deltas), _little(state.server)]
-        if local:
-            parts.append(_little(state.local))
-    parts[1] = orjson.dumps({"models": header}) + b"\n"
-    return zlib.compress(b"".join(parts), 1)
+class StateUpload:
+    """The client's state for one request, written model by model, block by block.
+
+    :param models: ``(label, fingerprint)`` of every model a state follows
+        for, in the order the server reads them (the route's load order).
+    """
+
+    def __init__(self, models: list[tuple[str, str]]):
+        self.file: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115
+        self._compress = zlib.compressobj(1)
+        self._index = {label: index for index, (label, _) in enumerate(models)}
+        self._model = -1
+        self._last = 0
+        header = {"models": [{"model": label, "fingerprint": mark} for label, mark in models]}
+        self._write(MAGIC + orjson.dumps(header) + b"\n")
+
+    def _write(self, data: bytes) -> None:
+        self.file.write(self._compress.compress(data))
+
+    def add(self, label: str, pks: array, digests: array) -> None:
+        """Rows of ``label`` (keys ascending, after those added before)."""
+        index = self._index[label]
+        if index != self._model:
+            if index < self._model:
+                raise ValueError(f"{label}: models must be added in the header's order")
+            self._model, self._last = index, 0
+        for start in range(0, len(pks), BLOCK_ROWS):
+            keys = pks[start : start + BLOCK_ROWS]
+            self._write(_BLOCK_HEAD.pack(b"B", index, len(keys)))
+            self._write(little_endian(key_deltas(keys, self._last)))
+            self._write(little_endian(array("Q", digests[start : start + BLOCK_ROWS])))
+            self._last = keys[-1]
+
+    def finish(self) -> tuple[IO[bytes], int]:
+        """The file to send (at its start) and its length."""
+        self._write(b"E")
+        self.file.write(self._compress.flush())
+        size = self.file.tell()
+        self.file.seek(0)
+        return self.file, size
 
 
-def unpack(blob: bytes, *, max_bytes: int | None = None) -> dict[str, ModelState]:
-    """The states packed in ``blob``; MalformedResponse for anything else."""
-    inflater = zlib.decompressobj()
-    try:
-        data = inflater.decompress(blob, max_bytes or 0)
-    except zlib.error as exc:
-        raise MalformedResponse(f"the incremental state is not zlib data: {exc}") from None
-    if inflater.unconsumed_tail:
-        raise LimitExceeded(f"the incremental state inflates beyond {max_bytes} bytes")
-    if not data.startswith(MAGIC):
-        raise MalformedResponse("the incremental state does not start with SYNCTOOL-STATE 1")
-    end = data.index(b"\n", len(MAGIC)) if b"\n" in data[len(MAGIC) :] else -1
-    if end < 0:
-        raise MalformedResponse("the incremental state has no header")
-    try:
-        header = orjson.loads(data[len(MAGIC) : end])["models"]
-    except (orjson.JSONDecodeError, KeyError, TypeError):
-        raise MalformedResponse("the incremental state's header is not valid") from None
-    view = memoryview(data)
-    offset = end + 1
-    states: dict[str, ModelState] = {}
-    for entry in header:
+class StateReader:
+    """The state a client sent, read from ``read`` (e.g. ``request.read``) as needed.
+
+    :param max_bytes: the largest size it may inflate to (LimitExceeded beyond).
+    :raises MalformedResponse: for anything that is not such a state.
+    """
+
+    def __init__(self, read: Callable[[int], bytes], *, max_bytes: int | None = None):
+        self._read = read
+        self._inflate = zlib.decompressobj()
+        self._buffer = bytearray()
+        self._inflated = 0
+        self._max = max_bytes
+        self._input_done = False
+        self._model = -1  # the model whose blocks are being read
+        self._pending: tuple[int, int] | None = None  # a block head read ahead
+        self._ended = False
+        magic = self._take(len(MAGIC))
+        if magic != MAGIC:
+            raise MalformedResponse("the incremental state does not start with SYNCTOOL-STATE 2")
+        header = self._line()
         try:
-            label, rows = str(entry["model"]), int(entry["rows"])
-        except (KeyError, TypeError, ValueError):
+            entries = orjson.loads(header)["models"]
+            self.order = [str(entry["model"]) for entry in entries]
+            self.fingerprints = {
+                str(entry["model"]): str(entry.get("fingerprint", "")) for entry in entries
+            }
+        except (orjson.JSONDecodeError, KeyError, TypeError):
             raise MalformedResponse("the incremental state's header is not valid") from None
-        pks, offset = _read(view, offset, "q", rows)
-        for index in range(1, rows):
-            pks[index] += pks[index - 1]
-        server, offset = _read(view, offset, "Q", rows)
-        local = None
-        if entry.get("local"):
-            local, offset = _read(view, offset, "Q", rows)
-        states[label] = ModelState(str(entry.get("fingerprint", "")), pks, server, local)
-    return states
+        if len(self.fingerprints) != len(self.order):
+            raise MalformedResponse("the incremental state names a model twice")
+
+    # -- bytes ----------------------------------------------------------------
+
+    def _fill(self) -> bool:
+        """Inflate some more input into the buffer; False at the end of the input."""
+        if self._input_done:
+            return False
+        data = self._inflate.unconsumed_tail or self._read(READ_BYTES)
+        if not data:
+            self._input_done = True
+            return False
+        try:
+            more = self._inflate.decompress(data, READ_BYTES * 16)
+        except zlib.error as exc:
+            raise MalformedResponse(f"the incremental state is not zlib data: {exc}") from None
+        self._inflated += len(more)
+        if self._max and self._inflated > self._max:
+            raise LimitExceeded(f"the incremental state inflates beyond {self._max} bytes")
+        self._buffer += more
+        return True
+
+    def _take(self, size: int) -> bytes:
+        while len(self._buffer) < size:
+            if not self._fill():
+                raise MalformedResponse("the incremental state is cut short")
+        data = bytes(self._buffer[:size])
+        del self._buffer[:size]
+        return data
+
+    def _line(self) -> bytes:
+        while b"\n" not in self._buffer:
+            if len(self._buffer) > 1024**2 or not self._fill():
+                raise MalformedResponse("the incremental state has no header")
+        end = self._buffer.index(b"\n")
+        line = bytes(self._buffer[:end])
+        del self._buffer[: end + 1]
+        return line
+
+    # -- blocks ---------------------------------------------------------------
+
+    def blocks(self, label: str) -> Iterator[tuple[array, array]]:
+        """``(keys, digests)`` of ``label``, block by block, keys ascending.
+
+        Models are read in the header's order: asking for one skips what is
+        left of the models before it.
+        """
+        if label not in self.fingerprints:
+            return
+        wanted = self.order.index(label)
+        if wanted < self._model:
+            raise MalformedResponse(f"the incremental state of {label} was already read")
+        last: int | None = None
+        while True:
+            head = self._head_or_end()
+            if head is None:
+                return
+            index, rows = head
+            if index > wanted:
+                self._pending = head
+                return
+            self._model = index
+            deltas = from_little_endian("Q", self._take(8 * rows))
+            digests = from_little_endian("Q", self._take(8 * rows))
+            if index < wanted:
+                continue  # a model the server does not compare: skipped
+            pks = keys_from_deltas(deltas, 0 if last is None else last)
+            if any(b <= a for a, b in zip(pks, pks[1:], strict=False)) or (
+                last is not None and pks[0] <= last
+            ):
+                raise MalformedResponse(f"the incremental state of {label} is out of key order")
+            last = pks[-1]
+            yield pks, digests
+
+    def _head_or_end(self) -> tuple[int, int] | None:
+        if self._pending is not None:
+            head, self._pending = self._pending, None
+            return head
+        if self._ended:
+            return None
+        kind = self._take(1)
+        if kind == b"E":
+            self._ended = True
+            return None
+        if kind != b"B":
+            raise MalformedResponse("the incremental state has a block of unknown kind")
+        index, rows = struct.unpack("<II", self._take(8))
+        if index >= len(self.order) or index < self._model or not 0 < rows <= BLOCK_ROWS:
+            raise MalformedResponse("the incremental state's blocks are out of order")
+        return index, rows
+
+
+def flattened(blocks: Iterable[tuple[array, array]]) -> Iterator[tuple[int, int]]:
+    """``(key, digest)`` one by one from ``(keys, digests)`` blocks."""
+    for pks, digests in blocks:
+        yield from zip(pks, digests, strict=True)

@@ -155,14 +155,15 @@ def test_one_export_more_than_the_cap_gets_503_until_a_stream_ends(tmp_path, mon
 # --- a slow reader holds no snapshot for long ---------------------------------------
 
 
-def idle_in_transaction(database: str) -> int:
+def sessions_on(database: str, idle_in_transaction: bool = False) -> set[int]:
+    """The PostgreSQL sessions (pids) on ``database``; only those idle in a
+    transaction with ``idle_in_transaction``."""
+    query = "SELECT pid FROM pg_stat_activity WHERE datname = %s"
+    if idle_in_transaction:
+        query += " AND state LIKE 'idle in transaction%%'"
     with connections["default"].cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity "
-            "WHERE datname = %s AND state LIKE 'idle in transaction%%'",
-            [database],
-        )
-        return cursor.fetchone()[0]
+        cursor.execute(query, [database])
+        return {pid for (pid,) in cursor.fetchall()}
 
 
 @e2e
@@ -182,9 +183,16 @@ def test_a_reader_that_stalls_loses_its_snapshot_not_production(tmp_path):
         assert reader.status == 200
         if BACKEND == "postgres":
             # The server waits on the reader inside its snapshot; the database
-            # ends the snapshot after a second of that.
-            wait_until(lambda: idle_in_transaction(database) == 1, what="the stall")
-            wait_until(lambda: idle_in_transaction(database) == 0, what="the snapshot's end")
+            # ends that session after a second of it. (Between two chunks the
+            # session is briefly idle in its transaction, then active again:
+            # only its end says the timeout struck. The reader has not read, so
+            # the export cannot have ended on its own.)
+            stalled = wait_until(
+                lambda: sessions_on(database, idle_in_transaction=True), what="the stall"
+            )
+            wait_until(
+                lambda: not stalled & sessions_on(database), what="the stalled session's end"
+            )
         else:
             time.sleep(3)  # MariaDB's idle_transaction_timeout is whole seconds
         body, complete = reader.rest()
