@@ -39,6 +39,8 @@ class SyncResult:
     url: str
     using: str
     dry_run: bool = False
+    # The route as named in the call (``"blogs"``, ``"blog/my-first-blog"``).
+    route: str = ""
     models: dict[str, ModelCounts] = field(default_factory=dict)
     # The body's bytes decoded; as they travelled (gzip); sent (an incremental state).
     bytes_received: int = 0
@@ -92,11 +94,39 @@ class SyncResult:
 class Progress:
     """Passed to the ``progress`` callback of ``Client.sync``.
 
-    ``stage`` is ``"clean"``, ``"load"`` or ``"media"``; ``count`` is the
-    running total of objects (or files) for ``model`` in that stage.
+    ``stage`` is ``"clean"``, ``"load"``, ``"check"`` or ``"media"``, in that
+    order: clean every route's models, load each route in turn, check the
+    constraints and reset the sequences of every route (and, for an
+    incremental sync, write its state; then commit), then
+    fetch each route's media files.
+
+    ``route`` is the route as named in the call (``"blogs"``; ``""`` for the
+    check, which covers every route). ``model`` is the model's label, or
+    ``""`` for an event of the whole route: the start of its load (its
+    request), the start and end of its media step; and for the check.
+    ``count`` is the running total of the stage for the model: rows deleted
+    by clean (known at its end), objects received by load, files handled
+    (fetched, skipped or failed) by media.
+
+    Each stage of a model starts with an event that is neither ``done`` nor
+    a ``batch``, and ends with one whose ``done`` is true and ``seconds`` is
+    the time it took. In between, load reports every 10,000 objects and
+    every batch written (``batch``: its rows, ``seconds``: its time), media
+    every file.
     """
 
     stage: str
     model: str
     count: int
     bytes_received: int = 0
+    route: str = ""
+    # What the stage expects: the rows the server announced for the model
+    # (load; None for an incremental sync, which moves only what changed),
+    # the files to fetch (media).
+    total: int | None = None
+    # ``total`` is the server database's estimate (a whole large table).
+    estimated: bool = False
+    # The rows of the batch just written (load), else 0.
+    batch: int = 0
+    done: bool = False
+    seconds: float = 0.0

@@ -57,9 +57,11 @@ def start_server(tmp_path: Path, *, plugins: str = "", workers: int = 2, extra_e
     return start_gunicorn(tmp_path, "tests.wsgi:application", env, workers=workers)
 
 
-def start_gunicorn(tmp_path: Path, application: str, env: dict, *, workers: int = 2):
+def start_gunicorn(
+    tmp_path: Path, application: str, env: dict, *, workers: int = 2, cwd: Path = ROOT
+):
     """Start gunicorn serving ``application`` on a free port, with ``env`` added to
-    this process's environment; wait until it answers."""
+    this process's environment, in ``cwd``; wait until it answers."""
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT), **env}
     log_path = tmp_path / f"gunicorn-{port}.log"
@@ -80,7 +82,7 @@ def start_gunicorn(tmp_path: Path, application: str, env: dict, *, workers: int 
                 "2",
                 application,
             ],
-            cwd=ROOT,
+            cwd=cwd,
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -1,15 +1,20 @@
 """``manage.py sync_data`` against the live server."""
 
 import io
+import json
 import os
+import re
 import subprocess
 import sys
+import time
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connections
 
 from tests.client.test_api import make_blog
 from tests.conftest import ROOT, TOKEN, e2e
+from tests.terminal import render
 from tests.testapp.models import Post, Tag
 
 
@@ -23,16 +28,56 @@ def run(*args, **options):
 class TestSyncData:
     def test_several_routes_and_summary(self, live_server_process):
         make_blog()
-        out, _ = run("blogs", "sites", endpoint=live_server_process.sync_url, token=TOKEN)
+        out, err = run("blogs", "blog/blog", endpoint=live_server_process.sync_url, token=TOKEN)
         assert Post.objects.count() == 2
         lines = out.splitlines()
+        # Several routes: each row says which route it belongs to (both routes
+        # carry testapp.post and testapp.blog).
+        assert lines[0].split() == ["route", "model", "received", "written", "deleted", "seconds"]
+        rows = [line.split() for line in lines[2:10]]
+        assert [row[:2] for row in rows[:4]] == [
+            ["blogs", "testapp.author"],
+            ["blogs", "testapp.tag"],
+            ["blogs", "testapp.blog"],
+            ["blogs", "testapp.post"],
+        ]
+        assert sorted(row[1] for row in rows[4:]) == sorted(row[1] for row in rows[:4])
+        assert {row[0] for row in rows[4:]} == {"blog/blog"}
+        assert rows[3][2:5] == ["2", "2", "0"]
+        total = lines[11].split()
+        assert total[:4] == ["total", "12", "12", "0"]
+        # The total's seconds are the command's wall time, at least each model's.
+        assert float(total[4]) >= sum(float(row[5]) for row in rows[4:])
+        # Not a terminal: one plain line per model loaded, named with its route.
+        assert "blogs: testapp.post 2 rows in " in err
+        assert "blog/blog: testapp.post 2 rows in " in err
+
+    def test_one_route_has_no_route_column(self, live_server_process):
+        make_blog()
+        out, _ = run("blogs", endpoint=live_server_process.sync_url, token=TOKEN)
+        lines = out.splitlines()
         assert lines[0].split() == ["model", "received", "written", "deleted", "seconds"]
-        post_row = next(line.split() for line in lines if line.startswith("testapp.post"))
-        assert post_row[1:4] == ["2", "2", "0"]
-        models = [line.split()[0] for line in lines[2:6]]
-        assert models == ["testapp.author", "testapp.tag", "testapp.blog", "testapp.post"]
-        assert next(line for line in lines if line.startswith("sites.site"))
-        assert lines[-1].split()[:4] == ["total", "7", "7", "0"]
+        assert lines[-1].split()[:4] == ["total", "6", "6", "0"]
+
+    def test_verbosity_2_and_3_say_more(self, live_server_process):
+        make_blog()
+        Tag.objects.create(pk=900, name="local")
+        _, err2 = run(
+            "blogs", "--clean", endpoint=live_server_process.sync_url, token=TOKEN, verbosity=2
+        )
+        _, err1 = run("blogs", "--clean", endpoint=live_server_process.sync_url, token=TOKEN)
+        _, err3 = run(
+            "blogs", "--clean", endpoint=live_server_process.sync_url, token=TOKEN, verbosity=3
+        )
+        assert "deleted" not in err1 and "check:" not in err1
+        assert "blogs: testapp.tag 1 row deleted in " in err2  # the local one
+        assert "check: constraints, references, sequences and commit of every route in" in err2
+        assert "batch" not in err2 and "queries" not in err2
+        # -v 3: each batch, and the queries of each model (counted for real).
+        assert re.search(r"blogs: testapp.post batch of 2 rows written in .* \((\d+) quer", err3)
+        queries = re.search(r"blogs: testapp.post 2 rows in .*\(1 batch, (\d+) queries\)", err3)
+        assert queries and int(queries.group(1)) > 0, err3
+        assert re.search(r"blogs: testapp.tag 2 rows deleted in .* \(\d+ quer", err3)
 
     def test_clean_dry_run_and_database_options(self, live_server_process):
         make_blog()
@@ -53,8 +98,8 @@ class TestSyncData:
         settings.SYNCTOOL_CLIENT_ENDPOINT = live_server_process.sync_url
         settings.SYNCTOOL_CLIENT_TOKEN = TOKEN
         make_blog()
-        out, _ = run("blogs", "--clean", "--no-reset", verbosity=0)
-        assert out == ""
+        out, err = run("blogs", "--clean", "--no-reset", verbosity=0)
+        assert out == "" and err == ""
         assert Post.objects.count() == 2
 
     def test_list(self, live_server_process):
@@ -97,3 +142,66 @@ def test_failure_exits_1_without_traceback(tmp_path):
     assert "Traceback" not in completed.stderr
     assert completed.stderr.strip().startswith("CommandError: could not reach")
     assert TOKEN not in completed.stderr
+
+
+def run_on_a_terminal(args: list[str], env: dict, columns: int = 100) -> str:
+    """Run ``args`` in a pseudo-terminal ``columns`` wide (stdin, stdout and
+    stderr); everything it wrote, as the terminal received it."""
+    import fcntl
+    import pty
+    import select
+    import struct
+    import termios
+
+    primary, secondary = pty.openpty()
+    fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
+    process = subprocess.Popen(
+        args, stdin=secondary, stdout=secondary, stderr=secondary, env=env, cwd=ROOT
+    )
+    os.close(secondary)
+    chunks = []
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline:
+            if select.select([primary], [], [], 0.5)[0]:
+                try:
+                    data = os.read(primary, 65536)
+                except OSError:  # EIO: the command has exited and all is read
+                    break
+                if not data:
+                    break
+                chunks.append(data)
+    finally:
+        process.kill() if process.poll() is None else None
+        process.wait()
+        os.close(primary)
+    return b"".join(chunks).decode()
+
+
+@e2e
+def test_on_a_terminal_one_line_per_route_redrawn_in_place(live_server_process):
+    make_blog()
+    database = {
+        key: value
+        for key, value in connections["default"].settings_dict.items()
+        if key in {"ENGINE", "NAME", "USER", "PASSWORD", "HOST", "PORT", "OPTIONS"}
+    }
+    env = dict(
+        os.environ,
+        DJANGO_SETTINGS_MODULE="tests.click_settings",
+        PYTHONPATH=str(ROOT),
+        SYNCTOOL_E2E_DATABASE=json.dumps(database),
+        TERM="xterm-256color",
+    )
+    args = [sys.executable, "-m", "django", "sync_data", "blogs", "blog/blog", "--clean"]
+    args += ["--noinput", "--endpoint", live_server_process.sync_url]
+    output = run_on_a_terminal(args, env)
+    screen = render(output, width=100)  # fails on any other escape sequence
+    # Drawn while it worked: the model at work against the server's total.
+    assert re.search(r"blogs      clean [0-9.]+ s, load testapp.post 0/2 rows, 0.0 MB", output)
+    # What stays on the screen: one line per route, then the summary.
+    assert re.fullmatch(r"blogs      clean [0-9.]+ s, load 6 rows in [0-9.]+ s", screen[0]), screen
+    assert re.fullmatch(r"blog/blog  load 6 rows in [0-9.]+ s", screen[1]), screen
+    assert screen[2].split() == ["route", "model", "received", "written", "deleted", "seconds"]
+    assert not [line for line in screen if "obj" in line or "waiting" in line]
+    assert Post.objects.count() == 2

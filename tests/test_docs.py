@@ -161,3 +161,34 @@ def test_literalincluded_files_exist():
     for path in DOCS.rglob("*.rst"):
         for target in re.findall(r"^\.\. literalinclude:: (\S+)", path.read_text(), re.M):
             assert (path.parent / target).is_file(), f"{path.name}: {target}"
+
+
+def client_authorization() -> str:
+    """The ``Authorization`` header the client sends, from the code itself."""
+    from synctool.client.transport import build_session
+
+    with build_session("TOKEN") as session:
+        return session.headers["Authorization"]
+
+
+def test_the_docs_say_how_the_client_sends_its_token():
+    """settings.rst once said the Basic user name while client.rst said Bearer."""
+    header = client_authorization()
+    scheme = header.split()[0]
+    other = {"Bearer": "Basic", "Basic": "Bearer"}[scheme]
+    assert header == f"{scheme} TOKEN"
+    token_setting = settings_sections()["SYNCTOOL_CLIENT_TOKEN"]
+    assert f"``Authorization: {scheme}``" in token_setting
+    assert other not in token_setting
+    client_page = read("client.rst").split("The Client class")[0]
+    assert f"``Authorization: {header}``" in client_page
+    assert other not in client_page
+    # The server accepts both; the pages that name both say which the client sends.
+    for page in ("routes.rst", "threat_model.rst"):
+        text = " ".join(read(page).split())
+        assert re.search(
+            rf"``Authorization: {scheme}( TOKEN)?`` \(what :class:`~synctool.client.Client` "
+            rf"sends|:class:`~synctool.client.Client` sends the token as ``Authorization: "
+            rf"{scheme}",
+            text,
+        ), page

@@ -1,6 +1,7 @@
 """The examples of the docs run for real: the seed's Click interface
 (example/click_sync.py) and the plugin of docs/plugins.rst
-(docs/examples/local_accounts.py), each against a gunicorn server."""
+(docs/examples/local_accounts.py), each against a gunicorn server. The code
+blocks of README.rst and docs/quickstart.rst: tests/test_doc_blocks.py."""
 
 import datetime
 import json
@@ -124,46 +125,3 @@ def test_documented_plugin_in_a_real_sync(server, client_for, caplog):
     root = User.objects.get(username="root")
     assert root.is_superuser and root.check_password("local-root")
     assert "synced 2 users into 'default': alice, carol" in caplog.text
-
-
-def quickstart_block(marker: str) -> str:
-    """The code block of docs/quickstart.rst whose first line is ``marker``."""
-    text = (ROOT / "docs" / "quickstart.rst").read_text()
-    start = text.index(f"    {marker}")
-    lines = []
-    for line in text[start:].splitlines():
-        if line and not line.startswith("    "):
-            break
-        lines.append(line[4:])
-    return "\n".join(lines).strip() + "\n"
-
-
-@e2e
-def test_the_quickstart_client_script_runs_as_written(tmp_path):
-    from django.contrib.sites.models import Site
-
-    server = start_server(tmp_path)
-    try:
-        Site.objects.using("server").create(domain="quick.example.org", name="quick")
-        script = quickstart_block("# myclient.py")
-        # The two things a reader replaces: their settings module and server.
-        assert '"mysite.settings"' in script and '"https://myserver.com/sync/"' in script
-        script = script.replace('"mysite.settings"', '"tests.click_settings"')
-        script = script.replace('"https://myserver.com/sync/"', repr(server.sync_url))
-        (tmp_path / "myclient.py").write_text(script)
-        database = {
-            key: value
-            for key, value in connections["default"].settings_dict.items()
-            if key in {"ENGINE", "NAME", "USER", "PASSWORD", "HOST", "PORT", "OPTIONS"}
-        }
-        env = dict(os.environ, PYTHONPATH=str(ROOT), SYNCTOOL_E2E_DATABASE=json.dumps(database))
-        env.pop("DJANGO_SETTINGS_MODULE", None)  # the script sets it, as written
-        env["SYNCTOOL_CLIENT_TOKEN"] = "test-token-0123456789abcdef"
-        result = subprocess.run(
-            [sys.executable, str(tmp_path / "myclient.py")],
-            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
-        )  # fmt: skip
-        assert result.returncode == 0, result.stdout + result.stderr
-        assert Site.objects.filter(domain="quick.example.org").exists()
-    finally:
-        stop_server(server)

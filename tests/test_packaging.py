@@ -1,6 +1,8 @@
-"""The distribution: a wheel built from a copy of the source tree carries the
-three packages and nothing else (no tests, example, docs, databases or media),
-and installs into a clean virtualenv where ``import synctool`` works.
+"""The distribution: the wheel of the README's git URL (a git copy of this
+checkout, cloned by pip) carries the three packages and nothing else (no
+tests, example, docs, databases or media), has the extras the README's
+install commands name, and installs into a clean virtualenv where ``import
+synctool`` works (what the README's install from a checkout does).
 
 Building needs setuptools from PyPI (pip's build isolation); when the
 network is not there, the tests are skipped with the reason.
@@ -8,6 +10,7 @@ network is not there, the tests are skipped with the reason.
 
 import email.parser
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -15,6 +18,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
+from tests.docblocks import code_blocks
 
 ROOT = Path(__file__).resolve().parent.parent
 # The wheel does not depend on the database: build it once, in the SQLite run.
@@ -62,20 +67,55 @@ def fail_or_skip(what: str, result: subprocess.CompletedProcess) -> None:
 
 
 @pytest.fixture(scope="module")
-def wheel(tmp_path_factory) -> Path:
-    tmp = tmp_path_factory.mktemp("packaging")
-    source = tmp / "source"
+def source(tmp_path_factory) -> Path:
+    """A copy of this checkout, with strays a careless configuration would pick
+    up, committed (strays too) as branch ``main`` of a git repository of its own."""
+    source = tmp_path_factory.mktemp("packaging") / "source"
     shutil.copytree(ROOT, source, ignore=COPY_IGNORE)
-    # Strays a careless configuration would pick up.
     (source / "synctool" / "stray.sqlite3").write_bytes(b"SQLite format 3\x00")
     (source / "synctool" / "media").mkdir()
     (source / "synctool" / "media" / "photo.png").write_bytes(b"\x89PNG")
-    out = tmp / "dist"
-    result = pip("wheel", "--no-deps", "--quiet", "--wheel-dir", str(out), str(source))
+    for command in (
+        ["git", "init", "-q", "-b", "main"],
+        ["git", "add", "-A"],
+        ["git", "add", "-f", "synctool/stray.sqlite3", "synctool/media/photo.png"],
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-qm", "copy"],
+    ):
+        subprocess.run(command, cwd=source, check=True, capture_output=True)
+    return source
+
+
+def readme_install_commands(source: Path) -> tuple[list[str], list[str]]:
+    """The README's two install commands (from a checkout, from a git URL), each
+    without its ``pip install``, with what a reader replaces replaced: the
+    checkout's path and the git host, by ``source`` (a git repository)."""
+    (block,) = [b for b in code_blocks("README.rst") if b.first_line.startswith("pip install")]
+    commands = []
+    for line in block.commands:
+        line = line.replace("/path/to/synctool", str(source))
+        line = line.replace("https://YOUR-GIT-HOST/synctool.git", f"file://{source}")
+        words = shlex.split(line)
+        assert words[:2] == ["pip", "install"], line
+        commands.append(words[2:])
+    from_path, from_git = commands
+    return from_path, from_git
+
+
+@pytest.fixture(scope="module")
+def wheel(source) -> Path:
+    """The wheel of the README's git URL (cloned, branch main, built as written;
+    ``pip wheel`` where the README says ``pip install``)."""
+    _, from_git = readme_install_commands(source)
+    out = source.parent / "dist"
+    result = pip("wheel", "--no-deps", "--quiet", "--wheel-dir", str(out), *from_git)
     if result.returncode:
         fail_or_skip("building the wheel", result)
     (built,) = out.glob("django_synctool-*.whl")
     return built
+
+
+def requires_list(metadata) -> list[str]:
+    return [" ".join(value.split()) for value in metadata.get_all("Requires-Dist")]
 
 
 def wheel_names(wheel: Path) -> list[str]:
@@ -129,31 +169,47 @@ def test_wheel_metadata(wheel):
         assert dependency in requires
     extras = set(metadata.get_all("Provides-Extra"))
     assert {"postgres", "mysql", "s3", "scrub", "test", "docs"} <= extras
+    # The extras the README's install commands name exist, with what they install.
+    for command in readme_install_commands(Path("/src")):
+        for extra in command[0].split("[")[1].split("]")[0].split(","):
+            assert extra in extras, command
+    assert any('psycopg[binary]>=3.1; extra == "postgres"' in r for r in requires_list(metadata))
     # The README is the long description: the two commands are on PyPI too.
     assert "make demo" in metadata.get_payload()
 
 
 def test_wheel_installs_into_a_clean_virtualenv(wheel, tmp_path):
+    """What ``pip install /path/to/synctool`` does (build this wheel, install it
+    with its dependencies), without building twice; the README's extras are
+    checked in the metadata above."""
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     python = venv / "bin" / "python"
     result = pip("--python", str(python), "install", "--quiet", str(wheel))
     if result.returncode:
         fail_or_skip("installing the wheel", result)
-    check = subprocess.run(
+    check = imports_in(python, tmp_path)
+    assert check.returncode == 0, check.stderr
+    version, location = check.stdout.split()
+    assert location.startswith(str(venv)), location
+
+
+def imports_in(python: Path, cwd: Path, extra: str = "pass") -> subprocess.CompletedProcess:
+    """Every core module imports in the virtualenv of ``python`` (without the
+    optional extras but ``extra``: no Faker, boto3 or mysqlclient there)."""
+    return subprocess.run(
         [
             str(python),
             "-c",
             "import django; from django.conf import settings; "
             "settings.configure(INSTALLED_APPS=['synctool']); django.setup(); "
-            # Every core module imports without the optional extras (no Faker,
-            # boto3, psycopg, mysqlclient in this virtualenv).
             "import synctool, synctools.client, synctools.routing, synctool_contrib.sqlite; "
             "import synctool.server.views, synctool.urls, synctool.checks, synctool.client.loader; "
             "import synctool.management.commands.sync_data; "
+            f"{extra}; "
             "print(synctool.__version__, synctool.__file__)",
         ],
-        cwd=tmp_path,
+        cwd=cwd,
         env={
             k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE", "PYTHONPATH")
         },
@@ -161,6 +217,3 @@ def test_wheel_installs_into_a_clean_virtualenv(wheel, tmp_path):
         text=True,
         check=False,
     )
-    assert check.returncode == 0, check.stderr
-    version, location = check.stdout.split()
-    assert location.startswith(str(venv)), location

@@ -222,7 +222,7 @@ class Client:
             )
         endpoint = safe_url(self.url_for(""))
         results = [
-            SyncResult(url=safe_url(self.url_for(url)), using=using, dry_run=dry_run)
+            SyncResult(url=safe_url(self.url_for(url)), using=using, dry_run=dry_run, route=url)
             for url in urls
         ]
         history = None
@@ -318,6 +318,7 @@ class Client:
                     url=results[index].url,
                     labels=streams.labels(index),
                     result=results[index],
+                    name=urls[index],
                     objects=(
                         functools.partial(streams.objects, index)
                         if increments is None
@@ -355,7 +356,9 @@ class Client:
                     result.bytes_on_wire, result.bytes_sent = streams.bytes_on_wire(index)
         if collectors and not dry_run:
             for result, collector in zip(results, collectors, strict=True):
-                result.media = fetch_media_files(collector.items, media_url, progress)
+                result.media = fetch_media_files(
+                    collector.items, media_url, progress, route=result.route
+                )
         seconds = time.monotonic() - started
         for result in results:
             result.seconds = seconds if len(results) == 1 else result.seconds or seconds

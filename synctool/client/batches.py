@@ -10,6 +10,7 @@ their new keys are recorded for the references that follow.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from django.core.serializers import base
@@ -24,6 +25,8 @@ from synctool.plugins import get_hooks, is_implemented
 from synctool.result import SyncResult
 
 BatchCallback = Callable[[type[models.Model], list[models.Model]], None]
+# Called after each batch is written: (model, rows, seconds).
+WrittenCallback = Callable[[type[models.Model], int, float], None]
 
 
 def call_hook(name: str, **kwargs):
@@ -114,6 +117,8 @@ class BatchWriter:
         self.length_limits: dict[type[models.Model], list[tuple[int, str, int]]] = {}
         # Set by the loader: looks up the primary keys of rows it created.
         self.resolver = None
+        # Set by the loader: told of every batch written (progress).
+        self.on_written: WrittenCallback | None = None
         self.switch_to(result, on_batch)
 
     def keep_columns(self, model: type[models.Model], attnames: frozenset[str]) -> None:
@@ -187,11 +192,14 @@ class BatchWriter:
         entries = list(self.pending.pop(model, {}).values())
         if not entries:
             return
+        started = time.monotonic()
         try:
             self._flush(model, entries)
         except DatabaseError as exc:
             clash = unique_clash(model, entries, exc, self.using)
             raise LoadError(refused_batch(model, len(entries), exc) + clash) from exc
+        if self.on_written is not None:
+            self.on_written(model, len(entries), time.monotonic() - started)
 
     def _flush(self, model: type[models.Model], entries: list) -> None:
         rows = [entry for entry in entries if type(entry) is list]

@@ -39,7 +39,8 @@ class Cleaner:
     """Cleans the ``models`` of one sync on ``using`` and checks what it left behind.
 
     :param owner: the result that counts the deletions of a label.
-    :param report: called with ``(stage, label, count)`` for progress.
+    :param report: called with ``("clean", label, count)`` when a model's
+        clean starts (count 0) and with ``done=True, seconds=...`` when it ends.
     """
 
     def __init__(
@@ -48,7 +49,7 @@ class Cleaner:
         models: list[type[models.Model]],
         key_identified: frozenset[str],
         owner: Callable[[str], SyncResult],
-        report: Callable[[str, str, int], None],
+        report: Callable[..., None],
         where: str,
     ):
         self.using = using
@@ -68,6 +69,8 @@ class Cleaner:
         """
         for model, queryset in self._clean_querysets(only):
             label = str(model._meta)
+            started = time.monotonic()
+            self.report("clean", label, 0)
             if any(parent not in self.models for parent in model._meta.get_parent_list()):
                 # A multi-table child whose parent the sync does not carry: its
                 # parent rows stay, and must not be left without their child.
@@ -80,13 +83,13 @@ class Cleaner:
                     ),
                     self.using,
                 )
-            started = time.monotonic()
             deleted = raw_delete(queryset, self.using)
+            seconds = time.monotonic() - started
             counts = self.owner(label).counts(label)
             counts.deleted += deleted
-            counts.seconds += time.monotonic() - started
+            counts.seconds += seconds
             self.cleaned_models.append(model)
-            self.report("clean", label, deleted)
+            self.report("clean", label, deleted, done=True, seconds=seconds)
 
     def _clean_querysets(
         self, only: list[type[models.Model]] | None = None

@@ -71,6 +71,8 @@ class RoutePart:
     labels: list[str]
     result: SyncResult
     objects: Callable[[], Iterable[dict]]
+    # The route as named in the sync (progress events carry it).
+    name: str = ""
     bytes_received: Callable[[], int] = lambda: 0
     on_batch: list[BatchCallback] = dataclasses.field(default_factory=list)
     # The models clean may empty (None: every announced model): a subset
@@ -138,6 +140,7 @@ class SyncLoader:
             chunk_size=self.writer.batch_size,
         )
         self.writer.resolver = self.resolver
+        self.writer.on_written = self._batch_written
         for plan in self.plans.values():
             if plan.model is not None and plan.kept_fields:
                 self.writer.keep_columns(plan.model, plan.kept_columns)
@@ -155,15 +158,36 @@ class SyncLoader:
             self.urls,
         )
         self._part: RoutePart | None = None
+        # Objects received per (route, model), over every run of the model.
+        self._received: dict[tuple[int, str], int] = {}
 
     @property
     def urls(self) -> str:
         return ", ".join(part.url for part in self.parts)
 
-    def _report(self, stage: str, label: str, count: int) -> None:
-        if self.progress is not None:
-            bytes_received = self._part.bytes_received() if self._part else 0
-            self.progress(Progress(stage, label, count, bytes_received))
+    def _report(self, stage: str, label: str, count: int, **details) -> None:
+        """A :class:`Progress` event: clean events go to the route that owns the
+        model, load events to the route being loaded, with the rows it announced."""
+        if self.progress is None:
+            return
+        part = self._part
+        if stage == "clean":
+            part = self._owner_part(label)
+        elif stage == "load" and part is not None and part.increment is None:
+            announced = part.result.expected.get(label)
+            if announced is not None:
+                details.setdefault("total", announced[0])
+                details.setdefault("estimated", announced[1])
+        if stage != "check" and part is not None:
+            details.setdefault("route", part.name)
+            details.setdefault("bytes_received", part.bytes_received())
+        self.progress(Progress(stage, label, count, **details))
+
+    def _batch_written(self, model: type[models.Model], rows: int, seconds: float) -> None:
+        if self.progress is not None and self._part is not None:
+            label = str(model._meta)
+            received = self._part.result.counts(label).received
+            self._report("load", label, received, batch=rows, seconds=seconds)
 
     def run(self) -> None:
         connection = connections[self.using]
@@ -177,6 +201,8 @@ class SyncLoader:
                             self._load_part(part)
                         self.writer.save_deferred()
                         self.resolver.finish()
+                checking = time.monotonic()
+                self._report("check", "", 0)
                 self.cleaner.check_references()
                 self.check_constraints()
                 if self.reset and not self.dry_run:
@@ -185,6 +211,8 @@ class SyncLoader:
                     transaction.set_rollback(True, using=self.using)
                 elif self.before_commit is not None:
                     self.before_commit()
+            # The commit is part of the check: PostgreSQL checks deferred keys then.
+            self._report("check", "", 0, done=True, seconds=time.monotonic() - checking)
         except SynctoolError:
             raise
         except DatabaseError as exc:
@@ -193,8 +221,9 @@ class SyncLoader:
             ) from exc
 
     def _load_part(self, part: RoutePart) -> None:
+        self.writer.switch_to(part.result, part.on_batch)  # the previous route's rows first
         self._part = part
-        self.writer.switch_to(part.result, part.on_batch)
+        self._report("load", "", 0)  # the route's load begins: its request, its first objects
         try:
             objects = part.objects()
             if part.increment is not None:
@@ -217,10 +246,13 @@ class SyncLoader:
 
     def _owner(self, label: str) -> SyncResult:
         """The result of the first route that announced ``label``."""
+        return self._owner_part(label).result
+
+    def _owner_part(self, label: str) -> RoutePart:
         for part in self.parts:
             if label in part.labels:
-                return part.result
-        return self.parts[0].result
+                return part
+        return self.parts[0]
 
     # -- load -------------------------------------------------------------
 
@@ -270,7 +302,11 @@ class SyncLoader:
                 writer.flush_all()
                 if current is not None:
                     started = self._finish_model(part, current, received, started)
-                current, received = label, 0
+                else:
+                    started = time.monotonic()  # the wait for the server is no model's
+                current = label
+                received = self._received.get((id(part), label), 0)
+                self._report("load", label, received)
                 if label not in builders:
                     plan = self.plans.get(label)
                     builders[label] = RowBuilder.for_model(
@@ -297,9 +333,10 @@ class SyncLoader:
             self._finish_model(part, current, received, started)
 
     def _finish_model(self, part: RoutePart, label: str, received: int, started: float) -> float:
-        self._report("load", label, received)
         now = time.monotonic()
         part.result.counts(label).seconds += now - started
+        self._received[id(part), label] = received
+        self._report("load", label, received, done=True, seconds=now - started)
         return now
 
     # -- checks -----------------------------------------------------------

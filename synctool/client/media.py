@@ -273,10 +273,29 @@ def fetch_media_files(
     items: Iterable[MediaItem],
     media_url: str | None,
     progress: Callable[[Progress], None] | None = None,
+    *,
+    route: str = "",
 ) -> MediaResult:
-    """Fetch every (field, name) in parallel; collect per-file failures."""
+    """Fetch every (field, name) in parallel; collect per-file failures.
+
+    ``progress`` gets a ``"media"`` event (for ``route``) when the step
+    starts, after each file (fetched, skipped or failed) and at the end.
+    """
     result = MediaResult()
     lock = threading.Lock()
+    unique = _unique(items)
+    started = time.monotonic()
+
+    def report(model: str, done: bool = False) -> None:
+        if progress is not None:
+            handled = result.downloaded + result.skipped + len(result.failed)
+            seconds = time.monotonic() - started if done else 0.0
+            progress(
+                Progress(
+                    "media", model, handled, route=route, total=len(unique), done=done,
+                    seconds=seconds,
+                )
+            )  # fmt: skip
 
     def run(item: MediaItem) -> None:
         field, name = item
@@ -285,20 +304,20 @@ def fetch_media_files(
         except Exception as exc:  # one bad file never stops the others
             with lock:
                 result.failed.append(MediaFailure(name, describe_failure(exc)))
+                report(str(field.model._meta))
             return
         with lock:
             if outcome == "skipped":
                 result.skipped += 1
             else:
                 result.downloaded += 1
-            if progress is not None:
-                done = result.downloaded + result.skipped
-                progress(Progress("media", str(field.model._meta), done))
+            report(str(field.model._meta))
 
+    report("")
     workers = max(int(settings.SYNCTOOL_MEDIA_WORKERS), 1)
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="synctool-media")
     try:
-        for future in [pool.submit(run, item) for item in _unique(items)]:
+        for future in [pool.submit(run, item) for item in unique]:
             future.result()
     except BaseException:
         # Ctrl-C: do not start the files still queued.
@@ -306,4 +325,5 @@ def fetch_media_files(
         raise
     pool.shutdown(wait=True)
     result.failed.sort(key=lambda failure: failure.name)
+    report("", done=True)
     return result

@@ -455,17 +455,37 @@ def test_server_without_token_refuses_clients(tmp_path, client_for, django_db_bl
 
 
 @e2e
-def test_progress_callback_reports_clean_and_load(client_for):
+def test_progress_callback_reports_clean_and_load(client_for, settings):
+    settings.SYNCTOOL_BATCH_SIZE = 2
     make_blog(posts=3)
     Tag.objects.create(pk=900, name="local")
     events = []
     client_for().sync("blogs", clean=True, progress=events.append)
-    stages = {(event.stage, event.model) for event in events}
-    assert ("clean", "testapp.tag") in stages
-    assert ("load", "testapp.post") in stages
-    final_posts = [e.count for e in events if e.stage == "load" and e.model == "testapp.post"]
-    assert final_posts[-1] == 3
-    assert events[-1].bytes_received > 0
+    # The stages in order: clean, load, check.
+    stages = [event.stage for event in events]
+    assert stages == sorted(stages, key=["clean", "load", "check"].index)
+    assert {event.route for event in events if event.stage != "check"} == {"blogs"}
+    # Each model's clean starts, then ends with what it deleted and its time.
+    tag_clean = [
+        (e.count, e.done) for e in events if e.stage == "clean" and e.model == "testapp.tag"
+    ]
+    assert tag_clean == [(0, False), (1, True)]
+    # The route's load starts (its request), then each model's: with the rows
+    # the server announced, each batch written, the end with its time.
+    posts = [e for e in events if e.stage == "load" and e.model == "testapp.post"]
+    assert (posts[0].count, posts[0].total, posts[0].estimated, posts[0].done) == (
+        0,
+        3,
+        False,
+        False,
+    )
+    assert [e.batch for e in posts if e.batch] == [2, 1]
+    assert posts[-1].done and posts[-1].count == 3 and posts[-1].seconds > 0
+    assert posts[-1].bytes_received > 0
+    assert [(e.model, e.count) for e in events if e.stage == "load"][0] == ("", 0)
+    # The check covers every route, the commit included.
+    assert [(e.route, e.done) for e in events if e.stage == "check"] == [("", False), ("", True)]
+    assert events[-1].seconds > 0
 
 
 @e2e

@@ -471,8 +471,11 @@ def test_parallel_download_of_200_files(media_server, media_root, settings):
     for name in names:
         assert (media_root / name).read_bytes() == payload(name, 5_000)
     assert len(media_server.requests) == 200
-    assert sorted(p.count for p in seen) == list(range(1, 201))
-    assert seen[0] == Progress("media", "testapp.post", seen[0].count)
+    # The step's start, each file, the end (with its time).
+    assert seen[0] == Progress("media", "", 0, total=200)
+    assert sorted(p.count for p in seen[1:-1]) == list(range(1, 201))
+    assert {(p.model, p.total) for p in seen[1:-1]} == {("testapp.post", 200)}
+    assert seen[-1].done and seen[-1].count == 200 and seen[-1].seconds > 0
     assert leftovers(media_root) == []
 
 
@@ -639,7 +642,7 @@ def test_sync_data_images_reports_failures_with_exit_status_1(
         Command().run_from_argv(argv)
     assert exit_info.value.code == 1
     out, err = capsys.readouterr()
-    assert "media: 1 downloaded, 0 skipped, 1 failed" in out
+    assert f"media blog/{blog.slug}: 1 downloaded, 0 skipped, 1 failed" in out
     assert f"media failed: 1 file(s): answered HTTP 404: {missing}" in err
     assert "--media-url" in err  # the way to point at the right media server
     assert "1 media file(s) could not be fetched" in err

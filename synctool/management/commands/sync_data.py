@@ -5,15 +5,18 @@ progress on a terminal, prints a summary and turns every SynctoolError into
 one line and exit status 1.
 """
 
+import contextlib
 import os
 import sys
 import warnings
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import connections
 
 from synctool.client import Client
 from synctool.client.history import history_table_ready
-from synctool.client.progress import ProgressBars
+from synctool.client.progress import SyncProgress
+from synctool.client.screen import LiveLines, PlainLines, terminal_width
 from synctool.client.transport import PlainHTTPWarning, plain_http_warning, safe_url
 from synctool.client.verify import verdict_line
 from synctool.conf import settings
@@ -31,9 +34,9 @@ def allowed_labels(values: list[str]) -> list[str]:
 SHOWN_FAILURES = 5
 
 
-def media_failure_lines(failed: list, media_url: str | None) -> list[str]:
-    """Media failures summarised: per reason, how many and the first few names,
-    and the media URL with the option that changes it."""
+def failure_lines(failed: list, route: str | None = None) -> list[str]:
+    """Media failures summarised per reason: how many and the first few names;
+    ``route`` names the route they belong to (when the command has several)."""
     by_reason: dict[str, list[str]] = {}
     for failure in failed:
         # "https://cdn/media/x.jpg answered HTTP 404" -> "answered HTTP 404"
@@ -41,15 +44,22 @@ def media_failure_lines(failed: list, media_url: str | None) -> list[str]:
         if " answered " in reason:
             reason = "answered " + reason.split(" answered ", 1)[1]
         by_reason.setdefault(reason, []).append(failure.name)
+    where = f" ({route})" if route else ""
     lines = []
     for reason, names in by_reason.items():
         shown = ", ".join(names[:SHOWN_FAILURES])
         more = f" and {len(names) - SHOWN_FAILURES} more" if len(names) > SHOWN_FAILURES else ""
-        lines.append(f"media failed: {len(names)} file(s): {reason}: {shown}{more}")
-    lines.append(
-        f"media URL: {media_url or '(none)'}; --media-url (SYNCTOOL_MEDIA_URL) sets another"
-    )
+        lines.append(f"media failed{where}: {len(names)} file(s): {reason}: {shown}{more}")
     return lines
+
+
+def media_url_hint(media_url: str | None) -> str:
+    return f"media URL: {media_url or '(none)'}; --media-url (SYNCTOOL_MEDIA_URL) sets another"
+
+
+def media_failure_lines(failed: list, media_url: str | None) -> list[str]:
+    """Media failures summarised, then the media URL with the option that changes it."""
+    return [*failure_lines(failed), media_url_hint(media_url)]
 
 
 def notes_of(results: list[SyncResult]) -> list[str]:
@@ -76,10 +86,16 @@ def notes_of(results: list[SyncResult]) -> list[str]:
 
 def format_summary(results: list[SyncResult]) -> str:
     """A plain-text table: model, received, written, deleted, seconds, and for an
-    incremental sync how each model went (``content``, ``full``, ``merge``)."""
+    incremental sync how each model went (``content``, ``full``, ``merge``).
+
+    With several routes, a first column names the route of each row (two
+    routes may carry the same model). The total's seconds are the command's
+    wall time.
+    """
+    several = len(results) > 1
     incremental = any(result.modes for result in results)
     header = ("model", "received", "written", "deleted", "seconds")
-    rows = [(*header, "mode") if incremental else header]
+    rows = [(("route",) if several else ()) + header + (("mode",) if incremental else ())]
     for result in results:
         for label, counts in result.models.items():
             row = (
@@ -89,26 +105,41 @@ def format_summary(results: list[SyncResult]) -> str:
                 str(counts.deleted),
                 f"{counts.seconds:.2f}",
             )
-            rows.append((*row, result.modes.get(label, "")) if incremental else row)
+            rows.append(
+                ((result.route,) if several else ())
+                + row
+                + ((result.modes.get(label, ""),) if incremental else ())
+            )
     total = (
         "total",
         str(sum(r.received for r in results)),
         str(sum(r.written for r in results)),
         str(sum(r.deleted for r in results)),
-        f"{sum(r.seconds for r in results):.2f}",
+        f"{max((r.seconds for r in results), default=0.0):.2f}",
     )
-    rows.append((*total, "") if incremental else total)
+    rows.append((("",) if several else ()) + total + (("",) if incremental else ()))
+    rows = [tuple(printable(cell) for cell in row) for row in rows]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    numbers = range(2, 6) if several else range(1, 5)
     lines = []
     for index, row in enumerate(rows):
-        numbers = zip(row[1:5], widths[1:5], strict=True)
-        cells = [row[0].ljust(widths[0])] + [cell.rjust(width) for cell, width in numbers]
-        if incremental:
-            cells.append(row[5].ljust(widths[5]))
+        cells = [
+            cell.rjust(width) if column in numbers else cell.ljust(width)
+            for column, (cell, width) in enumerate(zip(row, widths, strict=True))
+        ]
         lines.append("  ".join(cells).rstrip())
         if index == 0 or index == len(rows) - 2:
             lines.append("  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def media_line(result: SyncResult) -> str:
+    """``media blogs: 36 downloaded, 0 skipped, 0 failed``: one route's media step."""
+    media = result.media
+    return (
+        f"media {result.route}: {media.downloaded} downloaded, {media.skipped} skipped, "
+        f"{len(media.failed)} failed"
+    )
 
 
 def format_history(runs: list) -> list[str]:
@@ -294,18 +325,18 @@ class Command(BaseCommand):
             self.stdout.write(format_summary(results))
             for line in notes_of(results):
                 self.stdout.write(f"note: {printable(line)}")
-        failed = [f for r in results if r.media for f in r.media.failed]
-        for result in results:
-            if result.media and verbosity > 0:
-                media = result.media
-                self.stdout.write(
-                    f"media: {media.downloaded} downloaded, {media.skipped} skipped, "
-                    f"{len(media.failed)} failed"
-                )
-        if failed:
-            for line in media_failure_lines(failed, client.media_url):
-                self.stderr.write(printable(line))
-            raise CommandError(f"{len(failed)} media file(s) could not be fetched")
+            for result in results:
+                if result.media:
+                    self.stdout.write(printable(media_line(result)))
+        failing = [r for r in results if r.media and r.media.failed]
+        if failing:
+            for result in failing:
+                route = result.route if len(results) > 1 else None
+                for line in failure_lines(result.media.failed, route):
+                    self.stderr.write(printable(line))
+            self.stderr.write(printable(media_url_hint(client.media_url)))
+            failed = sum(len(r.media.failed) for r in failing)
+            raise CommandError(f"{failed} media file(s) could not be fetched")
         if options["dry_run"] and verbosity > 0:
             self.stdout.write("dry run: nothing was written")
         if options["verify_after"] and not options["dry_run"]:
@@ -314,27 +345,53 @@ class Command(BaseCommand):
                 synced=True,
             )
 
+    def _progress(self, routes: list[str], verbosity: int) -> SyncProgress | None:
+        """Status lines on a terminal, plain lines elsewhere; nothing with -v 0."""
+        if verbosity < 1:
+            return None
+        stderr = self.stderr
+
+        def write(text: str) -> None:
+            stderr.write(text, style_func=lambda text: text, ending="")
+            stderr.flush()
+
+        if stderr.isatty():
+            screen = LiveLines(write, width=lambda: terminal_width(stderr))
+        else:
+            screen = PlainLines(write)
+        return SyncProgress(routes, screen, verbosity)
+
     def _sync_all(self, client, options, verbosity) -> list[SyncResult]:
         """Every route of the command in one transaction: all of them or nothing."""
-        show_bars = verbosity > 0 and sys.stderr.isatty()
-        with ProgressBars(enabled=show_bars, stream=sys.stderr) as bars:
-            return client.sync_many(
-                options["routes"],
-                clean=options["clean"],
-                reset=not options["no_reset"],
-                images=options["images"],
-                files=options["files"],
-                using=options["database"],
-                dry_run=options["dry_run"],
-                ignore_unknown=options["ignore_unknown"],
-                allow=allowed_labels(options["allow"]),
-                confirm_clean=self._confirm
-                if options["interactive"] and sys.stdin.isatty()
-                else None,
-                progress=bars.update if show_bars else None,
-                incremental=options["incremental"],
-                verify=options["verify_after"],
-            )
+        progress = self._progress(options["routes"], verbosity)
+        counting = (
+            connections[options["database"]].execute_wrapper(progress.count_query)
+            if progress is not None and verbosity >= 3
+            else contextlib.nullcontext()
+        )
+        try:
+            with counting:
+                return self._sync_many(client, options, progress)
+        finally:
+            if progress is not None:
+                progress.close()
+
+    def _sync_many(self, client, options, progress) -> list[SyncResult]:
+        return client.sync_many(
+            options["routes"],
+            clean=options["clean"],
+            reset=not options["no_reset"],
+            images=options["images"],
+            files=options["files"],
+            using=options["database"],
+            dry_run=options["dry_run"],
+            ignore_unknown=options["ignore_unknown"],
+            allow=allowed_labels(options["allow"]),
+            confirm_clean=self._confirm if options["interactive"] and sys.stdin.isatty() else None,
+            progress=progress,
+            incremental=options["incremental"],
+            verify=options["verify_after"],
+        )
 
     def _confirm(self, deleting: dict[str, int], expected: dict[str, int]) -> bool:
         """Ask, like ``flush``, before a clean far larger than what the server sends."""
