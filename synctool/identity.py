@@ -195,6 +195,21 @@ def references_by_key(field: models.Field, key_identified: frozenset[str]) -> bo
     return field.target_field.primary_key and field.serialize
 
 
+def key_columns(model: type[models.Model], key_identified) -> tuple[str, ...] | None:
+    """The natural-key paths of the rows ``model``'s foreign keys refer to by
+    natural key, read with its rows for their digests (an incremental sync),
+    so that a renamed target changes them; None when one has no plain
+    natural-key fields."""
+    paths: list[str] = []
+    for field in model._meta.local_concrete_fields:
+        if references_by_key(field, key_identified):
+            target_paths = key_paths(field.related_model)
+            if target_paths is None:
+                return None
+            paths.extend(f"{field.name}__{path}" for path in target_paths)
+    return tuple(paths)
+
+
 # Field names that hold the object id of an undeclared generic relation, next
 # to a foreign key to ContentType named ``content_type`` (Wagtail's log
 # entries, django-comments' ``object_pk``).

@@ -320,3 +320,51 @@ def test_verify_says_what_it_cannot_compare(client_for):
     verdicts = client.verify("users")
     assert not verdicts["auth.user"].compared
     assert "natural key" in verdicts["auth.user"].reason
+
+
+@e2e
+def test_a_generic_relation_to_a_renamed_user_follows_it(client_for):
+    """A comment about a user travels with the user's natural key as its object
+    id: while such a comment exists its model is synced in full (its digest
+    cannot see the user's name), and says why."""
+    from django.contrib.auth.models import User
+    from django.contrib.contenttypes.models import ContentType
+
+    from tests.shop.models import Comment
+
+    user = User.objects.using("server").create(username="alice")
+    about_user = ContentType.objects.db_manager("server").get_for_model(User)
+    Comment.objects.using("server").create(
+        content_type=about_user, object_id=str(user.pk), text="about alice"
+    )
+    client = client_for()
+    client.sync("users", incremental=True)
+    client.sync("orders", incremental=True)
+    User.objects.using("server").filter(pk=user.pk).update(username="alicia")
+    client.sync("users", incremental=True)
+    result = client.sync("orders", incremental=True)
+    assert result.modes["shop.comment"] == "full"
+    assert any("generic relation content_type" in note for note in result.notes)
+    assert Comment.objects.using("default").get().content_object.username == "alicia"
+
+
+@e2e
+def test_a_user_renamed_on_the_laptop_resends_the_rows_pointing_at_it(client_for):
+    """A row refers to a user by natural key: its local digest reads the user's
+    name, so renaming that user here sends the row again, and it points at
+    production's user once more."""
+    from django.contrib.auth.models import User
+
+    from tests.shop.models import Customer
+
+    user = User.objects.using("server").create(username="alice")
+    Customer.objects.using("server").create(user=user, name="Alice")
+    client = client_for()
+    client.sync("users", incremental=True)
+    client.sync("orders", incremental=True)
+    User.objects.using("default").filter(username="alice").update(username="mine")
+    client.sync("users", incremental=True)  # production's alice, again
+    result = client.sync("orders", incremental=True)
+    assert result.modes["shop.customer"] == "content"
+    assert result.models["shop.customer"].received == 1
+    assert Customer.objects.using("default").get().user.username == "alice"

@@ -305,6 +305,7 @@ class Client:
                         streams.cleanable(index),
                         previous[index],
                         results[index],
+                        key_identified=streams.natural_keys,
                     )
                     for index in range(len(urls))
                 ]

@@ -39,7 +39,7 @@ from synctool.client.statestore import (
     StoredState,
 )
 from synctool.exceptions import HookError, MalformedResponse, UnexpectedModel
-from synctool.identity import chunks
+from synctool.identity import chunks, key_columns
 from synctool.meta import auto_through_models
 from synctool.result import SyncResult
 from synctool.rowhash import DigestRanges, row_digest_pages, row_digests
@@ -160,8 +160,10 @@ class RouteIncrement:
         cleanable: list[str],
         previous: StoredState | None,
         result: SyncResult,
+        key_identified: Iterable[str] = (),
     ):
         self.using = using
+        self.key_identified = frozenset(key_identified)
         self.labels = labels
         self.cleanable = set(cleanable)
         self.previous = previous
@@ -174,6 +176,12 @@ class RouteIncrement:
 
     def _model(self, label: str) -> type[models.Model]:
         return apps.get_model(label)
+
+    def _extra(self, label: str) -> tuple[str, ...]:
+        """The natural keys of the rows a local row refers to by natural key, read
+        with it for its digest: a target renamed or recreated here (another id)
+        changes it, and the row is asked for again."""
+        return key_columns(self._model(label), self.key_identified) or ()
 
     def tracked(self) -> list[str]:
         """The route's models the previous state holds, in the route's order."""
@@ -190,7 +198,8 @@ class RouteIncrement:
         upload = StateUpload([(label, self.previous.fingerprints[label]) for label in tracked])
         for label in tracked:
             model = self._model(label)
-            local = DigestRanges(row_digest_pages(model._base_manager.using(self.using).all()))
+            everything = model._base_manager.using(self.using).all()
+            local = DigestRanges(row_digest_pages(everything, self._extra(label)))
             stored = self.previous.chunks(label)
             for index, chunk in enumerate(stored):
                 upper = stored[index + 1].first_key if index + 1 < len(stored) else None
@@ -314,7 +323,7 @@ class RouteIncrement:
         for keys, server in spool.blocks():
             local = {}
             for part in chunks(list(keys), LOOKUP_CHUNK):
-                local.update(row_digests(queryset.filter(pk__in=part)))
+                local.update(row_digests(queryset.filter(pk__in=part), self._extra(label)))
             for pk, digest in zip(keys, server, strict=True):
                 yield pk, digest, local.get(pk, 0)
 
@@ -324,7 +333,7 @@ class RouteIncrement:
         if spool is None:
             return
         queryset = self._model(label)._base_manager.using(self.using)
-        local = DigestRanges(row_digest_pages(queryset.all()))
+        local = DigestRanges(row_digest_pages(queryset.all(), self._extra(label)))
         for keys, server in spool.blocks():
             here_pks, here = local.below(keys[-1] + 1)
             if here_pks != keys:  # rows not here (0), or here only (left out)

@@ -35,10 +35,11 @@ from collections.abc import Iterator
 
 from django.conf import settings as django_settings
 from django.db import connections, models
+from django.db.models import Q
 
 import synctool
 from synctool.backends import backend_for
-from synctool.identity import chunks, key_paths, references_by_key
+from synctool.identity import chunks, generic_foreign_keys, key_columns, references_by_key
 from synctool.meta import auto_many_to_many
 from synctool.rowhash import DigestRanges, integer_key, row_digest_pages
 from synctool.wire.state import MASK_48, StateReader
@@ -91,20 +92,6 @@ def fingerprint(model: type[models.Model], using: str) -> str:
     return hmac.new(key, "\x00".join(parts).encode(), "sha256").hexdigest()[:32]
 
 
-def key_columns(model: type[models.Model], key_identified) -> tuple[str, ...] | None:
-    """The natural-key paths of the rows ``model``'s foreign keys refer to by
-    natural key, read with its rows so that a renamed target changes their
-    digest; None when one has no plain natural-key fields."""
-    paths: list[str] = []
-    for field in model._meta.local_concrete_fields:
-        if references_by_key(field, key_identified):
-            target_paths = key_paths(field.related_model)
-            if target_paths is None:
-                return None
-            paths.extend(f"{field.name}__{path}" for path in target_paths)
-    return tuple(paths)
-
-
 def content_comparable(
     model: type[models.Model], querysets: list[models.QuerySet], cleanable: bool, key_identified
 ) -> str | None:
@@ -125,6 +112,30 @@ def content_comparable(
             return f"its many-to-many field {field.name} refers to rows by natural key"
     if key_columns(model, key_identified) is None:
         return "it refers by natural key to a model whose natural key is not plain fields"
+    return generic_references_by_key(queryset, key_identified)
+
+
+def generic_references_by_key(queryset: models.QuerySet, key_identified) -> str | None:
+    """Why ``queryset``'s rows cannot be compared by digest, if a generic relation of
+    one of them points at a model identified by natural key (a comment about a
+    user): its object id travels as that row's natural key, which its digest
+    does not see, so the model is synced in full. Checked at every sync, on
+    the rows themselves: a model whose generic relations point elsewhere is
+    compared row by row."""
+    targets = [label for label in key_identified if label != "contenttypes.contenttype"]
+    relations = generic_foreign_keys(queryset.model)
+    if not targets or not relations:
+        return None
+    from django.contrib.contenttypes.models import ContentType
+
+    wanted = Q()
+    for label in targets:
+        app_label, _, name = label.partition(".")
+        wanted |= Q(app_label=app_label, model=name)
+    content_types = ContentType.objects.using(queryset.db).filter(wanted).values("pk")
+    for ct_field, _ in relations:
+        if queryset.filter(**{f"{ct_field.attname}__in": content_types}).exists():
+            return f"its generic relation {ct_field.name} points at rows identified by natural key"
     return None
 
 
