@@ -7,11 +7,16 @@ from synctool.models import SyncRun
 
 @admin.register(SyncRun)
 class SyncRunAdmin(admin.ModelAdmin):
-    list_display = ["started", "route", "database", "status", "rows", "seconds", "host"]
+    list_display = ["started", "route", "database", "status", "rows", "duration", "host"]
     list_filter = ["status", "database", "incremental"]
     search_fields = ["route", "endpoint", "error"]
     date_hierarchy = "started"
     exclude = ["state"]
+
+    @admin.display(description="seconds", ordering="finished")
+    def duration(self, run: SyncRun) -> str:
+        seconds = run.seconds
+        return "" if seconds is None else f"{seconds:.2f}"
 
     def has_add_permission(self, request) -> bool:
         return False

@@ -55,6 +55,18 @@ def _unprotected_routes() -> bool:
     return bool(unprotected or (settings.SYNCTOOL_ROUTES and not configured_tokens()))
 
 
+def serves_routes() -> bool:
+    """Whether this project serves routes that a token opens: a server, not a
+    laptop running the same code and settings without the token."""
+    from synctool.server.auth import configured_tokens
+    from synctool.server.routing import all_routes
+
+    load_urlconf()
+    if any(route.entries and configured_tokens(route.api_token) for route in all_routes()):
+        return True
+    return bool(settings.SYNCTOOL_ROUTES and configured_tokens())
+
+
 UNPROTECTED_MESSAGE = (
     "synctool routes are served but no API token is configured: every request will be refused."
 )

@@ -205,3 +205,21 @@ def test_on_a_terminal_one_line_per_route_redrawn_in_place(live_server_process):
     assert screen[2].split() == ["route", "model", "received", "written", "deleted", "seconds"]
     assert not [line for line in screen if "obj" in line or "waiting" in line]
     assert Post.objects.count() == 2
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"verify": True, "clean": True}, r"--verify syncs nothing, so --clean would be ignored"),
+        (
+            {"verify": True, "incremental": True, "dry_run": True},
+            r"--incremental, --dry-run would be ignored: drop them \(--verify-after syncs",
+        ),
+        ({"list": True, "clean": True}, r"--list syncs nothing"),
+        ({"check": True, "verify": True}, r"--check and --verify do not go together"),
+    ],
+)
+def test_options_a_command_would_ignore_are_refused(options, message):
+    """Nothing is asked of any server: the refusal comes first."""
+    with pytest.raises(CommandError, match=message):
+        run("blogs", endpoint="http://127.0.0.1:9/sync/", **options)

@@ -28,7 +28,7 @@ ADMIN_SCRIPT = textwrap.dedent(
     when = datetime.datetime(2026, 11, 30, 3, 0, tzinfo=datetime.UTC)
     ok = SyncRun.objects.create(
         route="blogs", endpoint="https://example.com/sync/", database="default",
-        started=when, finished=when, status="succeeded",
+        started=when, finished=when + datetime.timedelta(seconds=1.653092), status="succeeded",
         counts={"blog.post": {"received": 7, "written": 7, "deleted": 0}},
     )
     failed = SyncRun.objects.create(
@@ -42,6 +42,7 @@ ADMIN_SCRIPT = textwrap.dedent(
     assert listing.status_code == 200, listing.status_code
     text = listing.content.decode()
     assert "History of syncs" in text and "blogs" in text and "shop" in text, text[:500]
+    assert "1.65" in text and "1.653092" not in text  # seconds, rounded
     detail = browser.get(reverse("admin:synctool_syncrun_change", args=[failed.pk]))
     assert detail.status_code == 200, detail.status_code
     assert "could not reach the server" in detail.content.decode()
@@ -87,3 +88,31 @@ def test_sync_data_history_lists_syncs_newest_first_with_errors(live_server_proc
     assert SyncRun.objects.using("default").count() == 2
     call_command("sync_data", "--history", "--history-limit", "1")
     assert len(capsys.readouterr().out.splitlines()) == 4  # header, rule, one run, its error
+
+
+@pytest.mark.skipif(
+    __import__("os").environ.get("SYNCTOOL_TEST_DB", "sqlite") != "sqlite",
+    reason="an SQLite file in a folder that does not exist",
+)
+def test_a_database_that_cannot_be_opened_is_said_so_not_told_to_migrate(
+    tmp_path, django_db_blocker
+):
+    from django.db import connections
+
+    from synctool.client import Client
+    from synctool.exceptions import ConfigurationError
+
+    connections.settings["unopenable"] = {
+        **connections.settings["default"],
+        "NAME": str(tmp_path / "no such folder" / "db.sqlite3"),
+    }
+    try:
+        client = Client(api_url="http://127.0.0.1:9/sync/", api_token=TOKEN)
+        with (
+            django_db_blocker.unblock(),
+            pytest.raises(ConfigurationError, match="'unopenable' cannot be used: unable to open"),
+        ):
+            client.sync("blogs", using="unopenable", incremental=True)
+    finally:
+        connections["unopenable"].close()
+        del connections.settings["unopenable"]

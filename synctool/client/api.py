@@ -34,7 +34,7 @@ from synctool.client.transport import (
     plain_http_warning,
     safe_url,
 )
-from synctool.client.verify import RouteVerification, Verdict
+from synctool.client.verify import RouteVerification, Verdict, omitted
 from synctool.conf import settings
 from synctool.exceptions import ConfigurationError, MalformedResponse, SynctoolError
 from synctool.result import MediaResult, Progress, SyncResult
@@ -394,7 +394,8 @@ class Client:
                 streams.labels(0), streams.cleanable(0), using, streams.natural_keys, report.plans
             )
             with transaction.atomic(using=using):  # the local rows as one snapshot
-                return verification.run(streams.objects(0, verify=True))
+                records = streams.objects(0, verify=True, omit=omitted(report.plans))
+                return verification.run(records)
 
     def check(
         self,

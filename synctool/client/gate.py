@@ -185,7 +185,8 @@ def check_schema(
                 plan.kept_fields = frozenset(kept)
                 report.notes.append(
                     f"{label}: production does not send {_names(kept)}: local values are left "
-                    "alone, new rows get the default"
+                    "alone on rows updated in place; new rows, and rows --clean or "
+                    "--incremental replace, get the default"
                 )
         report.plans[label] = plan
         _check_tables(model, tables, connection, missing_tables, report, migrations)

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from django.db import DatabaseError, connections
 from django.utils import timezone
 
+from synctool.exceptions import ConfigurationError
 from synctool.result import SyncResult
 
 
@@ -25,8 +26,9 @@ def history_table_ready(using: str) -> bool:
     try:
         with connections[using].cursor() as cursor:
             tables = connections[using].introspection.table_names(cursor)
-    except DatabaseError:
-        return False
+    except DatabaseError as exc:
+        # Not "no history": the database itself cannot be used (say so).
+        raise ConfigurationError(f"database {using!r} cannot be used: {exc}") from exc
     return SyncRun._meta.db_table in tables
 
 

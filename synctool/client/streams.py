@@ -11,7 +11,7 @@ is refused.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import IO
 
 import requests
@@ -19,7 +19,7 @@ import requests
 from synctool.client.transport import Download, open_url, safe_url
 from synctool.conf import settings
 from synctool.exceptions import UnexpectedModel
-from synctool.server.verify import VERIFY_HEADER
+from synctool.server.verify import OMIT_HEADER, VERIFY_HEADER
 from synctool.wire import decode_fixture
 from synctool.wire.state import CONTENT_TYPE as STATE_TYPE
 
@@ -97,13 +97,23 @@ class RouteStreams:
         return download.bytes_received if download is not None else self._bytes.get(index, 0)
 
     def objects(
-        self, index: int, state: tuple[IO[bytes], int] | None = None, *, verify: bool = False
+        self,
+        index: int,
+        state: tuple[IO[bytes], int] | None = None,
+        *,
+        verify: bool = False,
+        omit: Iterable[str] = (),
     ) -> Iterator[dict]:
         """The decoded objects of route ``index``, requested now (with ``POST`` of
         an incremental ``state`` when there is one: a file and its length; its
-        verification records instead of its rows with ``verify``)."""
+        verification records instead of its rows with ``verify``, the fields
+        ``omit`` names, ``"app.model.field"``, left out of them)."""
         if state is None:
-            headers = {VERIFY_HEADER: "1"} if verify else None
+            headers = None
+            if verify:
+                headers = {VERIFY_HEADER: "1"}
+                if omit:
+                    headers[OMIT_HEADER] = ",".join(omit)
             download = open_url(self.session, self.urls[index], headers=headers)
         else:
             body, self._sent[index] = state

@@ -93,6 +93,14 @@ def _digests(text) -> list[int]:
         raise MalformedResponse("a verification record's digests are not valid") from None
 
 
+def omitted(plans: dict[str, ModelPlan]) -> list[str]:
+    """``"app.model.field"`` of the fields the server sends and this code does not
+    have (``--ignore-unknown``): left out of the server's digests."""
+    return sorted(
+        f"{label}.{name}" for label, plan in plans.items() for name in plan.dropped_fields
+    )
+
+
 class RouteVerification:
     """The verdicts of one route, built as its verification records arrive.
 
@@ -144,11 +152,8 @@ class RouteVerification:
         plan = self.plans.get(label)
         if not fields.get("compared"):
             self.verdicts[label] = Verdict(compared=False, reason=str(fields.get("reason") or ""))
-        elif plan is not None and (plan.dropped or plan.dropped_fields):
-            left_out = "the model" if plan.dropped else ", ".join(sorted(plan.dropped_fields))
-            self.verdicts[label] = Verdict(
-                compared=False, reason=f"this code does not have {left_out}"
-            )
+        elif plan is not None and plan.dropped:
+            self.verdicts[label] = Verdict(compared=False, reason="this code does not have it")
         else:
             self.verdicts[label] = Verdict()
             self._label = label

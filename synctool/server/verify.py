@@ -22,6 +22,8 @@ from synctool.server.increment import packed
 
 VERIFY_MODEL = "synctool.verify"
 VERIFY_HEADER = "X-Synctool-Verify"
+# Fields the client does not have ("app.model.field,..."), left out of the digests.
+OMIT_HEADER = "X-Synctool-Verify-Omit"
 RECORD_KEYS = 5000
 
 
@@ -41,9 +43,22 @@ def _in_key_order(queryset: models.QuerySet) -> models.QuerySet | None:
     return queryset.order_by("pk")
 
 
-def verify_records(querysets: list[models.QuerySet], key_identified) -> Iterator[dict]:
+def omitted_fields(header: str) -> dict[str, set[str]]:
+    """``{label: field names}`` of an ``X-Synctool-Verify-Omit`` header."""
+    omitted: dict[str, set[str]] = {}
+    for entry in header.split(","):
+        label, _, name = entry.strip().rpartition(".")
+        if label and name:
+            omitted.setdefault(label.lower(), set()).add(name)
+    return omitted
+
+
+def verify_records(
+    querysets: list[models.QuerySet], key_identified, omitted: dict[str, set[str]] | None = None
+) -> Iterator[dict]:
     """The verification records of a route's querysets (in load order), in its
-    snapshot (the caller's)."""
+    snapshot (the caller's); ``omitted``: fields left out of the digests, per
+    label (those the client does not have)."""
     by_model: dict[type[models.Model], list[models.QuerySet]] = {}
     for queryset in querysets:
         by_model.setdefault(queryset.model, []).append(queryset)
@@ -59,17 +74,22 @@ def verify_records(querysets: list[models.QuerySet], key_identified) -> Iterator
             continue
         yield record(label, "head", compared=True)
         unordered = unordered_fields(model)
+        left_out = (omitted or {}).get(label, ())
+
+        def digest(fields: dict, left_out=left_out, unordered=unordered) -> int:
+            for name in left_out:
+                fields.pop(name, None)
+            return object_digest(fields, unordered)
+
         ordered = [_in_key_order(queryset) for queryset in group]
         if len(group) == 1 and ordered[0] is not None:
             pairs = (
-                (obj["pk"], object_digest(obj["fields"], unordered))
-                for obj in _serialize(ordered, key_identified)
+                (obj["pk"], digest(obj["fields"])) for obj in _serialize(ordered, key_identified)
             )
         else:
             # Several querysets, or one read as it is: their rows sorted here.
             digests = {
-                obj["pk"]: object_digest(obj["fields"], unordered)
-                for obj in _serialize(group, key_identified)
+                obj["pk"]: digest(obj["fields"]) for obj in _serialize(group, key_identified)
             }
             pairs = iter(sorted(digests.items()))
         yield from _blocks(label, pairs)

@@ -21,7 +21,7 @@ from synctool.server.increment import IncrementalExport
 from synctool.server.manifest import build_manifest
 from synctool.server.routing import project_key_identified
 from synctool.server.streaming import Counted, Finished, asynchronous, give_place, take_place
-from synctool.server.verify import VERIFY_HEADER, verify_records
+from synctool.server.verify import OMIT_HEADER, VERIFY_HEADER, omitted_fields, verify_records
 from synctool.wire import encode_fixture, gzip_chunks
 from synctool.wire.state import CONTENT_TYPE as STATE_CONTENT_TYPE
 from synctool.wire.state import StateReader
@@ -178,7 +178,8 @@ def export_view(route, entry):
                 return refusal(f"synctool: {exc}", status=400)
             objects = incremental_objects(querysets, states, cleanable, key_identified)
         elif request.headers.get(VERIFY_HEADER):
-            objects = verify_objects(querysets, key_identified)
+            omitted = omitted_fields(request.headers.get(OMIT_HEADER, ""))
+            objects = verify_objects(querysets, key_identified, omitted)
         else:
             objects = serialize_querysets(querysets, key_identified=key_identified)
         counted = Counted(objects)
@@ -208,11 +209,11 @@ def incremental_objects(querysets, state: StateReader, cleanable, key_identified
         yield from IncrementalExport(querysets, state, cleanable, key_identified).records()
 
 
-def verify_objects(querysets, key_identified):
+def verify_objects(querysets, key_identified, omitted):
     """The records of a verification (:mod:`synctool.server.verify`), in the
     route's one snapshot."""
     with one_snapshot(queryset.db for queryset in querysets):
-        yield from verify_records(querysets, key_identified)
+        yield from verify_records(querysets, key_identified, omitted)
 
 
 def index_view(route):

@@ -193,6 +193,7 @@ def run_checks(app_configs=None, **kwargs) -> list:
 @register()
 def check_plugin_enabled(app_configs=None, **kwargs) -> list:
     """E007: rules or strict mode set, but the plugin is not in SYNCTOOL_PLUGINS."""
+    from synctool.checks import serves_routes
     from synctool_contrib.scrub.strict import PLUGIN, plugin_enabled
 
     if not (settings.SYNCTOOL_SCRUB or settings.SYNCTOOL_SCRUB_STRICT):
@@ -201,13 +202,16 @@ def check_plugin_enabled(app_configs=None, **kwargs) -> list:
         enabled = plugin_enabled()
     except Exception:  # noqa: BLE001 - the plugin manager's own check reports it
         return []
-    if enabled:
+    if enabled or not serves_routes():
+        # A laptop sharing the server's settings without its token serves
+        # nothing: no unscrubbed row can leave it.
         return []
     return [
         Error(
-            "SYNCTOOL_SCRUB or SYNCTOOL_SCRUB_STRICT is set, but the scrub plugin is not "
-            "enabled: nothing would be scrubbed or refused.",
-            hint=f"Add {PLUGIN!r} to SYNCTOOL_PLUGINS.",
+            "SYNCTOOL_SCRUB or SYNCTOOL_SCRUB_STRICT is set and routes are served, but the "
+            "scrub plugin is not enabled: nothing would be scrubbed or refused.",
+            hint=f"Add {PLUGIN!r} to SYNCTOOL_PLUGINS (on the server; scrubbing there is "
+            "what keeps personal data in production).",
             id="synctool.E007",
         )
     ]

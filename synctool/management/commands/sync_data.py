@@ -178,6 +178,26 @@ def format_history(runs: list) -> list[str]:
     return out
 
 
+# What a sync does, and the commands that do something else instead of a sync.
+SYNC_OPTIONS = ("clean", "incremental", "images", "files", "no_reset", "dry_run", "verify_after")
+OTHER_COMMANDS = ("list", "history", "check", "verify")
+
+
+def refuse_mixed_options(options: dict) -> None:
+    """``--verify --clean`` would only verify: say so instead of ignoring ``--clean``."""
+    chosen = [name for name in OTHER_COMMANDS if options.get(name)]
+    if len(chosen) > 1:
+        raise CommandError(f"--{chosen[0]} and --{chosen[1]} do not go together: choose one")
+    ignored = [name for name in SYNC_OPTIONS if options.get(name)]
+    if chosen and ignored:
+        hint = " (--verify-after syncs, then verifies)" if chosen[0] == "verify" else ""
+        raise CommandError(
+            f"--{chosen[0]} syncs nothing, so "
+            + ", ".join("--" + name.replace("_", "-") for name in ignored)
+            + f" would be ignored: drop {'it' if len(ignored) == 1 else 'them'}{hint}"
+        )
+
+
 class Command(BaseCommand):
     help = "Pull one or more synctool routes from the server into the local database."
 
@@ -297,6 +317,7 @@ class Command(BaseCommand):
             media_url=options["media_url"],
         )
         verbosity = options["verbosity"]
+        refuse_mixed_options(options)
         try:
             if client.api_url:
                 warning = plain_http_warning(client.url_for(""))
@@ -443,6 +464,10 @@ class Command(BaseCommand):
                 self.stdout.write(printable("  " + verdict_line(label, verdict)))
                 if verdict.compared and not verdict.equal:
                     different.append(f"{route}: {label}")
+            if verdicts and not any(verdict.compared for verdict in verdicts.values()):
+                self.stderr.write(
+                    printable(f"note: no model of {route} could be compared (see above why)")
+                )
         if different:
             raise CommandError(
                 ("the sync was committed, but " if synced else "")

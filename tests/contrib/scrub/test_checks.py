@@ -134,6 +134,24 @@ def test_strict_without_the_plugin_is_a_check_error(settings):
     assert "synctool.E007" not in ids
 
 
+def test_a_laptop_sharing_the_servers_scrub_settings_is_not_an_error(settings, monkeypatch):
+    """Without the server's token this project serves nothing, so rules set
+    without the plugin (which runs on the server) cannot let data out."""
+    from django.core import checks
+
+    from tests import urls
+
+    settings.SYNCTOOL_SCRUB = RULES
+    settings.SYNCTOOL_API_TOKEN = None
+    monkeypatch.setattr(urls.rotated, "api_token", None)  # the one route with its own
+    ids = [m.id for m in checks.run_checks() if m.id.startswith("synctool")]
+    assert "synctool.E007" not in ids
+    assert "synctool.W003" in ids  # routes served without a token, as ever
+    settings.SYNCTOOL_API_TOKEN = "a-server-token-0123456789"
+    ids = [m.id for m in checks.run_checks() if m.id.startswith("synctool")]
+    assert "synctool.E007" in ids
+
+
 # -- the report command ----------------------------------------------------------
 
 
