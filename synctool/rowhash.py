@@ -24,7 +24,7 @@ from django.db.models import F, Func, TextField, Value
 from django.db.models.functions import MD5, Concat
 
 from synctool.backends import backend_for
-from synctool.identity import path_field
+from synctool.identity import key_columns, key_paths, path_field, references_by_key
 from synctool.meta import auto_many_to_many
 
 # Rows read per query: (key, digest) pairs when the database digests them,
@@ -92,31 +92,40 @@ def digest_of(row: tuple) -> int:
     return _to_int(blake2b(data, digest_size=8).digest())
 
 
-def _many_to_many_columns(model: type[models.Model]) -> list[tuple[type, str, str]]:
-    """``(through model, source column, target column)`` of each auto many-to-many."""
+def _many_to_many_columns(
+    model: type[models.Model], key_identified: frozenset[str] = frozenset()
+) -> list[tuple[type, str, tuple[str, ...]]]:
+    """``(through model, source column, target paths)`` of each auto many-to-many:
+    the target's key, or its natural key where the field refers to rows by
+    natural key (a renamed group then changes the digests of its members)."""
     columns = []
     for field in auto_many_to_many(model):
         through = field.remote_field.through
         source = through._meta.get_field(field.m2m_field_name()).attname
-        target = through._meta.get_field(field.m2m_reverse_field_name()).attname
-        columns.append((through, source, target))
+        reverse = field.m2m_reverse_field_name()
+        paths = key_paths(field.related_model) if references_by_key(field, key_identified) else None
+        if paths:
+            targets = tuple(f"{reverse}__{path}" for path in paths)
+        else:
+            targets = (through._meta.get_field(reverse).attname,)
+        columns.append((through, source, targets))
     return columns
 
 
-def _targets(using: str, through, source: str, target: str, first, last) -> dict:
+def _targets(using: str, through, source: str, targets: tuple[str, ...], first, last) -> dict:
     """``{source key: sorted target keys}`` for the sources between first and last."""
     rows = (
         through._base_manager.using(using)
         .filter(**{f"{source}__gte": first, f"{source}__lte": last})
-        .order_by(source, target)
-        .values_list(source, target)
+        .order_by(source, *targets)
+        .values_list(source, *targets)
     )
     sql, params = rows.query.get_compiler(using=using).as_sql()
     grouped: dict = {}
     with connections[using].cursor() as cursor:
         cursor.execute(sql, params)
-        for source_pk, target_pk in cursor.fetchall():
-            grouped.setdefault(source_pk, []).append(target_pk)
+        for source_pk, *target in cursor.fetchall():
+            grouped.setdefault(source_pk, []).append(target[0] if len(target) == 1 else target)
     return grouped
 
 
@@ -169,16 +178,16 @@ def row_md5(columns: list[str], backend) -> MD5:
 
 
 def row_digests(
-    queryset: models.QuerySet, extra: tuple[str, ...] = ()
+    queryset: models.QuerySet, key_identified: frozenset[str] = frozenset()
 ) -> Iterator[tuple[int, int]]:
     """``(pk, digest)`` of every row of ``queryset``, in primary-key order (see
     :func:`row_digest_pages`)."""
-    for page in row_digest_pages(queryset, extra):
+    for page in row_digest_pages(queryset, key_identified):
         yield from page
 
 
 def row_digest_pages(
-    queryset: models.QuerySet, extra: tuple[str, ...] = ()
+    queryset: models.QuerySet, key_identified: frozenset[str] = frozenset()
 ) -> Iterator[list[tuple[int, int]]]:
     """``(pk, digest)`` of every row of ``queryset``, in primary-key order, a
     page (one query's rows) at a time.
@@ -187,10 +196,12 @@ def row_digest_pages(
     by key (``WHERE pk > last ORDER BY pk LIMIT n``, which every backend
     answers from the key's index): memory stays flat without a server-side
     cursor. A row's many-to-many targets (auto-created tables) count in
-    its digest: adding a tag to a post changes the post's. ``extra``: more
-    paths read with the row (the natural key of a row it refers to).
+    its digest: adding a tag to a post changes the post's. A reference to a
+    model of ``key_identified`` (foreign key or many-to-many) counts by that
+    row's natural key (:func:`synctool.identity.key_columns`), as it travels.
     """
     model = queryset.model
+    extra = key_columns(model, key_identified) or ()
     using = queryset.db
     connection = connections[using]
     backend = backend_for(connection)
@@ -224,7 +235,7 @@ def row_digest_pages(
         values = queryset.order_by("pk").annotate(**{ROW_TEXT: row_md5(columns, backend)})
         values = values.values_list("pk", ROW_TEXT)
         in_database = _already_digested
-    many = _many_to_many_columns(model)
+    many = _many_to_many_columns(model, key_identified)
     fetch = FETCH_ROWS if backend.digests_rows else FETCH_WHOLE_ROWS
     last = None
     while True:

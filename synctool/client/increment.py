@@ -39,7 +39,7 @@ from synctool.client.statestore import (
     StoredState,
 )
 from synctool.exceptions import HookError, MalformedResponse, UnexpectedModel
-from synctool.identity import chunks, key_columns
+from synctool.identity import chunks
 from synctool.meta import auto_through_models
 from synctool.result import SyncResult
 from synctool.rowhash import DigestRanges, row_digest_pages, row_digests
@@ -151,6 +151,9 @@ class RouteIncrement:
 
     :param previous: the state kept by the last incremental sync of this
         route into ``using`` (None: the first one, which is full).
+    :param key_identified: the models identified by natural key: references
+        to them count by natural key in the local digests, as in the server's
+        (a user renamed or made again here sends the rows naming it again).
     """
 
     def __init__(
@@ -177,12 +180,6 @@ class RouteIncrement:
     def _model(self, label: str) -> type[models.Model]:
         return apps.get_model(label)
 
-    def _extra(self, label: str) -> tuple[str, ...]:
-        """The natural keys of the rows a local row refers to by natural key, read
-        with it for its digest: a target renamed or recreated here (another id)
-        changes it, and the row is asked for again."""
-        return key_columns(self._model(label), self.key_identified) or ()
-
     def tracked(self) -> list[str]:
         """The route's models the previous state holds, in the route's order."""
         if self.previous is None:
@@ -199,7 +196,7 @@ class RouteIncrement:
         for label in tracked:
             model = self._model(label)
             everything = model._base_manager.using(self.using).all()
-            local = DigestRanges(row_digest_pages(everything, self._extra(label)))
+            local = DigestRanges(row_digest_pages(everything, self.key_identified))
             stored = self.previous.chunks(label)
             for index, chunk in enumerate(stored):
                 upper = stored[index + 1].first_key if index + 1 < len(stored) else None
@@ -323,7 +320,7 @@ class RouteIncrement:
         for keys, server in spool.blocks():
             local = {}
             for part in chunks(list(keys), LOOKUP_CHUNK):
-                local.update(row_digests(queryset.filter(pk__in=part), self._extra(label)))
+                local.update(row_digests(queryset.filter(pk__in=part), self.key_identified))
             for pk, digest in zip(keys, server, strict=True):
                 yield pk, digest, local.get(pk, 0)
 
@@ -333,7 +330,7 @@ class RouteIncrement:
         if spool is None:
             return
         queryset = self._model(label)._base_manager.using(self.using)
-        local = DigestRanges(row_digest_pages(queryset.all(), self._extra(label)))
+        local = DigestRanges(row_digest_pages(queryset.all(), self.key_identified))
         for keys, server in spool.blocks():
             here_pks, here = local.below(keys[-1] + 1)
             if here_pks != keys:  # rows not here (0), or here only (left out)

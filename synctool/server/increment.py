@@ -39,7 +39,13 @@ from django.db.models import Q
 
 import synctool
 from synctool.backends import backend_for
-from synctool.identity import chunks, generic_foreign_keys, key_columns, references_by_key
+from synctool.identity import (
+    chunks,
+    generic_foreign_keys,
+    key_columns,
+    key_paths,
+    references_by_key,
+)
 from synctool.meta import auto_many_to_many
 from synctool.rowhash import DigestRanges, integer_key, row_digest_pages
 from synctool.wire.state import MASK_48, StateReader
@@ -108,8 +114,11 @@ def content_comparable(
     if not integer_key(model):
         return "its primary key is not an integer"
     for field in auto_many_to_many(model):
-        if references_by_key(field, key_identified):
-            return f"its many-to-many field {field.name} refers to rows by natural key"
+        if references_by_key(field, key_identified) and key_paths(field.related_model) is None:
+            return (
+                f"its many-to-many field {field.name} refers by natural key to a model whose "
+                "natural key is not plain fields"
+            )
     if key_columns(model, key_identified) is None:
         return "it refers by natural key to a model whose natural key is not plain fields"
     return generic_references_by_key(queryset, key_identified)
@@ -197,8 +206,7 @@ class IncrementalExport:
         """The digest of every row (a model synced in full: the client's next state)."""
         pks: list[int] = []
         digests: list[int] = []
-        extra = key_columns(queryset.model, self.key_identified)
-        for page in row_digest_pages(queryset, extra):
+        for page in row_digest_pages(queryset, self.key_identified):
             for pk, digest in page:
                 pks.append(pk)
                 digests.append(digest & MASK_48)
@@ -212,8 +220,7 @@ class IncrementalExport:
         """Compare the server's rows with the client's state, block by block of
         the state, in key order (a block where nothing changed is one
         comparison of two arrays)."""
-        extra = key_columns(queryset.model, self.key_identified)
-        mine = DigestRanges(row_digest_pages(queryset, extra), mask=MASK_48)
+        mine = DigestRanges(row_digest_pages(queryset, self.key_identified), mask=MASK_48)
         sent_pks: list[int] = []
         sent_digests: list[int] = []
         deleted: list[int] = []
