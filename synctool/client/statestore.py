@@ -19,7 +19,6 @@ import struct
 import tempfile
 import zlib
 from array import array
-from bisect import bisect_right
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO
@@ -213,7 +212,6 @@ class KeyDigestSpool:
         self.file: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=4 * 1024**2)  # noqa: SIM115
         self.count = 0
         self.last: int | None = None
-        self.first_keys: list[int] = []  # of each block appended
 
     def append(self, pks: Iterable[int], digests: array) -> None:
         keys = array("q", pks)
@@ -222,7 +220,6 @@ class KeyDigestSpool:
         if self.last is not None and keys[0] <= self.last:
             raise MalformedResponse("incremental records out of key order")
         self.last = keys[-1]
-        self.first_keys.append(keys[0])
         self.file.write(_COUNT.pack(len(keys)) + little_endian(keys) + little_endian(digests))
         self.count += len(keys)
 
@@ -241,9 +238,3 @@ class KeyDigestSpool:
 
     def close(self) -> None:
         self.file.close()
-
-
-def chunk_of(first_keys: list[int], key: int) -> int:
-    """The index of the chunk whose key range holds ``key`` (keys below the first
-    chunk's go to it)."""
-    return max(bisect_right(first_keys, key) - 1, 0)

@@ -31,7 +31,7 @@ import sys
 import tempfile
 import zlib
 from array import array
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from itertools import accumulate
 from typing import IO
 
@@ -270,9 +270,3 @@ class StateReader:
         if index >= len(self.order) or index < self._model or not 0 < rows <= BLOCK_ROWS:
             raise MalformedResponse("the incremental state's blocks are out of order")
         return index, rows
-
-
-def flattened(blocks: Iterable[tuple[array, array]]) -> Iterator[tuple[int, int]]:
-    """``(key, digest)`` one by one from ``(keys, digests)`` blocks."""
-    for pks, digests in blocks:
-        yield from zip(pks, digests, strict=True)

@@ -9,7 +9,12 @@ from array import array
 import pytest
 
 from synctool.exceptions import LimitExceeded, MalformedResponse
-from synctool.wire.state import BLOCK_ROWS, MAGIC, MASK_48, StateReader, StateUpload, flattened
+from synctool.wire.state import BLOCK_ROWS, MAGIC, MASK_48, StateReader, StateUpload
+
+
+def flattened(blocks):
+    """``(key, digest)`` one by one from ``(keys, digests)`` blocks."""
+    return [pair for pks, digests in blocks for pair in zip(pks, digests, strict=True)]
 
 
 def uploaded(models, rows):
