@@ -14,6 +14,10 @@ class SynctoolError(Exception):
     server (see :mod:`synctool.text`).
     """
 
+    #: True when the sync had committed its rows before this error (a step after
+    #: the commit failed): the data is there, repeating the sync is not needed.
+    committed = False
+
     def __init__(self, *args):
         super().__init__(*(printable(arg) if isinstance(arg, str) else arg for arg in args))
 
@@ -65,6 +69,11 @@ class RouteNotFound(TransportError):
 
 class ServerError(TransportError):
     """The server answered with an unexpected HTTP status (5xx and others)."""
+
+
+class ServerUnavailable(ServerError):
+    """The server answered 502, 503 or 504 (busy, in maintenance, or behind a proxy
+    that lost it) after the client's own retries: a later attempt may succeed."""
 
 
 class NotJSONResponse(TransportError):

@@ -63,6 +63,8 @@ class SyncResult:
     modes: dict[str, str] = field(default_factory=dict)
     # The history record of this sync (a synctool.models.SyncRun), if kept.
     run_id: int | None = None
+    # Whether the rows were committed (media are fetched after the commit).
+    committed: bool = False
 
     def counts(self, label: str) -> ModelCounts:
         """The counts of ``label`` (``app_label.modelname``), created on first use."""

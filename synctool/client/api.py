@@ -248,12 +248,17 @@ class Client:
                 ),
             )
         except BaseException as exc:
+            if isinstance(exc, SynctoolError) and any(result.committed for result in results):
+                exc.committed = True
             if history is not None:
-                message = (
-                    str(exc) if isinstance(exc, SynctoolError) else f"{type(exc).__name__}: {exc}"
-                )
+                if isinstance(exc, SynctoolError):
+                    message = str(exc)
+                elif exc.args:
+                    message = f"{type(exc).__name__}: {exc}"
+                else:  # KeyboardInterrupt(), a task's SoftTimeLimitExceeded()
+                    message = type(exc).__name__
                 try:
-                    history.finish(results, error=message or type(exc).__name__)
+                    history.finish(results, error=message)
                 except DatabaseError:
                     # The database itself failed (the reason of the sync's
                     # failure, often): the sync's error is the one to raise.
@@ -327,6 +332,8 @@ class Client:
                 ask_before_large_clean(loader, results, confirm_clean)
             try:
                 loader.run()
+                for result in results:
+                    result.committed = not dry_run
             finally:
                 for index, result in enumerate(results):
                     result.bytes_received = streams.bytes_received(index)
