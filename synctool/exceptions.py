@@ -34,6 +34,12 @@ class SameDatabase(ConfigurationError):
     """The server reads from the very database the sync would write."""
 
 
+class SyncLocked(SynctoolError):
+    """Another sync into the same database is running (one sync per database at a
+    time); the message names the database and, from the history of syncs, the
+    running sync. ``SYNCTOOL_SYNC_LOCK_TIMEOUT`` (``--lock-timeout``) waits for it."""
+
+
 class SyncCancelled(SynctoolError):
     """The user answered no when asked to confirm a large clean."""
 

@@ -19,9 +19,15 @@ from django.db import DEFAULT_DB_ALIAS, DatabaseError, models, transaction
 from synctool.client.allow import refuse_unallowed
 from synctool.client.confirm import ConfirmClean, ask_before_large_clean
 from synctool.client.gate import GateReport, check_schema, refuse_same_database
-from synctool.client.history import History, history_table_ready, previous_state
+from synctool.client.history import (
+    History,
+    close_abandoned,
+    history_table_ready,
+    previous_state,
+)
 from synctool.client.increment import CONTROL_MODEL, RouteIncrement
 from synctool.client.loader import RoutePart, SyncLoader
+from synctool.client.lock import FROM_SETTINGS, LockTimeout, sync_lock
 from synctool.client.media import MediaCollector, fetch_media_files, media_url_optional
 from synctool.client.routes import check_announced, check_route_names
 from synctool.client.streams import RouteStreams
@@ -136,6 +142,7 @@ class Client:
         confirm_clean: ConfirmClean | None = None,
         progress: Callable[[Progress], None] | None = None,
         incremental: bool = False,
+        lock_timeout: LockTimeout = FROM_SETTINGS,
     ) -> SyncResult:
         """Pull route ``url`` into the ``using`` database, in one transaction.
 
@@ -157,6 +164,11 @@ class Client:
             successful incremental sync of this route into ``using`` (the
             first one is full); the result is what a ``clean`` sync would
             give. Needs the history of syncs (``migrate synctool``).
+        :param lock_timeout: seconds to wait for another sync into ``using``
+            to finish (0: fail at once with
+            :class:`~synctool.exceptions.SyncLocked`; None: wait as long as
+            it takes); by default ``SYNCTOOL_SYNC_LOCK_TIMEOUT``. See
+            :mod:`synctool.client.lock`.
         :raises SynctoolError: a subclass naming what went wrong; the local
             database is then exactly as it was.
         """
@@ -173,6 +185,7 @@ class Client:
             confirm_clean=confirm_clean,
             progress=progress,
             incremental=incremental,
+            lock_timeout=lock_timeout,
         )[0]
 
     def sync_many(
@@ -190,6 +203,7 @@ class Client:
         confirm_clean: ConfirmClean | None = None,
         progress: Callable[[Progress], None] | None = None,
         incremental: bool = False,
+        lock_timeout: LockTimeout = FROM_SETTINGS,
     ) -> list[SyncResult]:
         """Pull several routes into ``using`` in one transaction: all of them or nothing.
 
@@ -200,6 +214,11 @@ class Client:
         reset cover them all. The options are those of :meth:`sync`; the
         result is one :class:`~synctool.result.SyncResult` per route, in
         order.
+
+        Only one sync writes into a database at a time: this one holds the
+        database's lock (:mod:`synctool.client.lock`) from before its first
+        request to its last write, dry runs included (they write, then roll
+        back), and waits ``lock_timeout`` seconds for another holder.
         """
         urls = list(urls)
         if incremental and clean:
@@ -208,6 +227,42 @@ class Client:
                 "gives what a clean one would (deleted rows included); drop --clean"
             )
         endpoint = safe_url(self.url_for(""))
+        with self._hold_lock(using, lock_timeout):
+            return self._record_and_sync(
+                urls,
+                endpoint,
+                clean=clean,
+                reset=reset,
+                images=images,
+                files=files,
+                using=using,
+                dry_run=dry_run,
+                ignore_unknown=ignore_unknown,
+                allow=allow,
+                confirm_clean=confirm_clean,
+                progress=progress,
+                incremental=incremental,
+            )
+
+    @contextlib.contextmanager
+    def _hold_lock(self, using, lock_timeout):
+        """The sync lock of ``using`` (:mod:`synctool.client.lock`) for the block.
+
+        A sync that takes it marks the runs still recorded as running as
+        interrupted: none can be running while it holds the lock. A sync
+        refused by the lock never started and is not recorded (on SQLite it
+        could not be: the running sync holds the database's only write lock).
+        """
+        with sync_lock(using, lock_timeout) as taken:
+            if taken and history_table_ready(using):
+                close_abandoned(using)
+            yield
+
+    def _record_and_sync(
+        self, urls, endpoint, *, clean, reset, images, files, using, dry_run, ignore_unknown,
+        allow, confirm_clean, progress, incremental,
+    ) -> list[SyncResult]:  # fmt: skip
+        """The sync of :meth:`sync_many`, under the lock, recorded in the history."""
         results = [
             SyncResult(url=safe_url(self.url_for(url)), using=using, dry_run=dry_run)
             for url in urls

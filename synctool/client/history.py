@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from django.db import DatabaseError, connections
 from django.utils import timezone
 
+from synctool.origin import CELERY, COMMAND, DJANGO_TASK, current_origin
 from synctool.result import SyncResult
 from synctool.wire.state import ModelState, pack, unpack
 
@@ -48,6 +49,68 @@ def previous_state(route: str, endpoint: str, using: str) -> dict[str, ModelStat
     return unpack(bytes(run.state))
 
 
+def started_by_text(origin: str, task_id: str) -> str:
+    """``"sync_data"``, ``"Celery task 1f2e..."``: what started a run, in words."""
+    if origin == COMMAND:
+        return "sync_data"
+    if origin in (CELERY, DJANGO_TASK):
+        kind = "Celery task" if origin == CELERY else "Django task"
+        return f"{kind} {task_id}" if task_id else kind
+    return "Python code"
+
+
+def describe_running(using: str) -> str:
+    """The newest sync the history of ``using`` records as running, as a phrase
+    (``"route 'blogs', on host web-1 by Celery task 1f2e..., started ..."``); empty
+    when there is none or no history."""
+    from synctool.models import SyncRun
+
+    if not history_table_ready(using):
+        return ""
+    try:
+        runs = list(
+            SyncRun.objects.using(using)
+            .filter(status=SyncRun.RUNNING)
+            .order_by("-started", "-id")
+            .only("route", "host", "origin", "task_id", "started")[:50]
+        )
+    except DatabaseError:
+        return ""
+    if not runs:
+        return ""
+    newest = runs[0]
+    routes = [
+        run.route
+        for run in reversed(runs)
+        if (run.started, run.host, run.task_id) == (newest.started, newest.host, newest.task_id)
+    ]
+    label = "route" if len(routes) == 1 else "routes"
+    return (
+        f"{label} {', '.join(repr(route) for route in routes)}, on host {newest.host or '?'} "
+        f"by {started_by_text(newest.origin, newest.task_id)}, "
+        f"started {newest.started:%Y-%m-%d %H:%M:%S %Z}"
+    )
+
+
+def close_abandoned(using: str) -> int:
+    """Mark as failed the runs of ``using`` still recorded as running.
+
+    Called by a sync that has just taken the database's lock: no other sync
+    is running, so these were never finished (their process was killed, by a
+    task's hard time limit say). How many there were.
+    """
+    from synctool.models import SyncRun
+
+    return (
+        SyncRun.objects.using(using)
+        .filter(status=SyncRun.RUNNING)
+        .update(
+            status=SyncRun.FAILED,
+            error="interrupted: its process ended before the sync finished",
+        )
+    )
+
+
 class History:
     """The records of one sync: one :class:`~synctool.models.SyncRun` per route."""
 
@@ -66,12 +129,15 @@ class History:
         self.using = using
         started = timezone.now()
         host = socket.gethostname()
+        origin = current_origin()
         self.runs = [
             SyncRun.objects.using(using).create(
                 route=route,
                 endpoint=endpoint,
                 database=using,
                 host=host,
+                origin=origin.kind,
+                task_id=origin.task_id,
                 started=started,
                 clean=clean,
                 incremental=incremental,
