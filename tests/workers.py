@@ -39,15 +39,19 @@ def database_settings(alias: str) -> dict:
     return {key: value for key, value in settings_dict.items() if key in SETTINGS_KEYS}
 
 
-def worker_env(databases: dict[str, str], plugins: str = "", **extra: str) -> dict[str, str]:
+def worker_env(databases: dict[str, str | dict], plugins: str = "", **extra: str) -> dict[str, str]:
     """The environment of a process with tests/worker_settings.py, whose aliases
-    (``databases``' keys) are the test databases named by its values."""
+    (``databases``' keys) are the test databases named by its values (or, for
+    a settings dict, that database)."""
     return {
         **os.environ,
         "PYTHONPATH": str(ROOT),
         "DJANGO_SETTINGS_MODULE": "tests.worker_settings",
         "SYNCTOOL_WORKER_DATABASES": json.dumps(
-            {alias: database_settings(test_alias) for alias, test_alias in databases.items()}
+            {
+                alias: target if isinstance(target, dict) else database_settings(target)
+                for alias, target in databases.items()
+            }
         ),
         "SYNCTOOL_WORKER_PLUGINS": plugins,
         **extra,
