@@ -1,6 +1,7 @@
 """Test settings. ``SYNCTOOL_TEST_DB`` picks the backend: sqlite (default),
 postgres or mysql. Two databases: ``default`` is the client's, ``server`` the
-one the end-to-end server process serves from."""
+one the end-to-end server process serves from; a third, ``other``, for the
+tests that sync into two databases."""
 
 import os
 import tempfile
@@ -42,7 +43,13 @@ def database(role: str) -> dict:
     }
 
 
-DATABASES = {"default": database("client"), "server": database("server")}
+# "other": a second database to sync into (tests/contrib/test_celery.py);
+# created only for the tests that ask for it.
+DATABASES = {
+    "default": database("client"),
+    "server": database("server"),
+    "other": database("other"),
+}
 SECRET_KEY = "synctool-tests-not-secret"  # noqa: S105
 USE_TZ = True
 TIME_ZONE = "UTC"

@@ -128,7 +128,7 @@ def test_wheel_metadata(wheel):
     for dependency in ("Django", "requests", "django-appconf", "pluggy", "orjson", "ijson"):
         assert dependency in requires
     extras = set(metadata.get_all("Provides-Extra"))
-    assert {"postgres", "mysql", "s3", "scrub", "test", "docs"} <= extras
+    assert {"postgres", "mysql", "s3", "scrub", "tasks", "celery", "test", "docs"} <= extras
     # The README is the long description: the two commands are on PyPI too.
     assert "make demo" in metadata.get_payload()
 
