@@ -13,7 +13,7 @@ A worker of the configured backend runs it (``manage.py db_worker`` with
 ``django-tasks-db``). Its return value is the JSON summary of
 :func:`synctool.client.jobs.summary`; a failed sync fails the task with the
 sync's error, and both are recorded in the history of syncs, with the task's
-id. See :doc:`scheduling`.
+id. See :doc:`/scheduling`.
 """
 
 from __future__ import annotations

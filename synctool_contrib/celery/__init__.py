@@ -13,5 +13,5 @@ tasks in the project's Celery app::
     app.autodiscover_tasks(["synctool_contrib.celery"])
 
 Not a Django app: it has no settings, checks or models of its own. See
-:doc:`scheduling`.
+:doc:`/scheduling`.
 """
