@@ -2,6 +2,7 @@
 a second sync fails at once or waits its turn, the data is then exactly one
 sync's, and the lock is released however a sync ends."""
 
+import io
 import logging
 import socket
 import threading
@@ -183,6 +184,19 @@ def test_one_lock_per_database_taken_by_dry_runs_not_by_checks(client_for):
             client.sync("tags", dry_run=True, lock_timeout=0)
         with pytest.raises(SyncLocked, match="did not finish within 0.2 s"):
             client.sync("tags", lock_timeout=0.2)
+        # The command says that it waits.
+        stderr = io.StringIO()
+        with pytest.raises(CommandError, match="did not finish within 0.2 s"):
+            call_command(
+                "sync_data",
+                "tags",
+                "--lock-timeout",
+                "0.2",
+                endpoint=client.api_url,
+                token=TOKEN,
+                stderr=stderr,
+            )
+        assert "waiting up to 0.2 s for the sync into database 'default'" in stderr.getvalue()
         assert client.check(["tags"]).ok  # reads only: no lock
     assert tag_names() == []
     assert client.sync("tags", lock_timeout=0).written == 1
