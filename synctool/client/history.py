@@ -85,10 +85,10 @@ def describe_running(using: str) -> str:
         if (run.started, run.host, run.task_id) == (newest.started, newest.host, newest.task_id)
     ]
     label = "route" if len(routes) == 1 else "routes"
+    started = f"{newest.started:%Y-%m-%d %H:%M:%S %Z}".rstrip()  # no zone without USE_TZ
     return (
         f"{label} {', '.join(repr(route) for route in routes)}, on host {newest.host or '?'} "
-        f"by {started_by_text(newest.origin, newest.task_id)}, "
-        f"started {newest.started:%Y-%m-%d %H:%M:%S %Z}"
+        f"by {started_by_text(newest.origin, newest.task_id)}, started {started}"
     )
 
 

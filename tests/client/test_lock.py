@@ -2,6 +2,7 @@
 a second sync fails at once or waits its turn, the data is then exactly one
 sync's, and the lock is released however a sync ends."""
 
+import datetime
 import io
 import logging
 import socket
@@ -16,6 +17,7 @@ from django.utils import timezone
 from synctool import hookimpl
 from synctool.backends import backend_for
 from synctool.client import Client
+from synctool.client.history import describe_running
 from synctool.client.lock import sync_lock
 from synctool.exceptions import ConfigurationError, ServerUnreachable, SyncLocked
 from synctool.models import SyncRun
@@ -200,6 +202,29 @@ def test_one_lock_per_database_taken_by_dry_runs_not_by_checks(client_for):
         assert client.check(["tags"]).ok  # reads only: no lock
     assert tag_names() == []
     assert client.sync("tags", lock_timeout=0).written == 1
+
+
+@pytest.mark.django_db
+def test_the_running_sync_is_named_from_the_history():
+    assert describe_running("default") == ""
+    when = timezone.now()
+    SyncRun.objects.create(
+        route="older", endpoint="x", database="default", started=when - datetime.timedelta(days=1)
+    )
+    for route in ("blogs", "shop"):  # one sync of two routes
+        SyncRun.objects.create(
+            route=route,
+            endpoint="x",
+            database="default",
+            host="worker-2",
+            origin="celery",
+            task_id="5f0c",
+            started=when,
+        )
+    assert describe_running("default") == (
+        "routes 'blogs', 'shop', on host worker-2 by Celery task 5f0c, "
+        f"started {when:%Y-%m-%d %H:%M:%S} UTC"
+    )
 
 
 def test_an_in_memory_database_is_locked_within_the_process():
