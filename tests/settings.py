@@ -1,7 +1,6 @@
 """Test settings. ``SYNCTOOL_TEST_DB`` picks the backend: sqlite (default),
 postgres or mysql. Two databases: ``default`` is the client's, ``server`` the
-one the end-to-end server process serves from; a third, ``other``, for the
-tests that sync into two databases."""
+one the end-to-end server process serves from."""
 
 import os
 import tempfile
@@ -43,13 +42,7 @@ def database(role: str) -> dict:
     }
 
 
-# "other": a second database to sync into (tests/contrib/test_celery.py);
-# created only for the tests that ask for it.
-DATABASES = {
-    "default": database("client"),
-    "server": database("server"),
-    "other": database("other"),
-}
+DATABASES = {"default": database("client"), "server": database("server")}
 SECRET_KEY = "synctool-tests-not-secret"  # noqa: S105
 USE_TZ = True
 TIME_ZONE = "UTC"

@@ -2,6 +2,8 @@
 a process that syncs into the test databases (tests/worker_settings.py), a row
 the test server stalls on, and waiting for a condition with a deadline."""
 
+import contextlib
+import copy
 import json
 import os
 import subprocess
@@ -9,7 +11,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from django.db import connections
@@ -31,6 +33,34 @@ def wait_for(condition: Callable[[], object], what: str, timeout: float = 30.0):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
         time.sleep(0.02)
+
+
+@contextlib.contextmanager
+def extra_database(alias: str) -> Iterator[str]:
+    """A test database ``alias`` beside the suite's two, for the tests inside the
+    block (they name it in ``databases``): created and migrated like them,
+    destroyed after.
+
+    Not in tests/settings.py: from Django 6.1, every system check run
+    (``run_from_argv``) asks every configured database, and the tests that
+    run checks allow only the two they use.
+    """
+    from tests.settings import database
+
+    wanted = database(alias)
+    settings_dict = copy.deepcopy(connections["default"].settings_dict)
+    settings_dict["NAME"] = wanted["NAME"]
+    settings_dict["TEST"]["NAME"] = wanted["TEST"]["NAME"]
+    connections.settings[alias] = settings_dict
+    creation = connections[alias].creation
+    creation.create_test_db(verbosity=0, autoclobber=True)
+    try:
+        yield alias
+    finally:
+        connections[alias].close()
+        creation.destroy_test_db(wanted["NAME"], verbosity=0)
+        del connections[alias]
+        del connections.settings[alias]
 
 
 def database_settings(alias: str) -> dict:
