@@ -7,9 +7,9 @@ from synctool.models import SyncRun
 
 @admin.register(SyncRun)
 class SyncRunAdmin(admin.ModelAdmin):
-    list_display = ["started", "route", "database", "status", "rows", "duration", "host"]
-    list_filter = ["status", "database", "incremental"]
-    search_fields = ["route", "endpoint", "error"]
+    list_display = ["started", "route", "database", "status", "rows", "duration", "host", "origin"]
+    list_filter = ["status", "database", "incremental", "origin"]
+    search_fields = ["route", "endpoint", "error", "host", "task_id"]
     date_hierarchy = "started"
     exclude = ["state"]
 

@@ -83,6 +83,10 @@ class SynctoolConf(AppConf):
     SYNC_TIMEOUT = 6 * 3600
     # Client: longest wait a 503's Retry-After may impose, in seconds.
     MAX_RETRY_AFTER = 60
+    # Client: seconds a sync waits for another sync into the same database to
+    # finish (one sync per database at a time, see synctool.client.lock);
+    # 0: fail at once, None: wait as long as it takes.
+    SYNC_LOCK_TIMEOUT = 0
 
     # Both sides: models identified by natural key in every route, in addition
     # to contenttypes.ContentType and auth.Permission (always), e.g.

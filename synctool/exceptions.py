@@ -14,6 +14,10 @@ class SynctoolError(Exception):
     server (see :mod:`synctool.text`).
     """
 
+    #: True when the sync had committed its rows before this error (a step after
+    #: the commit failed): the data is there, repeating the sync is not needed.
+    committed = False
+
     def __init__(self, *args):
         super().__init__(*(printable(arg) if isinstance(arg, str) else arg for arg in args))
 
@@ -28,6 +32,12 @@ class PluginImportError(ConfigurationError):
 
 class SameDatabase(ConfigurationError):
     """The server reads from the very database the sync would write."""
+
+
+class SyncLocked(SynctoolError):
+    """Another sync into the same database is running (one sync per database at a
+    time); the message names the database and, from the history of syncs, the
+    running sync. ``SYNCTOOL_SYNC_LOCK_TIMEOUT`` (``--lock-timeout``) waits for it."""
 
 
 class SyncCancelled(SynctoolError):
@@ -65,6 +75,11 @@ class RouteNotFound(TransportError):
 
 class ServerError(TransportError):
     """The server answered with an unexpected HTTP status (5xx and others)."""
+
+
+class ServerUnavailable(ServerError):
+    """The server answered 502, 503 or 504 (busy, in maintenance, or behind a proxy
+    that lost it) after the client's own retries: a later attempt may succeed."""
 
 
 class NotJSONResponse(TransportError):

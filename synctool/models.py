@@ -10,6 +10,8 @@ incremental state (see :mod:`synctool.client.increment`), its rows in
 
 from django.db import models
 
+from synctool.origin import CELERY, COMMAND, DJANGO_TASK, PYTHON
+
 
 class SyncRun(models.Model):
     RUNNING = "running"
@@ -29,6 +31,18 @@ class SyncRun(models.Model):
     )
     database = models.CharField(max_length=100, help_text="The database alias synced into.")
     host = models.CharField(max_length=255, blank=True, help_text="The machine that ran it.")
+    ORIGINS = [
+        (COMMAND, "sync_data"),
+        (PYTHON, "Python code"),
+        (CELERY, "Celery task"),
+        (DJANGO_TASK, "Django task"),
+    ]
+    origin = models.CharField(
+        max_length=20, choices=ORIGINS, default=PYTHON, help_text="What started it."
+    )
+    task_id = models.CharField(
+        max_length=255, blank=True, help_text="The id of the Celery or Django task that ran it."
+    )
     started = models.DateTimeField(db_index=True)
     finished = models.DateTimeField(null=True, blank=True)
     status = models.CharField(max_length=20, choices=STATUSES, default=RUNNING)

@@ -68,6 +68,8 @@ class SyncResult:
     # sync(verify=True): per model, how the copy compares with the server's
     # rows after the sync (synctool.client.verify.Verdict).
     verdicts: dict = field(default_factory=dict)
+    # Whether the rows were committed (media are fetched after the commit).
+    committed: bool = False
 
     def counts(self, label: str) -> ModelCounts:
         """The counts of ``label`` (``app_label.modelname``), created on first use."""

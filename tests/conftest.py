@@ -29,6 +29,8 @@ class ServerProcess:
     process: subprocess.Popen
     base_url: str
     log_path: Path
+    # Where tests.plugins waits before sending a "STALL-ON-SERVER:..." row.
+    stall_dir: Path | None = None
 
     @property
     def sync_url(self) -> str:
@@ -41,6 +43,8 @@ class ServerProcess:
 def start_server(tmp_path: Path, *, plugins: str = "", workers: int = 2, extra_env=None):
     """Start gunicorn serving tests.wsgi on a free port; wait until it answers."""
     settings_dict = dict(connections["server"].settings_dict)
+    stall_dir = tmp_path / "stall"
+    stall_dir.mkdir(exist_ok=True)
     env = dict(
         DJANGO_SETTINGS_MODULE="tests.server_settings",
         SYNCTOOL_E2E_DATABASE=json.dumps(
@@ -52,9 +56,12 @@ def start_server(tmp_path: Path, *, plugins: str = "", workers: int = 2, extra_e
         ),
         SYNCTOOL_E2E_PLUGINS=plugins,
         SYNCTOOL_E2E_MEDIA_ROOT=str(tmp_path / "server-media"),
+        SYNCTOOL_E2E_STALL_DIR=str(stall_dir),
         **(extra_env or {}),
     )
-    return start_gunicorn(tmp_path, "tests.wsgi:application", env, workers=workers)
+    server = start_gunicorn(tmp_path, "tests.wsgi:application", env, workers=workers)
+    server.stall_dir = stall_dir
+    return server
 
 
 def start_gunicorn(

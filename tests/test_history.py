@@ -2,6 +2,7 @@
 the Django admin (rendered by Django's test client in a project with the
 admin installed)."""
 
+import socket
 import subprocess
 import sys
 import textwrap
@@ -29,6 +30,7 @@ ADMIN_SCRIPT = textwrap.dedent(
     ok = SyncRun.objects.create(
         route="blogs", endpoint="https://example.com/sync/", database="default",
         started=when, finished=when + datetime.timedelta(seconds=1.653092), status="succeeded",
+        host="worker-7", origin="celery", task_id="5f0c-task",
         counts={"blog.post": {"received": 7, "written": 7, "deleted": 0}},
     )
     failed = SyncRun.objects.create(
@@ -43,6 +45,7 @@ ADMIN_SCRIPT = textwrap.dedent(
     text = listing.content.decode()
     assert "History of syncs" in text and "blogs" in text and "shop" in text, text[:500]
     assert "1.65" in text and "1.653092" not in text  # seconds, rounded
+    assert "worker-7" in text and "Celery task" in text, text[:500]
     detail = browser.get(reverse("admin:synctool_syncrun_change", args=[failed.pk]))
     assert detail.status_code == 200, detail.status_code
     assert "could not reach the server" in detail.content.decode()
@@ -79,12 +82,16 @@ def test_sync_data_history_lists_syncs_newest_first_with_errors(live_server_proc
     call_command("sync_data", "--history")
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split() == [
-        "started", "route", "database", "status", "rows", "bytes", "wire", "seconds", "kind"
+        "started", "route", "database", "status", "rows", "bytes", "wire", "seconds", "kind",
+        "host", "by",
     ]  # fmt: skip
     assert lines[2].split()[2:5] == ["tags", "default", "failed"]
     assert lines[3].strip().startswith("error: could not")
     assert lines[4].split()[2:5] == ["tags", "default", "succeeded"]
     assert lines[4].split()[5] == "1"
+    # Started by the command, on this machine.
+    assert lines[4].split()[-2:] == [socket.gethostname(), "command"]
+    assert set(SyncRun.objects.values_list("origin", flat=True)) == {"command"}
     assert SyncRun.objects.using("default").count() == 2
     call_command("sync_data", "--history", "--history-limit", "1")
     assert len(capsys.readouterr().out.splitlines()) == 4  # header, rule, one run, its error

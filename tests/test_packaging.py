@@ -168,7 +168,7 @@ def test_wheel_metadata(wheel):
     for dependency in ("Django", "requests", "django-appconf", "pluggy", "orjson", "ijson"):
         assert dependency in requires
     extras = set(metadata.get_all("Provides-Extra"))
-    assert {"postgres", "mysql", "s3", "scrub", "test", "docs"} <= extras
+    assert {"postgres", "mysql", "s3", "scrub", "tasks", "celery", "test", "docs"} <= extras
     # The extras the README's install commands name exist, with what they install.
     for command in readme_install_commands(Path("/src")):
         for extra in command[0].split("[")[1].split("]")[0].split(","):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import threading
 from collections.abc import Callable, Iterator
 
 from django.core.management.color import no_style
@@ -33,6 +34,47 @@ def tables_with_auto_keys(model_list) -> list[tuple[str, str]]:
                 if entry not in seen:
                     seen.append(entry)
     return seen
+
+
+class DatabaseLock:
+    """The lock a sync holds on its target database (see :mod:`synctool.client.lock`).
+
+    One object per attempt to hold it: :meth:`acquire` tries once, without
+    waiting (the caller waits between tries, so Ctrl-C and a task's time
+    limit always interrupt the wait); :meth:`release` gives it back.
+    """
+
+    #: What the lock is, for messages and the documentation.
+    kind = "a lock"
+
+    def acquire(self) -> bool:
+        """Take the lock if it is free; whether it was taken."""
+        raise NotImplementedError
+
+    def release(self) -> None:
+        """Give the lock back (only after a successful :meth:`acquire`)."""
+        raise NotImplementedError
+
+
+_process_locks: dict[str, threading.Lock] = {}
+_process_locks_guard = threading.Lock()
+
+
+class ProcessLock(DatabaseLock):
+    """A lock within this process only, one per ``key``: for databases no other
+    process can open (SQLite in memory), and backends without a lock of their own."""
+
+    kind = "a lock within this process"
+
+    def __init__(self, key: str):
+        with _process_locks_guard:
+            self._lock = _process_locks.setdefault(key, threading.Lock())
+
+    def acquire(self) -> bool:
+        return self._lock.acquire(blocking=False)
+
+    def release(self) -> None:
+        self._lock.release()
 
 
 class Backend:
@@ -113,6 +155,16 @@ class Backend:
         (:mod:`synctool.rowhash`). ``text_columns``: those whose values must
         be compared as text (see :func:`synctool.rowhash.hash_safe`)."""
         return None
+
+    # -- one sync at a time -----------------------------------------------------
+
+    def sync_lock(self) -> DatabaseLock:
+        """The lock that lets one sync at a time write into this database.
+
+        Here a lock within this process only (a backend synctool does not
+        know); PostgreSQL, MySQL/MariaDB and SQLite have their own.
+        """
+        return ProcessLock(self.database_id())
 
     # -- writes -------------------------------------------------------------
 

@@ -3,21 +3,62 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from collections.abc import Callable, Iterator
 
 from django.db import models, transaction
 from django.db.models.constants import OnConflict
 
-from synctool.backends.base import Backend, tables_with_auto_keys
+from synctool.backends.base import Backend, DatabaseLock, tables_with_auto_keys
 from synctool.backends.postgresql import repeatable_read
 from synctool.backends.writer import NONE, Writer
 from synctool.conf import settings
 from synctool.meta import written_columns
 
+# MySQL refuses lock names longer than this.
+LOCK_NAME_LENGTH = 64
+
+
+def sync_lock_name(database: str) -> str:
+    """``synctool.sync.<database>``: ``GET_LOCK`` names are server-wide, so the
+    name carries the database (hashed when too long)."""
+    name = f"synctool.sync.{database}"
+    if len(name) > LOCK_NAME_LENGTH:
+        name = "synctool.sync." + hashlib.sha256(database.encode()).hexdigest()[:40]
+    return name
+
+
+class NamedLock(DatabaseLock):
+    """``GET_LOCK`` on the sync's own connection, named after the database.
+
+    Held by the session: released by ``RELEASE_LOCK`` or when the connection
+    ends (a killed process included).
+    """
+
+    kind = "a MySQL/MariaDB named lock (GET_LOCK)"
+
+    def __init__(self, connection):
+        self.connection = connection
+        self.name = ""
+
+    def acquire(self) -> bool:
+        with self.connection.cursor() as cursor:
+            cursor.execute("SELECT DATABASE()")
+            self.name = sync_lock_name(cursor.fetchone()[0])
+            cursor.execute("SELECT GET_LOCK(%s, 0)", [self.name])
+            return cursor.fetchone()[0] == 1
+
+    def release(self) -> None:
+        with self.connection.cursor() as cursor:
+            cursor.execute("SELECT RELEASE_LOCK(%s)", [self.name])
+
 
 class MySQLBackend(Backend):
     quote_function = "QUOTE"
     digests_rows = True
+
+    def sync_lock(self) -> NamedLock:
+        return NamedLock(self.connection)
 
     def identity_parts(self) -> list[str]:
         # MariaDB has no @@server_uuid; the data directory, host name and

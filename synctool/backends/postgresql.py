@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from django.db import DatabaseError, models, transaction
 from django.db.models.expressions import RawSQL
 
-from synctool.backends.base import Backend, tables_with_auto_keys
+from synctool.backends.base import Backend, DatabaseLock, tables_with_auto_keys
 from synctool.backends.writer import NONE, Writer, refused_batch
 from synctool.conf import settings
 from synctool.exceptions import LoadError
@@ -35,8 +35,41 @@ def repeatable_read(connection, *settings_sql: tuple[str, list]) -> contextlib.E
     return stack
 
 
+# The key of synctool's advisory lock: "synctool" in ASCII, as one bigint
+# (pg_locks shows it as classid 1937337955, objid 1953460076).
+SYNC_LOCK_KEY = int.from_bytes(b"synctool", "big")
+
+
+class AdvisoryLock(DatabaseLock):
+    """A session-level advisory lock on the sync's own connection.
+
+    Advisory locks belong to one database of the cluster, so syncs into two
+    databases of one server never wait for each other. Held by the session:
+    a transaction's rollback keeps it, the end of the connection (a killed
+    process included) releases it. A pooler in transaction mode (pgbouncer)
+    would hand the session to others: connect to PostgreSQL directly.
+    """
+
+    kind = "a PostgreSQL advisory lock"
+
+    def __init__(self, connection):
+        self.connection = connection
+
+    def acquire(self) -> bool:
+        with self.connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_lock(%s)", [SYNC_LOCK_KEY])
+            return bool(cursor.fetchone()[0])
+
+    def release(self) -> None:
+        with self.connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [SYNC_LOCK_KEY])
+
+
 class PostgreSQLBackend(Backend):
     digests_rows = True
+
+    def sync_lock(self) -> AdvisoryLock:
+        return AdvisoryLock(self.connection)
 
     def identity_parts(self) -> list[str]:
         # The cluster's system identifier (pg_control_system() may be refused

@@ -4,17 +4,70 @@ from __future__ import annotations
 
 import os
 import uuid
+from urllib.parse import urlsplit
 
 from django.db import models
 from django.db.models import TextField
 from django.db.models.functions import Cast
 
-from synctool.backends.base import Backend, tables_with_auto_keys
+from synctool.backends.base import Backend, DatabaseLock, ProcessLock, tables_with_auto_keys
 from synctool.backends.values import prepared_rows
 from synctool.backends.writer import NONE, Writer, on_conflict_clause
 from synctool.meta import written_columns
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None
+
 _virtual_tables: dict[tuple[str, str], bool] = {}
+
+# The lock file of a database file, beside it: SQLite writes its journal there too.
+LOCK_SUFFIX = ".synctool-lock"
+
+
+class FileLock(DatabaseLock):
+    """``flock`` on a file beside the database file: every process on the machine
+    that opens the database sees it; the end of the process releases it.
+
+    The file stays (removing it would let a process lock a file another has
+    just replaced); it is empty.
+    """
+
+    kind = "a lock file (flock)"
+
+    def __init__(self, path: str):
+        self.path = path
+        self._file = None
+
+    def acquire(self) -> bool:
+        file = open(self.path, "ab")  # noqa: SIM115 - kept open while the lock is held
+        try:
+            fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            file.close()
+            return False
+        except BaseException:
+            file.close()
+            raise
+        self._file = file
+        return True
+
+    def release(self) -> None:
+        file, self._file = self._file, None
+        if file is not None:
+            try:
+                fcntl.flock(file.fileno(), fcntl.LOCK_UN)
+            finally:
+                file.close()
+
+
+def database_path(name) -> str:
+    """The file of a SQLite database named ``name`` (a path or a ``file:`` URI)."""
+    name = str(name)
+    if name.startswith("file:"):
+        name = urlsplit(name).path
+    return os.path.realpath(name)
 
 
 CONVERTED_TYPES = {"DateTimeField", "DateField", "TimeField", "BooleanField"}
@@ -44,6 +97,15 @@ class SQLiteBackend(Backend):
         except OSError:
             return [path]
         return [path, str(stat.st_dev), str(stat.st_ino)]
+
+    def sync_lock(self) -> DatabaseLock:
+        """A lock file beside the database file. An in-memory database exists in
+        one process only (its connections share it only within the process):
+        a lock within this process is enough."""
+        name = str(self.connection.settings_dict["NAME"])
+        if self.connection.is_in_memory_db() or fcntl is None:
+            return ProcessLock(f"sqlite:{name}")
+        return FileLock(database_path(name) + LOCK_SUFFIX)
 
     def implicit_columns(self) -> set[str]:
         return {"rowid", "oid", "_rowid_"}  # every table's, but WITHOUT ROWID ones

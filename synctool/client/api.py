@@ -19,9 +19,10 @@ from django.db import DEFAULT_DB_ALIAS, DatabaseError, models, transaction
 from synctool.client.allow import refuse_unallowed
 from synctool.client.confirm import ConfirmClean, ask_before_large_clean
 from synctool.client.gate import GateReport, check_schema, refuse_same_database
-from synctool.client.history import History, history_table_ready
+from synctool.client.history import History, close_abandoned, history_table_ready
 from synctool.client.increment import RouteIncrement
 from synctool.client.loader import RoutePart, SyncLoader
+from synctool.client.lock import FROM_SETTINGS, LockTimeout, sync_lock
 from synctool.client.media import MediaCollector, fetch_media_files, media_url_optional
 from synctool.client.routes import check_announced, check_route_names
 from synctool.client.statestore import stored_state
@@ -145,6 +146,7 @@ class Client:
         progress: Callable[[Progress], None] | None = None,
         incremental: bool = False,
         verify: bool = False,
+        lock_timeout: LockTimeout = FROM_SETTINGS,
     ) -> SyncResult:
         """Pull route ``url`` into the ``using`` database, in one transaction.
 
@@ -168,6 +170,11 @@ class Client:
             give. Needs the history of syncs (``migrate synctool``).
         :param verify: after the commit, compare the copy with the server's
             rows (:meth:`verify`); the verdicts are in ``result.verdicts``.
+        :param lock_timeout: seconds to wait for another sync into ``using``
+            to finish (0: fail at once with
+            :class:`~synctool.exceptions.SyncLocked`; None: wait as long as
+            it takes); by default ``SYNCTOOL_SYNC_LOCK_TIMEOUT``. See
+            :mod:`synctool.client.lock`.
         :raises SynctoolError: a subclass naming what went wrong; the local
             database is then exactly as it was.
         """
@@ -185,6 +192,7 @@ class Client:
             progress=progress,
             incremental=incremental,
             verify=verify,
+            lock_timeout=lock_timeout,
         )[0]
 
     def sync_many(
@@ -203,6 +211,7 @@ class Client:
         progress: Callable[[Progress], None] | None = None,
         incremental: bool = False,
         verify: bool = False,
+        lock_timeout: LockTimeout = FROM_SETTINGS,
     ) -> list[SyncResult]:
         """Pull several routes into ``using`` in one transaction: all of them or nothing.
 
@@ -213,6 +222,11 @@ class Client:
         reset cover them all. The options are those of :meth:`sync`; the
         result is one :class:`~synctool.result.SyncResult` per route, in
         order.
+
+        Only one sync writes into a database at a time: this one holds the
+        database's lock (:mod:`synctool.client.lock`) from before its first
+        request to its last write, dry runs included (they write, then roll
+        back), and waits ``lock_timeout`` seconds for another holder.
         """
         urls = list(urls)
         if incremental and clean:
@@ -221,6 +235,44 @@ class Client:
                 "gives what a clean one would (deleted rows included); drop --clean"
             )
         endpoint = safe_url(self.url_for(""))
+        with self._hold_lock(using, lock_timeout):
+            return self._record_and_sync(
+                urls,
+                endpoint,
+                clean=clean,
+                reset=reset,
+                images=images,
+                files=files,
+                using=using,
+                dry_run=dry_run,
+                ignore_unknown=ignore_unknown,
+                allow=allow,
+                confirm_clean=confirm_clean,
+                progress=progress,
+                incremental=incremental,
+                verify=verify,
+            )
+
+    @contextlib.contextmanager
+    def _hold_lock(self, using, lock_timeout):
+        """The sync lock of ``using`` (:mod:`synctool.client.lock`) for the block.
+
+        A sync that takes it marks the runs still recorded as running as
+        interrupted: none can be running while it holds the lock. A sync
+        refused by the lock never started and is not recorded (on SQLite it
+        could not be: the running sync holds the database's only write lock).
+        """
+        with sync_lock(using, lock_timeout) as taken:
+            if taken and history_table_ready(using):
+                close_abandoned(using)
+            yield
+
+    def _record_and_sync(
+        self, urls, endpoint, *, clean, reset, images, files, using, dry_run, ignore_unknown,
+        allow, confirm_clean, progress, incremental, verify,
+    ) -> list[SyncResult]:  # fmt: skip
+        """The sync of :meth:`sync_many`, under the lock, recorded in the history
+        (and verified after its commit, still under the lock, with ``verify``)."""
         results = [
             SyncResult(url=safe_url(self.url_for(url)), using=using, dry_run=dry_run, route=url)
             for url in urls
@@ -262,12 +314,17 @@ class Client:
                 history=history,
             )
         except BaseException as exc:
+            if isinstance(exc, SynctoolError) and any(result.committed for result in results):
+                exc.committed = True
             if history is not None:
-                message = (
-                    str(exc) if isinstance(exc, SynctoolError) else f"{type(exc).__name__}: {exc}"
-                )
+                if isinstance(exc, SynctoolError):
+                    message = str(exc)
+                elif exc.args:
+                    message = f"{type(exc).__name__}: {exc}"
+                else:  # KeyboardInterrupt(), a task's SoftTimeLimitExceeded()
+                    message = type(exc).__name__
                 try:
-                    history.finish(results, error=message or type(exc).__name__)
+                    history.finish(results, error=message)
                 except DatabaseError:
                     # The database itself failed (the reason of the sync's
                     # failure, often): the sync's error is the one to raise.
@@ -276,8 +333,12 @@ class Client:
         if history is not None:
             history.finish(results)
         if verify and not dry_run:
-            for url, result in zip(urls, results, strict=True):
-                result.verdicts = self.verify(url, using=using, ignore_unknown=ignore_unknown)
+            try:
+                for url, result in zip(urls, results, strict=True):
+                    result.verdicts = self.verify(url, using=using, ignore_unknown=ignore_unknown)
+            except SynctoolError as exc:
+                exc.committed = True  # the sync was: retrying it is not what failed
+                raise
         return results
 
     def _sync_into(
@@ -351,6 +412,8 @@ class Client:
                 ask_before_large_clean(loader, results, confirm_clean)
             try:
                 loader.run()
+                for result in results:
+                    result.committed = not dry_run
             finally:
                 for index, result in enumerate(results):
                     result.bytes_received = streams.bytes_received(index)

@@ -16,6 +16,7 @@ from django.db import DatabaseError, connections
 from django.utils import timezone
 
 from synctool.exceptions import ConfigurationError
+from synctool.origin import CELERY, COMMAND, DJANGO_TASK, current_origin
 from synctool.result import SyncResult
 
 
@@ -30,6 +31,68 @@ def history_table_ready(using: str) -> bool:
         # Not "no history": the database itself cannot be used (say so).
         raise ConfigurationError(f"database {using!r} cannot be used: {exc}") from exc
     return SyncRun._meta.db_table in tables
+
+
+def started_by_text(origin: str, task_id: str) -> str:
+    """``"sync_data"``, ``"Celery task 1f2e..."``: what started a run, in words."""
+    if origin == COMMAND:
+        return "sync_data"
+    if origin in (CELERY, DJANGO_TASK):
+        kind = "Celery task" if origin == CELERY else "Django task"
+        return f"{kind} {task_id}" if task_id else kind
+    return "Python code"
+
+
+def describe_running(using: str) -> str:
+    """The newest sync the history of ``using`` records as running, as a phrase
+    (``"route 'blogs', on host web-1 by Celery task 1f2e..., started ..."``); empty
+    when there is none or no history."""
+    from synctool.models import SyncRun
+
+    try:
+        if not history_table_ready(using):
+            return ""
+        runs = list(
+            SyncRun.objects.using(using)
+            .filter(status=SyncRun.RUNNING)
+            .order_by("-started", "-id")
+            .only("route", "host", "origin", "task_id", "started")[:50]
+        )
+    except (ConfigurationError, DatabaseError):
+        return ""
+    if not runs:
+        return ""
+    newest = runs[0]
+    routes = [
+        run.route
+        for run in reversed(runs)
+        if (run.started, run.host, run.task_id) == (newest.started, newest.host, newest.task_id)
+    ]
+    label = "route" if len(routes) == 1 else "routes"
+    started = f"{newest.started:%Y-%m-%d %H:%M:%S %Z}".rstrip()  # no zone without USE_TZ
+    return (
+        f"{label} {', '.join(repr(route) for route in routes)}, on host {newest.host or '?'} "
+        f"by {started_by_text(newest.origin, newest.task_id)}, started {started}"
+    )
+
+
+def close_abandoned(using: str) -> int:
+    """Mark as failed the runs of ``using`` still recorded as running.
+
+    Called by a sync that has just taken the database's lock: no other sync
+    is running, so these were never finished (their process was killed, by a
+    task's hard time limit say). How many there were.
+    """
+    from synctool.models import SyncRun
+
+    running = SyncRun.objects.using(using).filter(status=SyncRun.RUNNING)
+    # An incremental state is written in the sync's transaction: a run that
+    # holds one committed its rows, and only its record was left unfinished.
+    committed = running.exclude(state=None).update(status=SyncRun.SUCCEEDED)
+    return committed + running.update(
+        status=SyncRun.FAILED,
+        error="interrupted: its process ended before the sync finished",
+    )
 
 
 class History:
@@ -50,12 +113,15 @@ class History:
         self.using = using
         started = timezone.now()
         host = socket.gethostname()
+        origin = current_origin()
         self.runs = [
             SyncRun.objects.using(using).create(
                 route=route,
                 endpoint=endpoint,
                 database=using,
                 host=host,
+                origin=origin.kind,
+                task_id=origin.task_id,
                 started=started,
                 clean=clean,
                 incremental=incremental,

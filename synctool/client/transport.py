@@ -29,6 +29,7 @@ from synctool.exceptions import (
     RouteNotFound,
     ServerError,
     ServerTimeout,
+    ServerUnavailable,
     ServerUnreachable,
 )
 from synctool.wire import gunzip_chunks
@@ -199,6 +200,8 @@ def check_response(response: requests.Response, url: str) -> None:
     if status == 400 and "HTTPS port" in response.text[:500]:
         https = "https://" + shown.removeprefix("http://")
         raise ServerError(f"{shown} is an HTTPS port (HTTP 400): use {https}")
+    if status in RETRY_STATUSES:
+        raise ServerUnavailable(f"{shown} answered {_describe(response)}")
     if status >= 300:
         raise ServerError(f"{shown} answered {_describe(response)}")
     content_type = response.headers.get("Content-Type", "").split(";")[0].strip()
@@ -354,7 +357,7 @@ def open_url(
     except requests.exceptions.ReadTimeout:
         raise ServerTimeout(f"{shown} did not answer within {timeout()[1]:g} s") from None
     except requests.exceptions.RetryError as exc:
-        raise ServerError(f"{shown} kept failing after retries: {exc}") from None
+        raise ServerUnavailable(f"{shown} kept failing after retries: {exc}") from None
     except requests.exceptions.SSLError as exc:
         raise ServerUnreachable(tls_failure(shown, url, exc)) from None
     except requests.exceptions.ConnectionError as exc:

@@ -33,7 +33,7 @@ from synctool.client.media import (
     fetch_media_files,
     media_url_for,
 )
-from synctool.exceptions import ConfigurationError
+from synctool.exceptions import ConfigurationError, ServerUnreachable
 from synctool.plugins import get_plugin_manager
 from synctool.result import Progress
 from tests.conftest import TOKEN, e2e
@@ -612,6 +612,30 @@ def test_sync_images_downloads_the_images_of_the_synced_posts(
     (media_root / names[0]).unlink()
     assert client.sync(f"blog/{blog.slug}").media is None
     assert not (media_root / names[0]).exists()
+
+
+@e2e
+def test_an_error_after_the_commit_says_the_rows_are_committed(
+    live_server_process, client_for, media_root
+):
+    """Media are fetched after the commit: an error raised then (here by the
+    progress callback) leaves the rows in place, and says so, so that a task
+    never retries a sync whose data is already there."""
+    name = f"posts/e2e-{uuid.uuid4().hex[:8]}-late.png"
+    served = server_media_root(live_server_process)
+    (served / "posts").mkdir(parents=True, exist_ok=True)
+    (served / name).write_bytes(png_bytes("red"))
+    blog, _ = make_posts([name], using="server")
+
+    def progress(report: Progress) -> None:
+        if report.stage == "media":
+            raise ServerUnreachable("the media server went away")
+
+    client = client_for(media_url=live_server_process.base_url + "/media/")
+    with pytest.raises(ServerUnreachable) as raised:
+        client.sync(f"blog/{blog.slug}", images=True, progress=progress)
+    assert raised.value.committed is True
+    assert Post.objects.using("default").filter(blog__slug=blog.slug).count() == 1
 
 
 @e2e

@@ -5,7 +5,10 @@ progress on a terminal, prints a summary and turns every SynctoolError into
 one line and exit status 1.
 """
 
+import argparse
 import contextlib
+import logging
+import math
 import os
 import sys
 import warnings
@@ -15,6 +18,7 @@ from django.db import connections
 
 from synctool.client import Client
 from synctool.client.history import history_table_ready
+from synctool.client.lock import FROM_SETTINGS
 from synctool.client.progress import SyncProgress
 from synctool.client.screen import LiveLines, PlainLines, terminal_width
 from synctool.client.transport import PlainHTTPWarning, plain_http_warning, safe_url
@@ -22,6 +26,7 @@ from synctool.client.verify import verdict_line
 from synctool.conf import settings
 from synctool.exceptions import SynctoolError
 from synctool.models import SyncRun
+from synctool.origin import COMMAND, started_by
 from synctool.result import SyncResult
 from synctool.text import printable
 
@@ -29,6 +34,42 @@ from synctool.text import printable
 def allowed_labels(values: list[str]) -> list[str]:
     """``--allow a --allow b,c`` as ``["a", "b", "c"]``."""
     return [label.strip() for value in values for label in value.split(",") if label.strip()]
+
+
+def lock_timeout(value: str) -> float | None:
+    """``--lock-timeout``: seconds (0: fail at once), or ``forever``."""
+    if value.strip().lower() in ("forever", "none"):
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not math.isfinite(seconds) or seconds < 0:
+        raise argparse.ArgumentTypeError(
+            f"{value!r}: a number of seconds (0: fail at once) or 'forever'"
+        )
+    return seconds
+
+
+@contextlib.contextmanager
+def lock_waits_shown(stream, enabled: bool):
+    """Say on ``stream`` when the sync waits for another one (synctool.lock's log)."""
+    if not enabled:
+        yield
+        return
+    logger = logging.getLogger("synctool.lock")
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    level, propagate = logger.level, logger.propagate
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        logger.propagate = propagate
 
 
 SHOWN_FAILURES = 5
@@ -146,10 +187,16 @@ def format_history(runs: list) -> list[str]:
     """The history of syncs as a table, newest first, with each failure's error."""
     if not runs:
         return ["no syncs recorded"]
-    rows = [("started", "route", "database", "status", "rows", "bytes", "wire", "seconds", "kind")]
+    rows = [
+        (
+            "started", "route", "database", "status", "rows", "bytes", "wire", "seconds",
+            "kind", "host", "by",
+        )
+    ]  # fmt: skip
     for run in runs:
         kind = "incremental" if run.incremental else ("clean" if run.clean else "merge")
         seconds = run.seconds
+        by = f"{run.origin}:{run.task_id[:8]}" if run.task_id else run.origin
         rows.append(
             (
                 f"{run.started:%Y-%m-%d %H:%M:%S}",
@@ -161,6 +208,8 @@ def format_history(runs: list) -> list[str]:
                 str(run.bytes_on_wire),
                 "" if seconds is None else f"{seconds:.2f}",
                 kind,
+                run.host or "?",
+                by,
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
@@ -236,6 +285,14 @@ class Command(BaseCommand):
             default=20,
             metavar="N",
             help="how many syncs --history shows, newest first (default: 20)",
+        )
+        parser.add_argument(
+            "--lock-timeout",
+            type=lock_timeout,
+            default=FROM_SETTINGS,
+            metavar="SECONDS",
+            help="wait this long for another sync into the database to finish (0: fail at "
+            "once; 'forever'); default: SYNCTOOL_SYNC_LOCK_TIMEOUT",
         )
         parser.add_argument(
             "--images",
@@ -391,7 +448,7 @@ class Command(BaseCommand):
             else contextlib.nullcontext()
         )
         try:
-            with counting:
+            with started_by(COMMAND), lock_waits_shown(self.stderr, verbosity > 0), counting:
                 return self._sync_many(client, options, progress)
         finally:
             if progress is not None:
@@ -412,6 +469,7 @@ class Command(BaseCommand):
             progress=progress,
             incremental=options["incremental"],
             verify=options["verify_after"],
+            lock_timeout=options["lock_timeout"],
         )
 
     def _confirm(self, deleting: dict[str, int], expected: dict[str, int]) -> bool:
