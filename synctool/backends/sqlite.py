@@ -13,6 +13,7 @@ from django.db.models.functions import Cast
 from synctool.backends.base import Backend, DatabaseLock, ProcessLock, tables_with_auto_keys
 from synctool.backends.values import prepared_rows
 from synctool.backends.writer import NONE, Writer, on_conflict_clause
+from synctool.exceptions import ConfigurationError
 from synctool.meta import written_columns
 
 try:
@@ -41,7 +42,15 @@ class FileLock(DatabaseLock):
         self._file = None
 
     def acquire(self) -> bool:
-        file = open(self.path, "ab")  # noqa: SIM115 - kept open while the lock is held
+        try:
+            file = open(self.path, "ab")  # noqa: SIM115 - kept open while the lock is held
+        except OSError as exc:
+            # The database's folder is missing or read-only: the database
+            # cannot be written either. Said before anything else is tried.
+            raise ConfigurationError(
+                f"the database {self.path.removesuffix(LOCK_SUFFIX)} cannot be used: its lock "
+                f"file cannot be created ({exc.strerror})"
+            ) from exc
         try:
             fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
