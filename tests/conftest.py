@@ -119,6 +119,14 @@ def stop_server(server: ServerProcess) -> None:
         server.process.wait()
 
 
+def pytest_unconfigure(config):
+    """Remove the test directory tests/settings.py made for this run."""
+    import shutil
+
+    if os.environ.get("SYNCTOOL_TEST_DIR_MADE_BY") == str(os.getpid()):
+        shutil.rmtree(os.environ["SYNCTOOL_TEST_DIR"], ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def live_server_process(django_db_setup, django_db_blocker, tmp_path_factory):
     """One gunicorn server for the session, serving the ``server`` test database."""

@@ -6,7 +6,12 @@ import os
 import tempfile
 
 BACKEND = os.environ.get("SYNCTOOL_TEST_DB", "sqlite")
-TEST_DIR = os.environ.setdefault("SYNCTOOL_TEST_DIR", tempfile.mkdtemp(prefix="synctool-tests-"))
+# Made once, by the process that runs the tests (tests/conftest.py removes it);
+# the processes it starts (servers, workers) find it in the environment.
+if not os.environ.get("SYNCTOOL_TEST_DIR"):
+    os.environ["SYNCTOOL_TEST_DIR"] = tempfile.mkdtemp(prefix="synctool-tests-")
+    os.environ["SYNCTOOL_TEST_DIR_MADE_BY"] = str(os.getpid())
+TEST_DIR = os.environ["SYNCTOOL_TEST_DIR"]
 RUN_ID = os.environ.get("SYNCTOOL_TEST_RUN_ID", "")
 
 
