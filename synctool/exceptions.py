@@ -123,6 +123,13 @@ class CleanConflict(LoadError):
     """Clean removed rows that local rows of models outside the route still use."""
 
 
+class CopyDiffers(SynctoolError):
+    """A sync asked to verify its copy committed, and the copy differs from the
+    server's rows (see ``Client.verify``)."""
+
+    committed = True
+
+
 class MediaError(SynctoolError):
     """One media file could not be fetched; the message says why.
 

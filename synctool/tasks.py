@@ -54,6 +54,7 @@ def sync(
     token: str | None = None,
     media_url: str | None = None,
     lock_timeout: LockTimeout = FROM_SETTINGS,
+    verify: bool = False,
 ) -> dict:
     """Pull ``routes`` into ``database`` in one transaction (``sync_data ROUTE ...``).
 
@@ -79,4 +80,5 @@ def sync(
             token=token,
             media_url=media_url,
             lock_timeout=lock_timeout,
+            verify=verify,
         )

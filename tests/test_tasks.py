@@ -63,7 +63,7 @@ def test_db_worker_runs_the_sync_task_and_records_it(live_server_process, tmp_pa
     calls = [
         # First (a higher priority): a server that is down.
         {"args": [["tags"]], "kwargs": {"database": "target", "endpoint": down}, "priority": 10},
-        {"args": [["tags"]], "kwargs": {"database": "target", "clean": True}},
+        {"args": [["tags"]], "kwargs": {"database": "target", "clean": True, "verify": True}},
     ]
     failing, syncing = json.loads(run(["tests/tasks_script.py", "enqueue", json.dumps(calls)], env))
     # Nothing ran yet: the tasks wait in the queue for a worker.
@@ -85,6 +85,7 @@ def test_db_worker_runs_the_sync_task_and_records_it(live_server_process, tmp_pa
     assert route["url"] == live_server_process.sync_url + "tags"
     assert route["models"]["testapp.tag"] == {"received": 2, "written": 2, "deleted": 1}
     assert route["media"] is None and route["bytes_received"] > 0
+    assert route["verified"] == {"testapp.tag": {"equal": True, "compared": True, "rows": 2}}
 
     # Both recorded in the history of the database synced into, with their task's id.
     runs = {run.task_id: run for run in SyncRun.objects.using("default").all()}

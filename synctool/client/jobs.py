@@ -17,6 +17,7 @@ from django.db import DEFAULT_DB_ALIAS
 
 from synctool.client.api import Client
 from synctool.client.lock import FROM_SETTINGS, LockTimeout
+from synctool.exceptions import CopyDiffers
 from synctool.result import MediaResult, SyncResult
 
 logger = logging.getLogger("synctool")
@@ -41,8 +42,11 @@ def run_sync(
     token: str | None = None,
     media_url: str | None = None,
     lock_timeout: LockTimeout = FROM_SETTINGS,
+    verify: bool = False,
 ) -> dict:
-    """Sync ``routes`` into ``database`` in one transaction, as ``sync_data`` does.
+    """Sync ``routes`` into ``database`` in one transaction, as ``sync_data`` does
+    (``verify``: then compare the copy with the server's rows, as
+    ``--verify-after``; a copy that differs fails the job, committed).
 
     ``endpoint``, ``token`` and ``media_url`` default to the settings
     (``SYNCTOOL_CLIENT_ENDPOINT``, ``SYNCTOOL_CLIENT_TOKEN``,
@@ -63,7 +67,19 @@ def run_sync(
         allow=list(allow),
         incremental=incremental,
         lock_timeout=lock_timeout,
+        verify=verify,
     )
+    different = [
+        f"{route}: {label}"
+        for route, result in zip(routes, results, strict=True)
+        for label, verdict in result.verdicts.items()
+        if verdict.compared and not verdict.equal
+    ]
+    if different:
+        raise CopyDiffers(
+            "the sync was committed, but the local copy differs from the server's: "
+            + ", ".join(different)
+        )
     failed = sum(len(result.media.failed) for result in results if result.media)
     if failed:
         # The rows are committed: the task succeeds, its summary lists the files.
@@ -106,6 +122,10 @@ def route_summary(route: str, result: SyncResult) -> dict:
         "seconds": round(result.seconds, 3),
         "media": media_summary(result.media),
         "notes": list(result.notes),
+        "verified": {
+            label: {"equal": verdict.equal, "compared": verdict.compared, "rows": verdict.rows}
+            for label, verdict in result.verdicts.items()
+        },
     }
 
 

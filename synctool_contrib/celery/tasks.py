@@ -68,6 +68,7 @@ def sync(
     token: str | None = None,
     media_url: str | None = None,
     lock_timeout: LockTimeout = FROM_SETTINGS,
+    verify: bool = False,
 ) -> dict:
     """Pull ``routes`` into ``database`` in one transaction (``sync_data ROUTE ...``).
 
@@ -93,6 +94,7 @@ def sync(
                 token=token,
                 media_url=media_url,
                 lock_timeout=lock_timeout,
+                verify=verify,
             )
     except SynctoolError as exc:
         if not retry_is_safe(exc):
