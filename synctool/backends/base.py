@@ -136,6 +136,9 @@ class Backend:
     quote_function: str | None = None
     # Whether the database digests rows itself (row_digest_sql or quote_function).
     digests_rows = False
+    # How a row's columns are digested, named in an incremental state's
+    # fingerprint: a state made another way is not compared with.
+    digest_method = "blake2b of the columns in Python"
 
     def digest_column(self, expression, field: models.Field):
         """What a row digest reads of ``field`` (here the value as it is)."""

@@ -56,6 +56,7 @@ class NamedLock(DatabaseLock):
 class MySQLBackend(Backend):
     quote_function = "QUOTE"
     digests_rows = True
+    digest_method = "MD5 of QUOTE()"
 
     def sync_lock(self) -> NamedLock:
         return NamedLock(self.connection)

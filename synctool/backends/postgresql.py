@@ -67,6 +67,7 @@ class AdvisoryLock(DatabaseLock):
 
 class PostgreSQLBackend(Backend):
     digests_rows = True
+    digest_method = "hash_record_extended"
 
     def sync_lock(self) -> AdvisoryLock:
         return AdvisoryLock(self.connection)

@@ -81,11 +81,12 @@ def fingerprint(model: type[models.Model], using: str) -> str:
     about them.
     """
     opts = model._meta
-    versioned = backend_for(connections[using]).row_version(model) is not None
+    backend = backend_for(connections[using])
+    versioned = backend.row_version(model) is not None
     parts = [
         synctool.__version__,
         opts.label_lower,
-        "digest of the row's version" if versioned else "digest of the row's columns",
+        "digest of the row's version" if versioned else backend.digest_method,
         *(f"{f.attname}:{f.get_internal_type()}" for f in opts.local_concrete_fields),
         *sorted(
             f"{name}={getattr(django_settings, name)!r}"

@@ -75,3 +75,30 @@ def test_a_view_has_no_versions_and_is_digested_by_content():
         assert dict(row_digests(TagView.objects.all())) != first
     finally:
         raw("DROP VIEW synctool_test_tag_view")
+
+
+def test_content_digests_tell_apart_values_that_print_alike():
+    """Each column is written exactly (quoted, NULL apart from 'NULL' and '',
+    separators inside a value not mistaken for the next column, a float to
+    its last digit, bytes as bytes): every change travels, so every change
+    must change the digest, whichever way the backend digests content."""
+    from django.db import connection as db
+
+    from tests.testapp.models import AllTypes
+
+    pairs = [
+        ({"char": "a,b", "text": "c"}, {"char": "a", "text": "b,c"}),
+        ({"nullable_char": None}, {"nullable_char": "NULL"}),
+        ({"nullable_char": None}, {"nullable_char": ""}),
+        ({"char": "it's"}, {"char": "it''s"}),
+        ({"floating": 0.1 + 0.2}, {"floating": 0.3}),
+        ({"binary": b"\x00\x01"}, {"binary": b"\x00\x02"}),
+        ({"binary": b""}, {"binary": None}),
+        ({"json": {"a": 1}}, {"json": {"a": "1"}}),
+    ]
+    for first, second in pairs:
+        row = AllTypes.objects.create(**first)
+        before = dict(row_digests(AllTypes.objects.filter(pk=row.pk)))
+        AllTypes.objects.filter(pk=row.pk).update(**second)
+        after = dict(row_digests(AllTypes.objects.filter(pk=row.pk)))
+        assert before != after, (db.vendor, first, second)
