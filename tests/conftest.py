@@ -42,10 +42,18 @@ class ServerProcess:
 
 def start_server(tmp_path: Path, *, plugins: str = "", workers: int = 2, extra_env=None):
     """Start gunicorn serving tests.wsgi on a free port; wait until it answers."""
+    env = server_env(tmp_path, plugins=plugins, extra_env=extra_env)
+    server = start_gunicorn(tmp_path, "tests.wsgi:application", env, workers=workers)
+    server.stall_dir = tmp_path / "stall"
+    return server
+
+
+def server_env(tmp_path: Path, *, plugins: str = "", extra_env=None) -> dict:
+    """The environment of a test server serving the ``server`` test database."""
     settings_dict = dict(connections["server"].settings_dict)
     stall_dir = tmp_path / "stall"
     stall_dir.mkdir(exist_ok=True)
-    env = dict(
+    return dict(
         DJANGO_SETTINGS_MODULE="tests.server_settings",
         SYNCTOOL_E2E_DATABASE=json.dumps(
             {
@@ -59,9 +67,6 @@ def start_server(tmp_path: Path, *, plugins: str = "", workers: int = 2, extra_e
         SYNCTOOL_E2E_STALL_DIR=str(stall_dir),
         **(extra_env or {}),
     )
-    server = start_gunicorn(tmp_path, "tests.wsgi:application", env, workers=workers)
-    server.stall_dir = stall_dir
-    return server
 
 
 def start_gunicorn(
@@ -70,30 +75,35 @@ def start_gunicorn(
     """Start gunicorn serving ``application`` on a free port, with ``env`` added to
     this process's environment, in ``cwd``; wait until it answers."""
     port = free_port()
+    command = [
+        sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}",
+        "--workers", str(workers), "--timeout", "120", "--graceful-timeout", "2", application,
+    ]  # fmt: skip
+    return start_http_process(tmp_path, command, port, env, cwd=cwd, name="gunicorn")
+
+
+def start_runserver(tmp_path: Path, env: dict) -> ServerProcess:
+    """Django's runserver (wsgiref: it reads no chunked request body) serving
+    tests.server_settings on a free port."""
+    port = free_port()
+    command = [
+        sys.executable, "-m", "django", "runserver", f"127.0.0.1:{port}", "--noreload",
+        "--skip-checks",
+    ]  # fmt: skip
+    return start_http_process(tmp_path, command, port, env, name="runserver")
+
+
+def start_http_process(
+    tmp_path: Path, command: list[str], port: int, env: dict, *, cwd: Path = ROOT, name: str
+) -> ServerProcess:
+    """Start ``command`` (a server listening on ``port``); wait until it answers."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), **env}
-    log_path = tmp_path / f"gunicorn-{port}.log"
+    log_path = tmp_path / f"{name}-{port}.log"
     # The child keeps its own copy of the descriptor; the parent closes its one.
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--workers",
-                str(workers),
-                "--timeout",
-                "120",
-                "--graceful-timeout",
-                "2",
-                application,
-            ],
-            cwd=cwd,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+            command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT
+        )  # fmt: skip
     server = ServerProcess(process, f"http://127.0.0.1:{port}", log_path)
     deadline = time.monotonic() + 30
     while True:

@@ -46,7 +46,7 @@ logger = logging.getLogger("synctool")
 def incremental_objects(streams: RouteStreams, index: int, increment: RouteIncrement):
     """The objects of route ``index``, asked with this client's incremental state
     (read when the loader reaches the route, in the sync's transaction)."""
-    return lambda: streams.objects(index, state=increment.upload())
+    return lambda: streams.objects(index, state=increment)
 
 
 def keep_states(increments: list[RouteIncrement], history: History) -> None:

@@ -43,7 +43,7 @@ from synctool.identity import chunks
 from synctool.meta import auto_through_models
 from synctool.result import SyncResult
 from synctool.rowhash import DigestRanges, row_digest_pages, row_digests
-from synctool.wire.state import StateUpload
+from synctool.wire.state import StateUpload, StreamedState
 
 CONTROL_MODEL = "synctool.increment"
 DELETE_CHUNK = 500
@@ -188,23 +188,37 @@ class RouteIncrement:
             label for label in self.labels if label in self.cleanable and label in self.previous
         ]
 
-    def upload(self) -> tuple[IO[bytes], int]:
-        """The state the server compares with (keys and server digests, no local
-        ones), as a file to send and its length."""
-        tracked = self.tracked()
-        upload = StateUpload([(label, self.previous.fingerprints[label]) for label in tracked])
-        for label in tracked:
+    def state_models(self) -> list[tuple[str, str]]:
+        """``(label, fingerprint)`` of the models whose state is sent, in order."""
+        return [(label, self.previous.fingerprints[label]) for label in self.tracked()]
+
+    def state_blocks(self) -> Iterator[tuple[str, array, array]]:
+        """The state the server compares with, block by block: each key held
+        with the server's digest of it at the last sync, 0 where the local row
+        changed since (see :func:`upload_rows`); no local digests."""
+        for label in self.tracked():
             model = self._model(label)
             everything = model._base_manager.using(self.using).all()
             local = DigestRanges(row_digest_pages(everything, self.key_identified))
             stored = self.previous.chunks(label)
             for index, chunk in enumerate(stored):
                 upper = stored[index + 1].first_key if index + 1 < len(stored) else None
-                upload.add(label, *upload_rows(chunk.rows(), *local.below(upper)))
+                yield label, *upload_rows(chunk.rows(), *local.below(upper))
             keys, _ = local.below(None)  # no stored chunk: every local row is new
             if keys:
-                upload.add(label, keys, array("Q", bytes(8 * len(keys))))
+                yield label, keys, array("Q", bytes(8 * len(keys)))
+
+    def upload(self) -> tuple[IO[bytes], int]:
+        """The state as a file to send and its length (for a server that needs one)."""
+        upload = StateUpload(self.state_models())
+        for label, pks, digests in self.state_blocks():
+            upload.add(label, pks, digests)
         return upload.finish()
+
+    def streamed(self) -> StreamedState:
+        """The state as a body made as it is sent (for a server that reads chunked
+        bodies): the server compares each block while the next is read here."""
+        return StreamedState(self.state_models(), self.state_blocks)
 
     # -- the response's control records ---------------------------------------
 

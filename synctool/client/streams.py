@@ -12,16 +12,29 @@ is refused.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import IO
+from typing import IO, Protocol
 
 import requests
 
-from synctool.client.transport import Download, open_url, safe_url
+from synctool.client.transport import Download, check_response, open_url, safe_url
 from synctool.conf import settings
 from synctool.exceptions import UnexpectedModel
 from synctool.server.verify import OMIT_HEADER, VERIFY_HEADER
 from synctool.wire import decode_fixture
 from synctool.wire.state import CONTENT_TYPE as STATE_TYPE
+from synctool.wire.state import STREAMED_STATE_HEADER, StreamedState
+
+# What a proxy that takes no chunked request body answers (nginx before 1.3.9).
+LENGTH_REQUIRED = 411
+
+
+class IncrementalState(Protocol):
+    """How a route's incremental state is sent (a
+    :class:`~synctool.client.increment.RouteIncrement`)."""
+
+    def upload(self) -> tuple[IO[bytes], int]: ...
+
+    def streamed(self) -> StreamedState: ...
 
 
 class RouteStreams:
@@ -39,6 +52,7 @@ class RouteStreams:
         self._bytes: dict[int, int] = {}
         self._wire: dict[int, int] = {}
         self._sent: dict[int, int] = {}
+        self._streamed_state: list[bool] = []
 
     def __enter__(self) -> RouteStreams:
         for url in self.urls:
@@ -49,6 +63,7 @@ class RouteStreams:
             self._parents.append(head.announced_parents)
             self._cleanable.append(head.announced_cleanable)
             self._natural_keys.update(head.announced_natural_keys)
+            self._streamed_state.append(head.response.headers.get(STREAMED_STATE_HEADER) == "1")
         return self
 
     def __exit__(self, *exc_info) -> None:
@@ -92,6 +107,36 @@ class RouteStreams:
         received = download.bytes_on_wire if download is not None else self._wire.get(index, 0)
         return received, self._sent.get(index, 0)
 
+    def _post_state(self, index: int, state: IncrementalState) -> Download:
+        """``POST`` the state: sent as it is made to a server whose ``HEAD`` said
+        it reads chunked bodies (unless a proxy between asks for a length),
+        else from a spooled file with its length."""
+        url = self.urls[index]
+        if self._streamed_state[index]:
+            body = state.streamed()
+            download = open_url(
+                self.session, url, method="POST", body=body, content_type=STATE_TYPE,
+                accept_json=False,
+            )  # fmt: skip
+            self._sent[index] = body.bytes_sent
+            if download.response.status_code != LENGTH_REQUIRED:
+                try:
+                    check_response(download.response, url)
+                except Exception:
+                    download.close()
+                    raise
+                return download
+            download.close()
+            # A proxy that wants lengths wants them for every route.
+            self._streamed_state = [False] * len(self._streamed_state)
+        file, self._sent[index] = state.upload()
+        try:
+            return open_url(
+                self.session, url, method="POST", body=file, content_type=STATE_TYPE
+            )  # fmt: skip
+        finally:
+            file.close()
+
     def bytes_received(self, index: int) -> int:
         download = self._downloads.get(index)
         return download.bytes_received if download is not None else self._bytes.get(index, 0)
@@ -99,15 +144,15 @@ class RouteStreams:
     def objects(
         self,
         index: int,
-        state: tuple[IO[bytes], int] | None = None,
+        state: IncrementalState | None = None,
         *,
         verify: bool = False,
         omit: Iterable[str] = (),
     ) -> Iterator[dict]:
         """The decoded objects of route ``index``, requested now (with ``POST`` of
-        an incremental ``state`` when there is one: a file and its length; its
-        verification records instead of its rows with ``verify``, the fields
-        ``omit`` names, ``"app.model.field"``, left out of them)."""
+        an incremental ``state`` when there is one; its verification records
+        instead of its rows with ``verify``, the fields ``omit`` names,
+        ``"app.model.field"``, left out of them)."""
         if state is None:
             headers = None
             if verify:
@@ -116,17 +161,7 @@ class RouteStreams:
                     headers[OMIT_HEADER] = ",".join(omit)
             download = open_url(self.session, self.urls[index], headers=headers)
         else:
-            body, self._sent[index] = state
-            try:
-                download = open_url(
-                    self.session,
-                    self.urls[index],
-                    method="POST",
-                    body=body,
-                    content_type=STATE_TYPE,
-                )
-            finally:
-                body.close()
+            download = self._post_state(index, state)
         self._downloads[index] = download
         try:
             unexpected = [m for m in download.announced_models if m not in self._labels[index]]

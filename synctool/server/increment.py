@@ -30,9 +30,11 @@ import base64
 import hashlib
 import hmac
 import sys
+import tempfile
 from array import array
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
+import orjson
 from django.conf import settings as django_settings
 from django.db import connections, models
 from django.db.models import Q
@@ -54,6 +56,7 @@ CONTROL_MODEL = "synctool.increment"
 # Keys per ``digests`` or ``deleted`` record, and per ``pk__in`` query.
 RECORD_KEYS = 5000
 SEND_CHUNK = 1000
+HELD_BYTES = 4 * 1024**2
 
 
 def control(label: str, kind: str, **values) -> dict:
@@ -149,6 +152,28 @@ def generic_references_by_key(queryset: models.QuerySet, key_identified) -> str 
     return None
 
 
+class HeldRecords:
+    """Records kept until they may be sent: in memory, on disk beyond a few MB."""
+
+    def __init__(self):
+        self._file = tempfile.SpooledTemporaryFile(max_size=HELD_BYTES)  # noqa: SIM115
+
+    def add(self, record: dict) -> None:
+        self._file.write(orjson.dumps(record) + b"\n")
+
+    def extend(self, records: Iterable[dict]) -> None:
+        for record in records:
+            self.add(record)
+
+    def __iter__(self) -> Iterator[dict]:
+        self._file.seek(0)
+        for line in self._file:
+            yield orjson.loads(line)
+
+    def close(self) -> None:
+        self._file.close()
+
+
 class IncrementalExport:
     """The records and querysets of one incremental response (see the module docstring).
 
@@ -170,9 +195,27 @@ class IncrementalExport:
         return by_model
 
     def records(self) -> Iterator[dict]:
-        """Control records, then objects; run inside the route's snapshot."""
+        """Control records, then objects; run inside the route's snapshot.
+
+        Nothing is answered before the client's state is read to its end: a
+        client streaming its state reads no answer before it has sent it
+        all, and an answer written meanwhile could fill both sides' socket
+        buffers and stop both. The control records wait in a spooled file.
+        """
         from synctool.server.export import _serialize
 
+        held = HeldRecords()
+        try:
+            send = self._compare_models(held)
+            self.state.read_to_end()
+            yield from held
+        finally:
+            held.close()
+        yield from _serialize(send, self.key_identified)
+
+    def _compare_models(self, held: HeldRecords) -> list[models.QuerySet]:
+        """Compare each model, holding its control records; the querysets of
+        the rows to send."""
         send: list[models.QuerySet] = []
         for model, querysets in self._by_model().items():
             label = str(model._meta)
@@ -181,27 +224,27 @@ class IncrementalExport:
             if not cleanable:
                 # Merged, never emptied (parents, filtered routes): all rows, as
                 # a sync without clean would send them.
-                yield control(label, "head", mode="merge", reason="not cleaned by this route")
+                held.add(control(label, "head", mode="merge", reason="not cleaned by this route"))
                 send.extend(querysets)
                 continue
-            held = self.state.fingerprints.get(label)
+            theirs = self.state.fingerprints.get(label)
             mark = fingerprint(model, querysets[0].db)
-            if why_full is None and held is None:
+            if why_full is None and theirs is None:
                 why_full = "no earlier state"
-            elif why_full is None and held != mark:
+            elif why_full is None and theirs != mark:
                 why_full = "its fields, synctool or the scrub settings changed on the server"
             if why_full is not None:
-                yield control(label, "head", mode="full", reason=why_full, fingerprint=mark)
+                held.add(control(label, "head", mode="full", reason=why_full, fingerprint=mark))
                 if content_comparable(model, querysets, True, self.key_identified) is None:
-                    yield from self._all_digests(label, querysets[0])
+                    held.extend(self._all_digests(label, querysets[0]))
                 send.extend(querysets)
                 continue
-            yield control(label, "head", mode="content", fingerprint=mark)
+            held.add(control(label, "head", mode="content", fingerprint=mark))
             changed: list[int] = []
-            yield from self._compare(label, querysets[0], changed)
+            held.extend(self._compare(label, querysets[0], changed))
             for keys in chunks(changed, SEND_CHUNK):
                 send.append(querysets[0].filter(pk__in=keys))
-        yield from _serialize(send, self.key_identified)
+        return send
 
     def _all_digests(self, label: str, queryset) -> Iterator[dict]:
         """The digest of every row (a model synced in full: the client's next state)."""

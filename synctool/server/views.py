@@ -24,7 +24,7 @@ from synctool.server.streaming import Counted, Finished, asynchronous, give_plac
 from synctool.server.verify import OMIT_HEADER, VERIFY_HEADER, omitted_fields, verify_records
 from synctool.wire import encode_fixture, gzip_chunks
 from synctool.wire.state import CONTENT_TYPE as STATE_CONTENT_TYPE
-from synctool.wire.state import StateReader
+from synctool.wire.state import STREAMED_STATE_HEADER, StateReader
 
 logger = logging.getLogger("synctool")
 
@@ -92,9 +92,26 @@ def _gate(request: HttpRequest, route, *, incremental: bool = False):
     return None, caller
 
 
+def reads_chunked_bodies(request: HttpRequest) -> bool:
+    """Whether the WSGI server hands over a chunked request body as it arrives,
+    ending it where it ends (``wsgi.input_terminated``: gunicorn, Waitress,
+    mod_wsgi with ``WSGIChunkedRequest On``). Django reads a body by its
+    length only; synctool reads the state from ``wsgi.input`` there."""
+    return bool(request.META.get("wsgi.input_terminated")) and "wsgi.input" in request.META
+
+
+def _chunked(request: HttpRequest) -> bool:
+    return (
+        not request.META.get("CONTENT_LENGTH")
+        and "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower()
+        and reads_chunked_bodies(request)
+    )
+
+
 def read_state(request: HttpRequest) -> StateReader:
     """The incremental state a client POSTs, read as the comparison needs it,
-    within SYNCTOOL_MAX_STATE_BYTES (compressed, and inflated)."""
+    within SYNCTOOL_MAX_STATE_BYTES (compressed, and inflated): from a body
+    with a length, or a chunked one as it arrives (a streamed state)."""
     limit = settings.SYNCTOOL_MAX_STATE_BYTES
     try:
         length = int(request.META.get("CONTENT_LENGTH") or 0)
@@ -102,11 +119,12 @@ def read_state(request: HttpRequest) -> StateReader:
         length = 0
     if limit and length > limit:
         raise LimitExceeded(f"the incremental state is larger than {limit} bytes")
+    source = request.META["wsgi.input"].read if _chunked(request) else request.read
     received = 0
 
     def read(size: int) -> bytes:
         nonlocal received
-        data = request.read(size)
+        data = source(size)
         received += len(data)
         if limit and received > limit:
             raise LimitExceeded(f"the incremental state is larger than {limit} bytes")
@@ -160,6 +178,8 @@ def export_view(route, entry):
         if request.method == "HEAD":
             # What the client asks before it requests the body: counted once, here.
             headers[COUNTS_HEADER] = row_counts(querysets)
+            if reads_chunked_bodies(request):
+                headers[STREAMED_STATE_HEADER] = "1"
             return HttpResponse(content_type="application/json", headers=headers)
         if not take_place():
             retry = settings.SYNCTOOL_EXPORT_RETRY_AFTER

@@ -3,9 +3,12 @@
 For each model the client kept a state for, every key it holds with the
 digest the server gave that row at the last sync (0: "send it again", the
 row changed here or is unknown). Neither side holds it whole: the client
-writes it block by block as it compares its rows (into a spooled temporary
-file, so the request has a length), the server reads it block by block as
-it compares its own rows, in the same key order.
+writes it block by block as it compares its rows, the server reads it
+block by block as it compares its own rows, in the same key order. The
+client sends it as it is made (a chunked body, :class:`StreamedState`) to a
+server that says it reads such bodies, so that both passes run at once;
+else it writes it into a spooled temporary file first, so that the request
+has a length (:class:`StateUpload`).
 
 Format, a zlib stream of::
 
@@ -31,7 +34,7 @@ import sys
 import tempfile
 import zlib
 from array import array
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from itertools import accumulate
 from typing import IO
 
@@ -41,6 +44,9 @@ from synctool.exceptions import LimitExceeded, MalformedResponse
 
 MAGIC = b"SYNCTOOL-STATE 2\n"
 CONTENT_TYPE = "application/x-synctool-state"
+# On a route's HEAD: "1" when the server reads a chunked request body as it
+# arrives (a StreamedState).
+STREAMED_STATE_HEADER = "X-Synctool-Streamed-State"
 BLOCK_ROWS = 8192
 SPOOL_BYTES = 4 * 1024**2  # kept in memory below this size, on disk above
 READ_BYTES = 64 * 1024
@@ -108,46 +114,104 @@ def from_low_48_bits(data: bytes) -> array:
     return from_little_endian("Q", padded)
 
 
-class StateUpload:
-    """The client's state for one request, written model by model, block by block.
+class StateEncoder:
+    """The compressed bytes of a state, written model by model, block by block.
 
     :param models: ``(label, fingerprint)`` of every model a state follows
         for, in the order the server reads them (the route's load order).
+    :param flush_blocks: end each block's bytes on a flush point, so the server
+        can read a block as soon as it is sent (a streamed state).
     """
 
-    def __init__(self, models: list[tuple[str, str]]):
-        self.file: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115
+    def __init__(self, models: list[tuple[str, str]], *, flush_blocks: bool = False):
         self._compress = zlib.compressobj(1)
+        self._flush = flush_blocks
         self._index = {label: index for index, (label, _) in enumerate(models)}
         self._model = -1
         self._last = 0
-        header = {"models": [{"model": label, "fingerprint": mark} for label, mark in models]}
-        self._write(MAGIC + orjson.dumps(header) + b"\n")
+        self._header = {"models": [{"model": label, "fingerprint": mark} for label, mark in models]}
 
-    def _write(self, data: bytes) -> None:
-        self.file.write(self._compress.compress(data))
+    def header(self) -> bytes:
+        return self._compress.compress(MAGIC + orjson.dumps(self._header) + b"\n")
 
-    def add(self, label: str, pks: array, digests: array) -> None:
+    def add(self, label: str, pks: array, digests: array) -> bytes:
         """Rows of ``label`` (keys ascending, after those added before)."""
         index = self._index[label]
         if index != self._model:
             if index < self._model:
                 raise ValueError(f"{label}: models must be added in the header's order")
             self._model, self._last = index, 0
+        out = []
         for start in range(0, len(pks), BLOCK_ROWS):
             keys = pks[start : start + BLOCK_ROWS]
-            self._write(_BLOCK_HEAD.pack(b"B", index, len(keys)))
-            self._write(little_endian(key_deltas(keys, self._last)))
-            self._write(low_48_bits(array("Q", digests[start : start + BLOCK_ROWS])))
+            out.append(self._compress.compress(_BLOCK_HEAD.pack(b"B", index, len(keys))))
+            out.append(self._compress.compress(little_endian(key_deltas(keys, self._last))))
+            out.append(
+                self._compress.compress(
+                    low_48_bits(array("Q", digests[start : start + BLOCK_ROWS]))
+                )
+            )
             self._last = keys[-1]
+        if self._flush:
+            out.append(self._compress.flush(zlib.Z_SYNC_FLUSH))
+        return b"".join(out)
+
+    def end(self) -> bytes:
+        return self._compress.compress(b"E") + self._compress.flush()
+
+
+class StateUpload:
+    """The client's state for one request, in a spooled temporary file (so
+    that the request has a length). See :class:`StateEncoder`."""
+
+    def __init__(self, models: list[tuple[str, str]]):
+        self.file: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115
+        self._encoder = StateEncoder(models)
+        self.file.write(self._encoder.header())
+
+    def add(self, label: str, pks: array, digests: array) -> None:
+        """Rows of ``label`` (keys ascending, after those added before)."""
+        self.file.write(self._encoder.add(label, pks, digests))
 
     def finish(self) -> tuple[IO[bytes], int]:
         """The file to send (at its start) and its length."""
-        self._write(b"E")
-        self.file.write(self._compress.flush())
+        self.file.write(self._encoder.end())
         size = self.file.tell()
         self.file.seek(0)
         return self.file, size
+
+
+Blocks = Iterable[tuple[str, array, array]]
+
+
+class StreamedState:
+    """The client's state as the bytes of a request body sent as it is made
+    (chunked): the server compares each block while the client reads the
+    rows of the next, so the two passes over the rows overlap.
+
+    Each iteration makes it again from the start (``blocks()`` is called
+    anew): a request that is retried sends the whole state again.
+    ``bytes_sent`` counts the last iteration's bytes.
+    """
+
+    def __init__(self, models: list[tuple[str, str]], blocks: Callable[[], Blocks]):
+        self.models = models
+        self.blocks = blocks
+        self.bytes_sent = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        self.bytes_sent = 0
+        encoder = StateEncoder(self.models, flush_blocks=True)
+        yield self._counted(encoder.header())
+        for label, pks, digests in self.blocks():
+            data = encoder.add(label, pks, digests)
+            if data:
+                yield self._counted(data)
+        yield self._counted(encoder.end())
+
+    def _counted(self, data: bytes) -> bytes:
+        self.bytes_sent += len(data)
+        return data
 
 
 class StateReader:
@@ -253,6 +317,16 @@ class StateReader:
                 raise MalformedResponse(f"the incremental state of {label} is out of key order")
             last = pks[-1]
             yield pks, digests
+
+    def read_to_end(self) -> None:
+        """Read (and check) what is left of the state, models the server does not
+        compare included: a client streaming its state reads no answer before
+        it has sent it all."""
+        for label in self.order[max(self._model, 0) :]:
+            for _ in self.blocks(label):
+                pass
+        if self._head_or_end() is not None:
+            raise MalformedResponse("the incremental state has blocks after its last model")
 
     def _head_or_end(self) -> tuple[int, int] | None:
         if self._pending is not None:
