@@ -29,7 +29,7 @@ from synctool.meta import auto_many_to_many
 
 # Rows read per query: (key, digest) pairs when the database digests them,
 # whole rows (fewer: their columns take memory) when Python does.
-FETCH_ROWS = 5000
+FETCH_ROWS = 20000
 FETCH_WHOLE_ROWS = 1000
 
 INTEGER_KEYS = (
