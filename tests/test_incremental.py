@@ -377,3 +377,24 @@ def test_a_user_renamed_on_the_laptop_resends_the_rows_pointing_at_it(client_for
     assert result.modes["shop.customer"] == "content"
     assert result.models["shop.customer"].received == 1
     assert Customer.objects.using("default").get().user.username == "alice"
+
+
+@e2e
+def test_a_row_deleted_on_the_server_that_a_local_row_still_points_at_is_refused(client_for):
+    """As with --clean: a local row outside the route (a comment written on the
+    laptop) pointing at a post production deleted stops the sync, named, and
+    nothing changes."""
+    from tests.testapp.models import Comment
+
+    seed(6)
+    client = client_for()
+    client.sync("blogs", incremental=True)
+    post = Post.objects.using("default").order_by("pk").first()
+    comment = Comment.objects.using("default").create(post=post, text="written on the laptop")
+    Post.objects.using("server").filter(pk=post.pk).delete()
+    before = model_rows(Post, "default")
+    with pytest.raises(exceptions.SynctoolError) as refused:
+        client.sync("blogs", incremental=True)
+    assert f"testapp.Comment (pk {comment.pk}) via post -> testapp.Post" in str(refused.value)
+    assert model_rows(Post, "default") == before
+    assert Comment.objects.using("default").get().post_id == post.pk

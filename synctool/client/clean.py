@@ -61,6 +61,16 @@ class Cleaner:
         self.cleaned_models: list[type[models.Model]] = []
         self.cleaned_children: dict[type[models.Model], list] = {}
 
+    def note_deleted(self, model: type[models.Model], pks: list) -> None:
+        """Rows of ``model`` an incremental sync deleted (gone from the server, or
+        to be loaded again): checked as cleaned rows are, for local rows
+        outside the sync still pointing at them and for parent rows left
+        without their child."""
+        if model not in self.cleaned_models:
+            self.cleaned_models.append(model)
+        if any(parent not in self.models for parent in model._meta.get_parent_list()):
+            self.cleaned_children.setdefault(model, []).extend(pks)
+
     def clean(self, only: list[type[models.Model]] | None = None) -> None:
         """Delete the local rows of every announced model (or of ``only``), children first.
 
@@ -157,7 +167,7 @@ class Cleaner:
         problems.extend(self._orphaned_parents())
         if problems:
             raise CleanConflict(
-                f"{self.where}: clean removed rows that local rows outside the sync still "
+                f"{self.where}: the sync removed rows that local rows outside it still "
                 "point to: "
                 + "; ".join(problems)
                 + ". Add those models to the sync, delete those rows, or keep their "

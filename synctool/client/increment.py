@@ -31,7 +31,7 @@ from django.apps import apps
 from django.db import models
 
 from synctool.client.batches import call_hook
-from synctool.client.clean import raw_delete
+from synctool.client.clean import Cleaner, raw_delete
 from synctool.client.statestore import (
     ChunkWriter,
     KeyDigestSpool,
@@ -222,11 +222,13 @@ class RouteIncrement:
 
     # -- the response's control records ---------------------------------------
 
-    def apply(self, objects: Iterable[dict], clean_models) -> Iterator[dict]:
+    def apply(self, objects: Iterable[dict], cleaner: Cleaner) -> Iterator[dict]:
         """``objects`` without the control records, which are applied on the way.
 
-        ``clean_models(models)`` empties models synced in full (the loader's
-        cleaner: children first, ``pre_clean``, references checked later).
+        ``cleaner`` (the loader's) empties the models synced in full (children
+        first, ``pre_clean``) and is told of every row deleted here, so that
+        local rows outside the sync still pointing at one are found and
+        named before the commit, as after ``--clean``.
         """
         for obj in objects:
             if obj["model"] != CONTROL_MODEL:
@@ -240,15 +242,15 @@ class RouteIncrement:
                 )
             kind = fields.get("kind")
             if kind == "head":
-                self._head(label, fields, clean_models)
+                self._head(label, fields, cleaner)
             elif kind == "digests":
-                self._digests(label, fields)
+                self._digests(label, fields, cleaner)
             elif kind == "deleted":
-                self._deleted(label, fields)
+                self._deleted(label, fields, cleaner)
             else:
                 raise MalformedResponse(f"an incremental record of unknown kind {kind!r}")
 
-    def _head(self, label: str, fields: dict, clean_models) -> None:
+    def _head(self, label: str, fields: dict, cleaner: Cleaner) -> None:
         mode = fields.get("mode")
         if mode not in ("content", "full", "merge"):
             raise MalformedResponse(f"an incremental head for {label} has mode {mode!r}")
@@ -262,7 +264,7 @@ class RouteIncrement:
         if fields.get("fingerprint"):
             self.fingerprints[label] = str(fields["fingerprint"])
         if mode == "full":
-            clean_models([self._model(label)])
+            cleaner.clean([self._model(label)])
 
     def _keys(self, label: str, fields: dict) -> list[int]:
         pks = fields.get("pks")
@@ -270,7 +272,7 @@ class RouteIncrement:
             raise MalformedResponse(f"an incremental record for {label} has invalid keys")
         return pks
 
-    def _digests(self, label: str, fields: dict) -> None:
+    def _digests(self, label: str, fields: dict, cleaner: Cleaner) -> None:
         if self.modes.get(label) not in ("content", "full"):
             raise MalformedResponse(f"digests for {label}, which is not compared row by row")
         pks = self._keys(label, fields)
@@ -281,11 +283,12 @@ class RouteIncrement:
         if self.modes[label] == "content":
             # Replaced, as a clean sync would: deleted, then loaded again.
             model = self._model(label)
+            cleaner.note_deleted(model, pks)
             for keys in chunks(pks, DELETE_CHUNK):
                 queryset = model._base_manager.using(self.using).filter(pk__in=keys)
                 delete_rows(model, queryset, self.using)
 
-    def _deleted(self, label: str, fields: dict) -> None:
+    def _deleted(self, label: str, fields: dict, cleaner: Cleaner) -> None:
         if self.modes.get(label) != "content":
             raise MalformedResponse(f"deletions for {label}, which is not compared row by row")
         pks = self._keys(label, fields)
@@ -293,6 +296,7 @@ class RouteIncrement:
             pks, array("Q", bytes(8 * len(pks)))
         )
         model = self._model(label)
+        cleaner.note_deleted(model, pks)
         counts = self.result.counts(label)
         for keys in chunks(pks, DELETE_CHUNK):
             queryset = model._base_manager.using(self.using).filter(pk__in=keys)

@@ -227,7 +227,7 @@ class SyncLoader:
         try:
             objects = part.objects()
             if part.increment is not None:
-                objects = part.increment.apply(objects, self.cleaner.clean)
+                objects = part.increment.apply(objects, self.cleaner)
             self.load(part, objects)
         except SynctoolError as exc:
             if part.url in str(exc):
