@@ -4,6 +4,7 @@ route's models exactly as a clean sync would; the history of syncs records
 every run, failed ones included."""
 
 import datetime
+import os
 import random
 
 import pytest
@@ -398,3 +399,82 @@ def test_a_row_deleted_on_the_server_that_a_local_row_still_points_at_is_refused
     assert f"testapp.Comment (pk {comment.pk}) via post -> testapp.Post" in str(refused.value)
     assert model_rows(Post, "default") == before
     assert Comment.objects.using("default").get().post_id == post.pk
+
+
+def raw_on_server(sql: str, params=()) -> None:
+    """Run ``sql`` on the server with its foreign keys not enforced: production
+    data that breaks a reference (or a server that lies about it)."""
+    connection = connections["server"]
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute("PRAGMA foreign_keys = OFF")
+            cursor.execute(sql, params)
+            cursor.execute("PRAGMA foreign_keys = ON")
+        elif connection.vendor == "postgresql":
+            cursor.execute("SET session_replication_role = replica")
+            cursor.execute(sql, params)
+            cursor.execute("SET session_replication_role = DEFAULT")
+        else:
+            cursor.execute("SET FOREIGN_KEY_CHECKS = 0")
+            cursor.execute(sql, params)
+            cursor.execute("SET FOREIGN_KEY_CHECKS = 1")
+
+
+@e2e
+def test_a_changed_row_pointing_nowhere_is_refused_by_name(client_for):
+    """Only the rows that changed are checked by key on SQLite: still found."""
+    seed(6)
+    client = client_for()
+    client.sync("blogs", incremental=True)
+    post = Post.objects.using("server").order_by("pk").last()
+    raw_on_server("UPDATE testapp_post SET blog_id = 9999 WHERE id = %s", [post.pk])
+    before = model_rows(Post, "default")
+    with pytest.raises(exceptions.LoadError) as refused:
+        client.sync("blogs", incremental=True)
+    message = str(refused.value)
+    assert "testapp_post" in message and "9999" in message
+    if connections["default"].vendor != "postgresql":  # PostgreSQL names the key, not the row
+        assert f"primary key '{post.pk}'" in message
+    assert model_rows(Post, "default") == before
+
+
+@e2e
+def test_an_unchanged_row_pointing_at_a_deleted_row_is_refused_by_name(client_for):
+    """A blog deleted (on a server that let its posts stay): the posts did not
+    change, the blog is gone; the check by key looks at the rows pointing at
+    the rows deleted."""
+    seed(6)
+    client = client_for()
+    client.sync("blogs", incremental=True)
+    blog = Blog.objects.using("server").order_by("pk").first()
+    raw_on_server("DELETE FROM testapp_blog WHERE id = %s", [blog.pk])
+    before = model_rows(Blog, "default")
+    with pytest.raises(exceptions.LoadError) as refused:
+        client.sync("blogs", incremental=True)
+    message = str(refused.value)
+    assert "testapp_post" in message and "testapp_blog" in message
+    if connections["default"].vendor != "postgresql":
+        assert f"contains a value '{blog.pk}'" in message
+    assert model_rows(Blog, "default") == before
+
+
+@e2e
+@pytest.mark.skipif(
+    os.environ.get("SYNCTOOL_TEST_DB", "sqlite") != "sqlite",
+    reason="by key only where the database checks keys at the commit (SQLite)",
+)
+def test_on_sqlite_only_the_rows_that_changed_are_checked(client_for):
+    from django.test.utils import CaptureQueriesContext
+
+    seed(30)
+    client = client_for()
+    client.sync("blogs", incremental=True)
+    Post.objects.using("server").filter(pk=Post.objects.using("server").first().pk).update(
+        title="changed"
+    )
+    with CaptureQueriesContext(connections["default"]) as queries:
+        result = client.sync("blogs", incremental=True)
+    assert result.modes["testapp.post"] == "content"
+    whole = [q["sql"] for q in queries if "foreign_key_check" in q["sql"]]
+    assert not any("testapp_post" in sql for sql in whole), whole
+    assert_as_clean_sync_gives()

@@ -144,6 +144,13 @@ class Backend:
         """What a row digest reads of ``field`` (here the value as it is)."""
         return expression
 
+    def enforces_keys_at_commit(self) -> bool:
+        """Whether the database itself refuses, at the commit, a transaction that
+        leaves a broken foreign key, so that the loader may check the rows an
+        incremental sync changed by key (:mod:`synctool.client.refcheck`)
+        rather than whole tables. False: every table is checked whole."""
+        return False
+
     def row_version(self, model: type[models.Model]):
         """An expression that changes whenever a row of ``model`` is written, raw
         ``UPDATE`` included, read instead of the row's columns for its digest

@@ -132,6 +132,15 @@ class SQLiteBackend(Backend):
             f"FROM ({sql}) t ORDER BY 1"
         )
 
+    def enforces_keys_at_commit(self) -> bool:
+        """Django declares SQLite's foreign keys ``DEFERRABLE INITIALLY DEFERRED``
+        and turns ``PRAGMA foreign_keys`` on: a broken one fails the commit
+        (turning them off inside a transaction does nothing)."""
+        with self.connection.cursor() as cursor:
+            cursor.execute("PRAGMA foreign_keys")
+            row = cursor.fetchone()
+        return bool(row and row[0])
+
     def identity_parts(self) -> list[str]:
         name = str(self.connection.settings_dict["NAME"])
         if self.connection.is_in_memory_db():

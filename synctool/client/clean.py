@@ -60,6 +60,8 @@ class Cleaner:
         self.where = where
         self.cleaned_models: list[type[models.Model]] = []
         self.cleaned_children: dict[type[models.Model], list] = {}
+        # The models emptied whole (not only rows deleted by an incremental sync).
+        self.emptied_models: set[type[models.Model]] = set()
 
     def note_deleted(self, model: type[models.Model], pks: list) -> None:
         """Rows of ``model`` an incremental sync deleted (gone from the server, or
@@ -94,6 +96,7 @@ class Cleaner:
                     self.using,
                 )
             deleted = raw_delete(queryset, self.using)
+            self.emptied_models.add(model)
             seconds = time.monotonic() - started
             counts = self.owner(label).counts(label)
             counts.deleted += deleted

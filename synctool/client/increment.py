@@ -309,6 +309,16 @@ class RouteIncrement:
 
     # -- after the load, before the commit ------------------------------------------
 
+    def received_keys(self, label: str) -> Iterator[int]:
+        """The keys of the rows of ``label`` the server sent (deleted, then loaded)."""
+        spool = self.received.get(label)
+        return spool.keys() if spool is not None else iter(())
+
+    def deleted_keys(self, label: str) -> Iterator[int]:
+        """The keys of the rows of ``label`` deleted because gone from the server."""
+        spool = self.deleted.get(label)
+        return spool.keys() if spool is not None else iter(())
+
     def save_state(self, run_id: int) -> dict[str, str]:
         """Write the state this sync leaves for run ``run_id`` (in the sync's
         transaction): what the server and this database hold now, per model.

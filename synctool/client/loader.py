@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import gc
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -22,14 +23,16 @@ from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.core.serializers import base
 from django.db import DatabaseError, connections, models, router, transaction
 
+from synctool.backends import backend_for
 from synctool.client.batches import BatchCallback, BatchWriter, call_hook
 from synctool.client.clean import Cleaner
 from synctool.client.gate import ModelPlan
 from synctool.client.identity import NATURAL_KEY, KeyResolver
+from synctool.client.refcheck import ChangedRows, check_changed_rows, narrowable, tables_of
 from synctool.client.rowload import RowBuilder, deserialize_one, diagnose
 from synctool.exceptions import LoadError, SynctoolError, UnexpectedModel
 from synctool.identity import key_identified_labels
-from synctool.meta import auto_through_models, sort_models
+from synctool.meta import sort_models
 from synctool.plugins import is_implemented
 from synctool.result import Progress, SyncResult
 
@@ -342,15 +345,40 @@ class SyncLoader:
     # -- checks -----------------------------------------------------------
 
     def check_constraints(self) -> None:
+        """Check the foreign keys of every table the sync wrote or cleaned; those
+        of a model an incremental sync changed in place by key, where the
+        database also checks them at the commit (:mod:`synctool.client.refcheck`)."""
         connection = connections[self.using]
+        by_key = self._checked_by_key()
         tables = set()
         for model in [*self.models, *self.writer.written_models]:
-            tables.add(model._meta.db_table)
-            tables.update(through._meta.db_table for _, through in auto_through_models(model))
+            if model not in by_key:
+                tables.update(table._meta.db_table for table in tables_of(model))
         try:
             connection.check_constraints(table_names=sorted(tables))
+            check_changed_rows(self.using, by_key)
         except DatabaseError as exc:
             raise LoadError(f"{self.urls}: the synced data breaks a constraint: {exc}") from exc
+
+    def _checked_by_key(self) -> dict[type[models.Model], ChangedRows]:
+        """The models whose rows an incremental sync changed in place, with the
+        keys written and deleted, where they may be checked by key."""
+        if not backend_for(connections[self.using]).enforces_keys_at_commit():
+            return {}
+        changed: dict[type[models.Model], ChangedRows] = {}
+        for part in self.parts:
+            increment = part.increment
+            if increment is None:
+                continue
+            for label, mode in increment.modes.items():
+                model = apps.get_model(label)
+                if mode != "content" or not narrowable(model, self.cleaner.emptied_models):
+                    continue
+                changed[model] = ChangedRows(
+                    written=functools.partial(increment.received_keys, label),
+                    deleted=functools.partial(increment.deleted_keys, label),
+                )
+        return changed
 
     def reset_sequences(self) -> None:
         """Reset the sequences of the models this sync wrote or cleaned (as ``loaddata`` does).
