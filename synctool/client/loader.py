@@ -28,7 +28,13 @@ from synctool.client.batches import BatchCallback, BatchWriter, call_hook
 from synctool.client.clean import Cleaner
 from synctool.client.gate import ModelPlan
 from synctool.client.identity import NATURAL_KEY, KeyResolver
-from synctool.client.refcheck import ChangedRows, check_changed_rows, narrowable, tables_of
+from synctool.client.refcheck import (
+    ChangedRows,
+    check_changed_rows,
+    first_broken_reference,
+    narrowable,
+    tables_of,
+)
 from synctool.client.rowload import RowBuilder, deserialize_one, diagnose
 from synctool.exceptions import LoadError, SynctoolError, UnexpectedModel
 from synctool.identity import key_identified_labels
@@ -355,10 +361,17 @@ class SyncLoader:
             if model not in by_key:
                 tables.update(table._meta.db_table for table in tables_of(model))
         try:
-            connection.check_constraints(table_names=sorted(tables))
+            # A savepoint: after a refusal the transaction can still be read.
+            with transaction.atomic(using=self.using):
+                connection.check_constraints(table_names=sorted(tables))
             check_changed_rows(self.using, by_key)
         except DatabaseError as exc:
-            raise LoadError(f"{self.urls}: the synced data breaks a constraint: {exc}") from exc
+            # PostgreSQL names the key, not the row: the row is looked for.
+            checked = [m for m in [*self.models, *self.writer.written_models] if m not in by_key]
+            named = first_broken_reference(self.using, [*by_key, *checked])
+            raise LoadError(
+                f"{self.urls}: the synced data breaks a constraint: {named or exc}"
+            ) from exc
 
     def _checked_by_key(self) -> dict[type[models.Model], ChangedRows]:
         """The models whose rows an incremental sync changed in place, with the

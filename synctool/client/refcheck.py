@@ -86,15 +86,35 @@ def _first_broken(queryset: models.QuerySet, key: models.Field) -> tuple | None:
     )
 
 
-def _refuse(table: type[models.Model], key: models.Field, broken: tuple) -> None:
+def broken_message(table: type[models.Model], key: models.Field, broken: tuple) -> str:
+    """Django's words for a broken reference (its ``check_constraints``'), with the
+    model's label."""
     pk, value = broken
     target = key.remote_field.model
-    raise IntegrityError(
-        f"The row in table '{table._meta.db_table}' with primary key '{pk}' has an invalid "
-        f"foreign key: {table._meta.db_table}.{key.column} contains a value '{value}' that "
-        f"does not have a corresponding value in {target._meta.db_table}."
-        f"{key.target_field.column}."
+    return (
+        f"The row in table '{table._meta.db_table}' ({table._meta.label}) with primary key "
+        f"'{pk}' has an invalid foreign key: {table._meta.db_table}.{key.column} contains a "
+        f"value '{value}' that does not have a corresponding value in "
+        f"{target._meta.db_table}.{key.target_field.column}."
     )
+
+
+def _refuse(table: type[models.Model], key: models.Field, broken: tuple) -> None:
+    raise IntegrityError(broken_message(table, key, broken))
+
+
+def first_broken_reference(using: str, checked: Iterable[type[models.Model]]) -> str | None:
+    """The first broken reference in the tables of ``checked`` (whole tables),
+    in :func:`broken_message`'s words; None if none is found. Looked for after
+    the database refused the data without naming the row (PostgreSQL names the
+    key only)."""
+    for model in dict.fromkeys(checked):
+        for table in tables_of(model):
+            for key in constrained_keys(table):
+                broken = _first_broken(table._base_manager.using(using).all(), key)
+                if broken is not None:
+                    return broken_message(table, key, broken)
+    return None
 
 
 def check_changed_rows(using: str, changed: dict[type[models.Model], ChangedRows]) -> None:
