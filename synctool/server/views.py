@@ -24,7 +24,12 @@ from synctool.server.streaming import Counted, Finished, asynchronous, give_plac
 from synctool.server.verify import OMIT_HEADER, VERIFY_HEADER, omitted_fields, verify_records
 from synctool.wire import encode_fixture, gzip_chunks
 from synctool.wire.state import CONTENT_TYPE as STATE_CONTENT_TYPE
-from synctool.wire.state import STREAMED_STATE_HEADER, StateReader
+from synctool.wire.state import (
+    READ_BYTES,
+    STREAMED_READ_BYTES,
+    STREAMED_STATE_HEADER,
+    StateReader,
+)
 
 logger = logging.getLogger("synctool")
 
@@ -119,7 +124,8 @@ def read_state(request: HttpRequest) -> StateReader:
         length = 0
     if limit and length > limit:
         raise LimitExceeded(f"the incremental state is larger than {limit} bytes")
-    source = request.META["wsgi.input"].read if _chunked(request) else request.read
+    streamed = _chunked(request)
+    source = request.META["wsgi.input"].read if streamed else request.read
     received = 0
 
     def read(size: int) -> bytes:
@@ -130,7 +136,9 @@ def read_state(request: HttpRequest) -> StateReader:
             raise LimitExceeded(f"the incremental state is larger than {limit} bytes")
         return data
 
-    return StateReader(read, max_bytes=limit)
+    return StateReader(
+        read, max_bytes=limit, read_size=STREAMED_READ_BYTES if streamed else READ_BYTES
+    )
 
 
 def export_view(route, entry):

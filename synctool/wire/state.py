@@ -50,6 +50,7 @@ STREAMED_STATE_HEADER = "X-Synctool-Streamed-State"
 BLOCK_ROWS = 8192
 SPOOL_BYTES = 4 * 1024**2  # kept in memory below this size, on disk above
 READ_BYTES = 64 * 1024
+STREAMED_READ_BYTES = 2048
 MASK_64 = 2**64 - 1
 MASK_48 = 2**48 - 1
 _BLOCK_HEAD = struct.Struct("<cII")
@@ -132,7 +133,9 @@ class StateEncoder:
         self._header = {"models": [{"model": label, "fingerprint": mark} for label, mark in models]}
 
     def header(self) -> bytes:
-        return self._compress.compress(MAGIC + orjson.dumps(self._header) + b"\n")
+        data = self._compress.compress(MAGIC + orjson.dumps(self._header) + b"\n")
+        # Sent at once when streamed: the server starts on its rows meanwhile.
+        return data + self._compress.flush(zlib.Z_SYNC_FLUSH) if self._flush else data
 
     def add(self, label: str, pks: array, digests: array) -> bytes:
         """Rows of ``label`` (keys ascending, after those added before)."""
@@ -218,11 +221,21 @@ class StateReader:
     """The state a client sent, read from ``read`` (e.g. ``request.read``) as needed.
 
     :param max_bytes: the largest size it may inflate to (LimitExceeded beyond).
+    :param read_size: the bytes asked of ``read`` at a time. Small for a
+        streamed state: a WSGI server's ``read(n)`` waits for ``n`` bytes, and
+        the server should compare each block as soon as it is sent.
     :raises MalformedResponse: for anything that is not such a state.
     """
 
-    def __init__(self, read: Callable[[int], bytes], *, max_bytes: int | None = None):
+    def __init__(
+        self,
+        read: Callable[[int], bytes],
+        *,
+        max_bytes: int | None = None,
+        read_size: int = READ_BYTES,
+    ):
         self._read = read
+        self._read_size = read_size
         self._inflate = zlib.decompressobj()
         self._buffer = bytearray()
         self._inflated = 0
@@ -252,7 +265,7 @@ class StateReader:
         """Inflate some more input into the buffer; False at the end of the input."""
         if self._input_done:
             return False
-        data = self._inflate.unconsumed_tail or self._read(READ_BYTES)
+        data = self._inflate.unconsumed_tail or self._read(self._read_size)
         if not data:
             self._input_done = True
             return False
