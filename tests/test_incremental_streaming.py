@@ -131,3 +131,40 @@ def test_the_server_answers_nothing_before_the_state_is_read_to_its_end():
     assert sum(taken) == len(data), "a record was answered before the whole state was read"
     assert first["fields"]["kind"] == "head"
     assert list(records)  # the rest follows
+
+
+class Stuck(Exception):
+    """The reader asked for more than the client has sent so far."""
+
+
+def test_the_server_compares_a_block_before_the_client_sent_the_rest():
+    """A WSGI server's read(n) waits for n bytes: the state is read in small
+    reads, so the first blocks are compared while the client makes the next
+    (at 64 KB a read, a state of versions that repeat was read almost whole
+    before the first comparison)."""
+    from synctool.wire.state import STREAMED_READ_BYTES
+
+    def blocks():
+        for start in range(0, 8192 * 20, 8192):  # versions that repeat compress well
+            yield (
+                "testapp.post",
+                array("q", range(start + 1, start + 8193)),
+                array("Q", [42] * 8192),
+            )
+
+    pieces = list(StreamedState([("testapp.post", "mark")], blocks))
+    sent = b"".join(pieces[:8])  # the header and 7 blocks of 20 so far (600 bytes each)
+    position = 0
+
+    def read(size: int) -> bytes:
+        nonlocal position
+        if position + size > len(sent):
+            raise Stuck
+        position += size
+        return sent[position - size : position]
+
+    first = next(StateReader(read, read_size=STREAMED_READ_BYTES).blocks("testapp.post"))
+    assert list(first[0][:2]) == [1, 2] and set(first[1]) == {42}
+    position = 0
+    with pytest.raises(Stuck):  # what a 64 KB read would do
+        next(StateReader(read).blocks("testapp.post"))
