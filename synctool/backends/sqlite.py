@@ -101,9 +101,22 @@ def row_text_digest(text: bytes | None) -> int:
     return (zlib.adler32(text) << 31) ^ zlib.crc32(text) or 1
 
 
+def column_text(column: str) -> str:
+    """SQL writing ``column``'s value so that no other value is written the same
+    way, whatever its storage class: text as its length in bytes, ``:`` and
+    the text (so a comma inside is not the next column); an integer in
+    digits; NULL as ``~``; a real (to its last digit) or a blob by
+    ``quote()``. Cheaper than ``quote()`` for all: text is not scanned for
+    quotes to double."""
+    return (
+        f"CASE typeof({column}) WHEN 'text' THEN length(CAST({column} AS BLOB)) || ':' || "
+        f"{column} WHEN 'integer' THEN {column} WHEN 'null' THEN '~' ELSE quote({column}) END"
+    )
+
+
 class SQLiteBackend(Backend):
     digests_rows = True
-    digest_method = "CRC-32 and Adler-32 of quote()"
+    digest_method = "CRC-32 and Adler-32 of each column's text, by storage class"
 
     def digest_column(self, expression, field):
         """Dates, times and booleans read as their stored text: Python's sqlite3
@@ -116,16 +129,16 @@ class SQLiteBackend(Backend):
         return expression
 
     def row_digest_sql(self, sql: str, aliases: list[str], text_columns: set[str]) -> str:
-        """Each row's digest: its columns written by ``quote()`` (exact for every
-        storage class: text, integers, reals that round-trip, blobs in
-        hexadecimal, NULL), joined, digested by :func:`row_text_digest`."""
+        """Each row's digest: its columns written one after the other, each in a
+        way no other value is written (:func:`column_text`), digested by
+        :func:`row_text_digest`."""
         self.connection.ensure_connection()
         # Registered again for each query (microseconds): the connection may be new.
         self.connection.connection.create_function(
             ROW_DIGEST_FUNCTION, 1, row_text_digest, deterministic=True
         )
         quote = self.connection.ops.quote_name
-        text = " || ',' || ".join(f"quote(t.{quote(alias)})" for alias in aliases[1:]) or "''"
+        text = " || ',' || ".join(column_text(f"t.{quote(a)}") for a in aliases[1:]) or "''"
         # sql is a compiled queryset (its values are parameters); names are quoted.
         return (
             f"SELECT t.{quote(aliases[0])}, {ROW_DIGEST_FUNCTION}(CAST({text} AS BLOB)) "  # noqa: S608
