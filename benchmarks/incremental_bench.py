@@ -114,7 +114,11 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--full-repeat", type=int, default=3, help="full syncs, whose median is the baseline"
     )
-    parser.add_argument("--workers", type=int, default=2)
+    # One worker: a sync's requests come one after the other, and with two
+    # fresh workers the route's request could land on one that has served
+    # nothing yet and pays its first request's imports (0.2-0.4 s), which a
+    # production server's long-lived workers do not.
+    parser.add_argument("--workers", type=int, default=1)
     options = parser.parse_args(argv)
     options.chunk_size = options.no_gzip = options.natural_keys = None
     options.patch = []
