@@ -1,11 +1,16 @@
 """The plugin manager: defaults, settings, entry points, laziness, errors."""
 
+import os
+import subprocess
+import sys
+
 import pytest
 from django.test import override_settings
 
 from synctool import hookspecs
 from synctool.exceptions import PluginImportError
 from synctool.plugins import DEFAULT_PLUGINS, get_plugin_manager, is_implemented
+from tests.conftest import server_env
 
 
 def names():
@@ -116,3 +121,20 @@ def test_plugin_checks_come_through_a_hook_and_a_misspelt_one_is_refused(tmp_pat
         assert ids() == ["myplugin.W001"]
     with override_settings(SYNCTOOL_PLUGINS=["misspelt_plugin"]):
         assert ids() == ["synctool.E006"]
+
+
+def test_loading_the_default_plugins_imports_no_client_module(tmp_path):
+    # A server loads the plugins on its first request: the built-in media
+    # download (requests, the client's loader) is imported only to fetch a file.
+    code = (
+        "import sys, django; django.setup();"
+        "from synctool.plugins import get_plugin_manager; get_plugin_manager();"
+        "print(sorted(m for m in sys.modules"
+        " if m.startswith('synctool.client') or m == 'requests'))"
+    )
+    env = {**os.environ, **server_env(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
