@@ -253,7 +253,10 @@ def row_digest_pages(
             targets = [_targets(using, *columns, first, final) for columns in many]
         if digest_sql is not None:
             # (pk, digest of the whole row) computed by the database.
-            if not many:
+            if not many and isinstance(rows[0][1], int):
+                # _from_database without a call per row (the usual case).
+                yield [(pk, (value & MASK_64) or 1) for pk, value in rows]
+            elif not many:
                 yield [(pk, _from_database(value)) for pk, value in rows]
             else:
                 yield [

@@ -24,6 +24,7 @@ from __future__ import annotations
 import base64
 import sys
 from array import array
+from bisect import bisect_left
 from collections.abc import Iterable, Iterator
 from typing import IO
 
@@ -131,9 +132,7 @@ def spliced(old: Rows, gone: list[int], got: list[tuple[int, int, int]]) -> Rows
     new = Rows.empty()
     start = 0
     for pk in events:
-        end = start
-        while end < len(old.pks) and old.pks[end] < pk:
-            end += 1
+        end = bisect_left(old.pks, pk, start)
         new.extend(old, start, end)
         start = end + 1 if end < len(old.pks) and old.pks[end] == pk else end
         added = adds.get(pk)
