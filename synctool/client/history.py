@@ -88,7 +88,7 @@ def close_abandoned(using: str) -> int:
     running = SyncRun.objects.using(using).filter(status=SyncRun.RUNNING)
     # An incremental state is written in the sync's transaction: a run that
     # holds one committed its rows, and only its record was left unfinished.
-    committed = running.exclude(state=None).update(status=SyncRun.SUCCEEDED)
+    committed = running.filter(state__isnull=False).update(status=SyncRun.SUCCEEDED)
     return committed + running.update(
         status=SyncRun.FAILED,
         error="interrupted: its process ended before the sync finished",
@@ -185,6 +185,6 @@ class History:
             .exclude(pk=run.pk)
         )
         SyncStateChunk.objects.using(self.using).filter(run__in=older).delete()
-        older.exclude(state=None).update(state=None)
+        older.filter(state__isnull=False).update(state=None)
         SyncRun.objects.using(self.using).filter(pk=run.pk).update(state=fingerprints)
         run.state = fingerprints

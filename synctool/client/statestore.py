@@ -140,7 +140,7 @@ def stored_state(route: str, endpoint: str, using: str) -> StoredState | None:
     run = (
         SyncRun.objects.using(using)
         .filter(route=route, endpoint=endpoint, database=using)
-        .exclude(state=None)
+        .filter(state__isnull=False)
         .order_by("-started", "-id")
         .only("state")
         .first()
