@@ -4,12 +4,15 @@ rows were updated (raw UPDATEs), 0.1% deleted and 0.1% inserted since the
 last sync.
 
 For each backend: build the data, run a full ``sync_data blog --clean``
-three times (the median is the baseline), a first ``sync_data blog --incremental`` (full, keeps the
-state), then per round change the server (``bench_change``) and run
-``sync_data blog --incremental``; each sync is its own process against a
-fresh gunicorn, timed by the OS (wall, peak RSS of the client and of the
-server worker), its bytes read from the history of syncs, and the client's
-rows checked against the server's by digest.
+three times (the median is the baseline), a first ``sync_data blog
+--incremental`` (full, keeps the state), then per round change the server
+(``bench_change``) and run ``sync_data blog --incremental``. Each sync is
+its own process against a fresh gunicorn, both databases vacuumed and
+analyzed before it (PostgreSQL), timed by the OS (wall, peak RSS of the
+client and of the server worker) and by its own record in the history of
+syncs (its seconds inside the command, without the interpreter's start and
+imports; its bytes), and the client's rows are checked against the
+server's by digest.
 
     .venv/bin/python benchmarks/incremental_bench.py --rows 200000 --backend both --repeat 3
     .venv/bin/python benchmarks/incremental_bench.py --rows 20000 --backend sqlite   # quick
@@ -39,6 +42,7 @@ from benchmarks.run import (  # noqa: E402
     Server,
     Sqlite,
     compare,
+    compile_sources,
     digest,
     django_env,
     manage,
@@ -47,16 +51,25 @@ from benchmarks.run import (  # noqa: E402
 )
 
 
-def last_bytes(backend) -> int:
+def last_record(backend) -> tuple[int, float]:
     """The bytes the newest sync moved over the network (the bodies as they
-    travelled, gzip, and the state it sent), as its history record says."""
+    travelled, gzip, and the state it sent) and its own seconds (from its
+    start to its end inside the command: no interpreter start, no imports),
+    as its history record says."""
     env = django_env(CLIENT_SETTINGS, backend.settings("client"))
     out = run([PYTHON, "-m", "django", "sync_data", "--history", "--history-limit", "1"], env,
               backend.log)  # fmt: skip
-    return int(out.splitlines()[2].split()[7])
+    columns = out.splitlines()[2].split()
+    return int(columns[7]), float(columns[8])
 
 
 def timed_sync(backend, options, *flags: str) -> dict:
+    # The client's database settled as the server's is after each change
+    # (VACUUM ANALYZE on PostgreSQL): after a sync that emptied and loaded a
+    # table, its dead row versions made the next sync's read of the local
+    # rows twice as slow until autovacuum came by, which between two daily
+    # syncs it has.
+    backend.settle("client")
     server = Server(backend.settings("server"), options, backend.log, options.workers)
     try:
         env = django_env(CLIENT_SETTINGS, backend.settings("client"), BENCH_ENDPOINT=server.url)
@@ -66,11 +79,13 @@ def timed_sync(backend, options, *flags: str) -> dict:
     finally:
         server.stop()
     check = compare(digest(backend, "server"), digest(backend, "client"), exact=True)
+    sent, sync_seconds = last_record(backend)
     return {
         "seconds": seconds,
+        "sync_seconds": sync_seconds,
         "rss_client_mb": rss / 1024,
         "rss_server_mb": server_rss / 1024,
-        "bytes": last_bytes(backend),
+        "bytes": sent,
         "digest": check,
     }
 
@@ -79,7 +94,7 @@ def median_run(runs: list[dict]) -> dict:
     """The median of each measure of ``runs``; the digest check of all of them."""
     return {
         key: statistics.median(r[key] for r in runs)
-        for key in ("seconds", "rss_client_mb", "rss_server_mb", "bytes")
+        for key in ("seconds", "sync_seconds", "rss_client_mb", "rss_server_mb", "bytes")
     } | {"digest": "ok" if all(r["digest"] == "ok" for r in runs) else "MISMATCH"}
 
 
@@ -122,13 +137,14 @@ def main(argv=None) -> int:
     options = parser.parse_args(argv)
     options.chunk_size = options.no_gzip = options.natural_keys = None
     options.patch = []
+    compile_sources()
     tmp = Path(tempfile.mkdtemp(prefix="synctool-incbench-"))
     log = tmp / "bench.log"
     print(f"log: {log}", file=sys.stderr)
     names = ["sqlite", "postgres"] if options.backend == "both" else [options.backend]
     failed = False
-    header = f"{'backend':9} {'run':22} {'seconds':>8} {'% full':>7} {'bytes':>11} {'% full':>7}"
-    lines = [header + f" {'RSS cl MB':>9} {'RSS srv MB':>10}  digest"]
+    header = f"{'backend':9} {'run':22} {'seconds':>8} {'% full':>7} {'sync s':>7} {'% full':>7}"
+    lines = [header + f" {'bytes':>11} {'% full':>7} {'RSS cl MB':>9} {'RSS srv MB':>10}  digest"]
     for name in names:
         backend = (Sqlite if name == "sqlite" else Postgres)(tmp, log)
         try:
@@ -145,8 +161,10 @@ def main(argv=None) -> int:
             results.append(("--incremental median", median_run(rounds)))
         for label, r in results:
             share = 100 * r["seconds"] / full["seconds"]
+            sync_share = 100 * r["sync_seconds"] / full["sync_seconds"]
             lines.append(
                 f"{name:9} {label:22} {r['seconds']:8.2f} {share:6.1f}%"
+                f" {r['sync_seconds']:7.2f} {sync_share:6.1f}%"
                 f" {int(r['bytes']):11,} {100 * r['bytes'] / full['bytes']:6.1f}%"
                 f" {r['rss_client_mb']:9.0f} {r['rss_server_mb']:10.0f}  {r['digest']}"
             )

@@ -26,6 +26,7 @@ the end. SQLite files live in a temporary directory.
 """
 
 import argparse
+import compileall
 import json
 import os
 import shutil
@@ -83,6 +84,14 @@ class Row:
 
 
 # -- processes ---------------------------------------------------------------
+
+
+def compile_sources() -> None:
+    """Write the bytecode of synctool and the bench project, as installing a
+    package does. Otherwise, where ``PYTHONDONTWRITEBYTECODE`` is set, every
+    measured process compiles them again (0.1-0.2 s of CPU each time)."""
+    for folder in ("synctool", "synctool_contrib", "benchmarks"):
+        compileall.compile_dir(ROOT / folder, quiet=1)
 
 
 def django_env(settings: str, database: dict, **extra) -> dict:
@@ -629,6 +638,7 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     options = parse_args(argv)
+    compile_sources()
     tmp = Path(tempfile.mkdtemp(prefix="synctool-bench-"))
     log = tmp / "bench.log"
     print(f"log: {log}", file=sys.stderr)
