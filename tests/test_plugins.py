@@ -98,6 +98,8 @@ def test_the_core_never_imports_a_contrib_plugin():
     assert offenders == []
 
 
+# Django 6.1's model checks ask each database whether it supports JSONField.
+@pytest.mark.django_db(databases="__all__")
 def test_plugin_checks_come_through_a_hook_and_a_misspelt_one_is_refused(tmp_path, monkeypatch):
     from django.core import checks
 
