@@ -150,6 +150,21 @@ class PostgreSQLBackend(Backend):
             f"FROM ({sql}) t ORDER BY 1"
         )
 
+    packs_versions = True
+
+    def packed_versions_sql(self, sql: str, key: str, version: str) -> str:
+        quote = self.connection.ops.quote_name
+        k, v = f"t.{quote(key)}", f"t.{quote(version)}"
+        # A version is an xid (below 2**32), never 0 for a live row: greatest()
+        # keeps the digest's "never 0" rule (0 means "send it again") anyway.
+        # sql is a compiled queryset (its values are parameters); names are quoted.
+        return (
+            f"SELECT count(*), max({k}), "  # noqa: S608
+            f"string_agg(int8send({k}::bigint), ''::bytea ORDER BY {k}), "
+            f"string_agg(int8send(greatest({v}, 1)), ''::bytea ORDER BY {k}) "
+            f"FROM ({sql}) t"
+        )
+
     def snapshot(self):
         """One ``REPEATABLE READ`` transaction: a consistent snapshot, no lock.
 

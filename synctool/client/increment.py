@@ -43,7 +43,7 @@ from synctool.exceptions import HookError, MalformedResponse, UnexpectedModel
 from synctool.identity import chunks
 from synctool.meta import auto_through_models
 from synctool.result import SyncResult
-from synctool.rowhash import DigestRanges, row_digest_pages, row_digests
+from synctool.rowhash import DigestRanges, row_digest_arrays, row_digests
 from synctool.wire.state import StateUpload, StreamedState
 
 CONTROL_MODEL = "synctool.increment"
@@ -198,7 +198,7 @@ class RouteIncrement:
         for label in self.tracked():
             model = self._model(label)
             everything = model._base_manager.using(self.using).all()
-            local = DigestRanges(row_digest_pages(everything, self.key_identified))
+            local = DigestRanges(row_digest_arrays(everything, self.key_identified))
             stored = self.previous.chunks(label)
             for index, chunk in enumerate(stored):
                 upper = stored[index + 1].first_key if index + 1 < len(stored) else None
@@ -357,7 +357,7 @@ class RouteIncrement:
         if spool is None:
             return
         queryset = self._model(label)._base_manager.using(self.using)
-        local = DigestRanges(row_digest_pages(queryset.all(), self.key_identified))
+        local = DigestRanges(row_digest_arrays(queryset.all(), self.key_identified))
         for keys, server in spool.blocks():
             here_pks, here = local.below(keys[-1] + 1)
             if here_pks != keys:  # rows not here (0), or here only (left out)

@@ -3,7 +3,7 @@
 The client sends, for each model, every key it holds with the digest this
 server gave that row at the last sync (:mod:`synctool.wire.state`). Inside
 the route's one snapshot, the server reads the digest of every row of the
-route's queryset (:func:`synctool.rowhash.row_digests`, by key, raw), walks
+route's queryset (:func:`synctool.rowhash.row_digest_arrays`, by key, raw), walks
 both lists in key order as they come (neither is held whole), and answers
 with, per model:
 
@@ -51,7 +51,7 @@ from synctool.identity import (
     references_by_key,
 )
 from synctool.meta import auto_many_to_many
-from synctool.rowhash import DigestRanges, integer_key, row_digest_pages
+from synctool.rowhash import DigestRanges, integer_key, row_digest_arrays
 from synctool.wire.state import MASK_48, StateReader
 
 CONTROL_MODEL = "synctool.increment"
@@ -284,13 +284,17 @@ class IncrementalExport:
         """The digest of every row (a model synced in full: the client's next state)."""
         pks: list[int] = []
         digests: list[int] = []
-        for page in row_digest_pages(queryset, self.key_identified):
-            for pk, digest in page:
-                pks.append(pk)
-                digests.append(digest & MASK_48)
-            if len(pks) >= RECORD_KEYS:
-                yield control(label, "digests", pks=pks, digests=packed(digests, "Q"))
-                pks, digests = [], []
+        for page_pks, page_digests in row_digest_arrays(queryset, self.key_identified, MASK_48):
+            pks.extend(page_pks)
+            digests.extend(page_digests)
+            while len(pks) >= RECORD_KEYS:
+                yield control(
+                    label,
+                    "digests",
+                    pks=pks[:RECORD_KEYS],
+                    digests=packed(digests[:RECORD_KEYS], "Q"),
+                )
+                del pks[:RECORD_KEYS], digests[:RECORD_KEYS]
         if pks:
             yield control(label, "digests", pks=pks, digests=packed(digests, "Q"))
 
@@ -298,7 +302,7 @@ class IncrementalExport:
         """Compare the server's rows with the client's state, block by block of
         the state, in key order (a block where nothing changed is one
         comparison of two arrays)."""
-        mine = DigestRanges(row_digest_pages(queryset, self.key_identified), mask=MASK_48)
+        mine = DigestRanges(row_digest_arrays(queryset, self.key_identified, MASK_48))
         sent_pks: list[int] = []
         sent_digests: list[int] = []
         deleted: list[int] = []

@@ -106,13 +106,19 @@ def from_little_endian(typecode: str, data: bytes) -> array:
 def low_48_bits(values: array) -> bytes:
     """The low 48 bits of each 64-bit value, 6 little-endian bytes each."""
     data = little_endian(values)
-    return b"".join([data[start : start + 6] for start in range(0, len(data), 8)])
+    out = bytearray(len(values) * 6)
+    # Byte i of every value, moved by extended slices (in C, not per value).
+    for byte in range(6):
+        out[byte::6] = data[byte::8]
+    return bytes(out)
 
 
 def from_low_48_bits(data: bytes) -> array:
     """The values :func:`low_48_bits` wrote (their high 16 bits 0)."""
-    padded = b"".join([data[start : start + 6] + b"\0\0" for start in range(0, len(data), 6)])
-    return from_little_endian("Q", padded)
+    padded = bytearray(len(data) // 6 * 8)
+    for byte in range(6):
+        padded[byte::8] = data[byte::6]
+    return from_little_endian("Q", bytes(padded))
 
 
 class StateEncoder:

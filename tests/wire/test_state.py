@@ -3,13 +3,22 @@ block by block, every key a 64-bit integer can hold, and refused when it is
 not such a state."""
 
 import io
+import random
 import zlib
 from array import array
 
 import pytest
 
 from synctool.exceptions import LimitExceeded, MalformedResponse
-from synctool.wire.state import BLOCK_ROWS, MAGIC, MASK_48, StateReader, StateUpload
+from synctool.wire.state import (
+    BLOCK_ROWS,
+    MAGIC,
+    MASK_48,
+    StateReader,
+    StateUpload,
+    from_low_48_bits,
+    low_48_bits,
+)
 
 
 def flattened(blocks):
@@ -52,6 +61,17 @@ def test_every_row_of_every_model_comes_back_in_order_through_any_reads():
     assert list(flattened(state.blocks("a.first"))) == travelled(rows["a.first"])
     assert list(flattened(state.blocks("a.empty"))) == []
     assert list(flattened(state.blocks("a.second"))) == travelled(rows["a.second"])
+
+
+@pytest.mark.parametrize("count", [0, 1, 2, 7, 1000])
+def test_digests_travel_as_their_low_48_bits_six_bytes_each(count):
+    rng = random.Random(count)
+    edges = [0, 1, MASK_48, MASK_48 + 1, 2**64 - 1, 0x0102030405060708]
+    values = array("Q", (edges + [rng.getrandbits(64) for _ in range(count)])[:count])
+    data = low_48_bits(values)
+    assert len(data) == 6 * count
+    assert data == b"".join(v.to_bytes(8, "little")[:6] for v in values)
+    assert from_low_48_bits(data) == array("Q", (v & MASK_48 for v in values))
 
 
 def test_a_model_the_server_does_not_compare_is_skipped():
