@@ -18,6 +18,8 @@ from array import array
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator
 from hashlib import blake2b
+from itertools import islice
+from operator import lt
 
 import orjson
 from django.db import connections, models
@@ -321,6 +323,11 @@ def row_digest_arrays(
         if sys.byteorder == "little":
             pks.byteswap()
             digests.byteswap()
+        if not all(map(lt, pks, islice(pks, 1, None))):
+            # The database aggregated the page out of key order: sort it here.
+            order = sorted(range(len(pks)), key=pks.__getitem__)
+            pks = array("q", (pks[index] for index in order))
+            digests = array("Q", (digests[index] for index in order))
         if mask != MASK_64 and max(digests) > mask:
             digests = array("Q", (digest & mask for digest in digests))
         yield pks, digests

@@ -172,9 +172,10 @@ class Backend:
     def packed_versions_sql(self, sql: str, key: str, version: str) -> str | None:
         """``sql`` (one page of ``(key, version)`` rows, in key order) rewritten
         to one row: the number of rows, the last key, and the keys and the
-        versions as big-endian 64-bit integers end to end, so that a page of
-        versions is read without a Python object per row; None: the backend
-        cannot (the rows are read one by one)."""
+        versions as big-endian 64-bit integers end to end (in key order, which
+        the reader checks), so that a page of versions is read without a
+        Python object per row; None: the backend cannot (the rows are read
+        one by one)."""
         return None
 
     # -- one sync at a time -----------------------------------------------------

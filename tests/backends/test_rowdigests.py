@@ -140,3 +140,24 @@ def test_digest_arrays_and_ranges_give_every_row_once_in_key_order(monkeypatch, 
         [],
     ]
     assert [d for _, ds in parts for d in ds] == [d for _, d in expected]
+
+
+@pytest.mark.skipif(BACKEND != "postgres", reason="PostgreSQL's packed row versions")
+def test_a_page_the_database_aggregated_out_of_key_order_is_sorted(monkeypatch):
+    from synctool.backends.postgresql import PostgreSQLBackend
+
+    packed = PostgreSQLBackend.packed_versions_sql
+
+    def reversed_pages(self, sql, key, version):
+        straight = packed(self, sql, key, version)
+        reversed_ = straight.replace("''::bytea)", f"''::bytea ORDER BY t.{key} DESC)")
+        assert reversed_.count("DESC") == 2
+        return reversed_
+
+    for index in range(7):
+        Tag.objects.create(name=f"tag {index}")
+    expected = sorted(row_digests(Tag.objects.all()))
+    monkeypatch.setattr(PostgreSQLBackend, "packed_versions_sql", reversed_pages)
+    monkeypatch.setattr(rowhash, "FETCH_ROWS", 3)
+    pages = list(rowhash.row_digest_arrays(Tag.objects.all()))
+    assert [(pk, d) for pks, ds in pages for pk, d in zip(pks, ds, strict=True)] == expected
