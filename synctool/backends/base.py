@@ -166,17 +166,17 @@ class Backend:
         be compared as text (see :func:`synctool.rowhash.hash_safe`)."""
         return None
 
-    # Whether packed_versions_sql can read a page of row versions in one row.
+    # Whether packed_versions_sql can read a page of row versions in one row
+    # (False: the rows are read one by one).
     packs_versions = False
 
-    def packed_versions_sql(self, sql: str, key: str, version: str) -> str | None:
+    def packed_versions_sql(self, sql: str, key: str, version: str) -> str:
         """``sql`` (one page of ``(key, version)`` rows, in key order) rewritten
         to one row: the number of rows, the last key, and the keys and the
         versions as big-endian 64-bit integers end to end (in key order, which
         the reader checks), so that a page of versions is read without a
-        Python object per row; None: the backend cannot (the rows are read
-        one by one)."""
-        return None
+        Python object per row. Only called where ``packs_versions``."""
+        raise NotImplementedError
 
     # -- one sync at a time -----------------------------------------------------
 

@@ -75,6 +75,18 @@ def packed(values: list[int], typecode: str) -> str:
     return base64.b64encode(numbers.tobytes()).decode("ascii")
 
 
+def digest_records(
+    label: str, pks: list[int], digests: list[int], *, final: bool = False
+) -> Iterator[dict]:
+    """``digests`` records of ``RECORD_KEYS`` rows each, taken off the front of
+    ``pks`` and ``digests`` (the rest, shorter, too when ``final``)."""
+    while len(pks) >= RECORD_KEYS or (final and pks):
+        yield control(
+            label, "digests", pks=pks[:RECORD_KEYS], digests=packed(digests[:RECORD_KEYS], "Q")
+        )
+        del pks[:RECORD_KEYS], digests[:RECORD_KEYS]
+
+
 def fingerprint(model: type[models.Model], using: str) -> str:
     """What the digests of ``model``'s rows stand for on this server.
 
@@ -287,16 +299,8 @@ class IncrementalExport:
         for page_pks, page_digests in row_digest_arrays(queryset, self.key_identified, MASK_48):
             pks.extend(page_pks)
             digests.extend(page_digests)
-            while len(pks) >= RECORD_KEYS:
-                yield control(
-                    label,
-                    "digests",
-                    pks=pks[:RECORD_KEYS],
-                    digests=packed(digests[:RECORD_KEYS], "Q"),
-                )
-                del pks[:RECORD_KEYS], digests[:RECORD_KEYS]
-        if pks:
-            yield control(label, "digests", pks=pks, digests=packed(digests, "Q"))
+            yield from digest_records(label, pks, digests)
+        yield from digest_records(label, pks, digests, final=True)
 
     def _compare(self, label, queryset, changed: list[int]) -> Iterator[dict]:
         """Compare the server's rows with the client's state, block by block of
@@ -320,26 +324,13 @@ class IncrementalExport:
             for pk, digest in block_sent:
                 send(pk, digest)
             deleted.extend(block_deleted)
-            while len(sent_pks) >= RECORD_KEYS:
-                yield control(
-                    label,
-                    "digests",
-                    pks=sent_pks[:RECORD_KEYS],
-                    digests=packed(sent_digests[:RECORD_KEYS], "Q"),
-                )
-                del sent_pks[:RECORD_KEYS], sent_digests[:RECORD_KEYS]
+            yield from digest_records(label, sent_pks, sent_digests)
             while len(deleted) >= RECORD_KEYS:
                 yield control(label, "deleted", pks=deleted[:RECORD_KEYS])
                 del deleted[:RECORD_KEYS]
         pks, digests = mine.below(None)  # beyond the client's last key: new rows
         for pk, digest in zip(pks, digests, strict=True):
             send(pk, digest)
-        for start in range(0, len(sent_pks), RECORD_KEYS):
-            yield control(
-                label,
-                "digests",
-                pks=sent_pks[start : start + RECORD_KEYS],
-                digests=packed(sent_digests[start : start + RECORD_KEYS], "Q"),
-            )
+        yield from digest_records(label, sent_pks, sent_digests, final=True)
         for keys in chunks(deleted, RECORD_KEYS):
             yield control(label, "deleted", pks=keys)
