@@ -65,3 +65,17 @@ def test_spliced_removes_and_adds_rows_in_key_order(seed):
     assert list(zip(new.server, new.local, strict=True)) == [
         expected[pk] for pk in sorted(expected)
     ]
+
+
+def test_digest_records_cut_whole_records_and_the_rest_at_the_end(monkeypatch):
+    from synctool.server import increment
+
+    monkeypatch.setattr(increment, "RECORD_KEYS", 3)
+    pks, digests = list(range(1, 8)), list(range(11, 18))
+    whole = list(increment.digest_records("a.b", pks, digests))
+    assert [record["fields"]["pks"] for record in whole] == [[1, 2, 3], [4, 5, 6]]
+    assert (pks, digests) == ([7], [17])
+    rest = list(increment.digest_records("a.b", pks, digests, final=True))
+    assert [record["fields"]["pks"] for record in rest] == [[7]]
+    assert rest[0]["fields"]["digests"] == increment.packed([17], "Q")
+    assert (pks, digests) == ([], [])
