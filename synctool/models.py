@@ -55,9 +55,10 @@ class SyncRun(models.Model):
     bytes_on_wire = models.BigIntegerField(
         default=0, help_text="The bodies as they travelled (compressed), and the state sent."
     )
-    # The incremental state's models and the server's fingerprint of each
-    # ({label: fingerprint}); its rows are in SyncStateChunk. Kept only on the
-    # newest successful incremental run of a route into a database.
+    # The incremental state's models, with the server's fingerprint of each
+    # and what this database's digests stood for ({label: {"server": ...,
+    # "local": ...}}, see synctool.rowhash.local_mark); its rows are in
+    # SyncStateChunk. Kept only on the newest successful incremental run of a route into a database.
     state = models.JSONField(null=True, blank=True, editable=False)
 
     class Meta:

@@ -17,7 +17,7 @@ import sys
 from array import array
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator
-from hashlib import blake2b
+from hashlib import blake2b, sha256
 from itertools import islice
 from operator import lt
 
@@ -26,6 +26,7 @@ from django.db import connections, models
 from django.db.models import F, Func, TextField, Value
 from django.db.models.functions import MD5, Concat
 
+import synctool
 from synctool.backends import backend_for
 from synctool.identity import key_columns, key_paths, path_field, references_by_key
 from synctool.meta import auto_many_to_many
@@ -178,6 +179,30 @@ def row_md5(columns: list[str], backend) -> MD5:
         parts += [Func(F(name), function=backend.quote_function, output_field=TextField())]
         parts.append(Value(","))
     return MD5(Concat(*parts, output_field=TextField()))
+
+
+def local_mark(model: type[models.Model], using: str) -> str:
+    """What this database's digests of ``model``'s rows stand for, kept in an
+    incremental state beside them: how a row is digested, the columns (as
+    the model names them and as the table holds them, see
+    :meth:`~synctool.backends.base.Backend.schema_mark`) and many-to-many
+    tables. When it changes (a migration here), the stored local digests no
+    longer tell whether a row changed, and the model is synced in full."""
+    connection = connections[using]
+    backend = backend_for(connection)
+    opts = model._meta
+    parts = [
+        synctool.__version__,
+        opts.label_lower,
+        "version" if backend.row_version(model) is not None else backend.digest_method,
+        *(
+            f"{field.attname}:{field.column}:{field.db_type(connection)}"
+            for field in opts.local_concrete_fields
+        ),
+        *(field.remote_field.through._meta.db_table for field in auto_many_to_many(model)),
+        backend.schema_mark(model),
+    ]
+    return sha256("\x00".join(parts).encode()).hexdigest()[:32]
 
 
 def row_digests(

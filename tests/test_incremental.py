@@ -11,6 +11,7 @@ import pytest
 from django.db import connections
 
 from synctool import exceptions, hookimpl
+from synctool.backends import backend_for
 from synctool.client.statestore import stored_state
 from synctool.models import SyncRun, SyncStateChunk
 from tests.conftest import e2e
@@ -212,13 +213,65 @@ def test_a_changed_server_fingerprint_syncs_in_full_and_says_so(client_for):
     client = client_for()
     client.sync("blogs", incremental=True)
     run = SyncRun.objects.using("default").filter(state__isnull=False).get()
-    run.state["testapp.post"] = "from another server configuration"
+    run.state["testapp.post"]["server"] = "from another server configuration"
     run.save(using="default", update_fields=["state"])
     result = client.sync("blogs", incremental=True)
     assert result.modes["testapp.post"] == "full"
     assert result.modes["testapp.blog"] == "content"
-    assert any("testapp.post synced in full" in note and "changed" in note for note in result.notes)
+    assert any(
+        "testapp.post synced in full" in note and "changed on the server" in note
+        for note in result.notes
+    )
     assert_as_clean_sync_gives()
+
+
+@e2e
+@pytest.mark.parametrize(
+    ("side", "reason"), [("default", "changed in this database"), ("server", "on the server")]
+)
+def test_a_column_dropped_and_added_again_syncs_in_full(client_for, side, reason):
+    """A migration (here or on the server) that changes values without
+    writing rows (on PostgreSQL no row gets a new version) is followed."""
+    seed(10)
+    client = client_for()
+    client.sync("blogs", incremental=True)
+    with connections[side].cursor() as cursor:
+        cursor.execute("ALTER TABLE testapp_post DROP COLUMN views")
+        cursor.execute("ALTER TABLE testapp_post ADD COLUMN views integer NOT NULL DEFAULT 0")
+    assert set(Post.objects.using(side).values_list("views", flat=True)) == {0}
+    other = "server" if side == "default" else "default"
+    changed = Post.objects.using(other).exclude(views=0).count()
+    result = client.sync("blogs", incremental=True)
+    assert result.modes["testapp.blog"] == "content"
+    if backend_for(connections[side]).row_version(Post) is not None:
+        # The rows' versions did not change: the table's did.
+        assert result.modes["testapp.post"] == "full"
+        assert any(
+            "testapp.post synced in full" in note and reason in note for note in result.notes
+        )
+    else:
+        # Every row whose views were not 0 changed: each is sent again.
+        assert result.modes["testapp.post"] == "content"
+        assert result.models["testapp.post"].received == changed == 9
+    assert_as_clean_sync_gives()
+    again = client.sync("blogs", incremental=True)
+    assert again.modes["testapp.post"] == "content"
+    assert again.models["testapp.post"].received == 0
+
+
+@e2e
+def test_a_state_kept_by_an_older_synctool_syncs_in_full(client_for):
+    seed(10)
+    client = client_for()
+    client.sync("blogs", incremental=True)
+    run = SyncRun.objects.using("default").filter(state__isnull=False).get()
+    run.state = {label: marks["server"] for label, marks in run.state.items()}
+    run.save(using="default", update_fields=["state"])
+    result = client.sync("blogs", incremental=True)
+    assert set(result.modes.values()) == {"full"}
+    assert any("kept by an older synctool" in note for note in result.notes)
+    assert_as_clean_sync_gives()
+    assert client.sync("blogs", incremental=True).modes["testapp.post"] == "content"
 
 
 @e2e

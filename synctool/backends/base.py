@@ -158,6 +158,14 @@ class Backend:
         digested."""
         return None
 
+    def schema_mark(self, model: type[models.Model]) -> str:
+        """What of ``model``'s table its row versions do not show: a change to
+        the table itself (a column added with a default, dropped, or dropped
+        and added again) changes no row's version, so it must change the
+        incremental state's fingerprint instead. Empty where rows are
+        digested by their columns, whose values show such a change."""
+        return ""
+
     def row_digest_sql(self, sql: str, aliases: list[str], text_columns: set[str]) -> str | None:
         """``sql`` (selecting ``aliases``, the key first) rewritten to select
         ``(key, digest of the row)`` computed by the database (an integer, or

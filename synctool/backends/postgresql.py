@@ -132,6 +132,23 @@ class PostgreSQLBackend(Backend):
             f"{quoted}.xmin::text::bigint", [], output_field=models.BigIntegerField()
         )
 
+    def schema_mark(self, model: type[models.Model]) -> str:
+        """The table's columns as the catalog numbers them, dropped ones
+        included: ``ALTER TABLE ... ADD COLUMN ... DEFAULT`` and ``DROP
+        COLUMN`` change no row's ``xmin`` but always this (a column dropped and
+        added again gets a new number)."""
+        if self.row_version(model) is None:
+            return ""
+        with self.connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT string_agg(attnum || ' ' || attname || ' ' || atttypid || ' ' "
+                "|| atttypmod || ' ' || attisdropped, ',' ORDER BY attnum) "
+                "FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attnum > 0",
+                [self.connection.ops.quote_name(model._meta.db_table)],
+            )
+            row = cursor.fetchone()
+        return row[0] or "" if row else ""
+
     def row_digest_sql(self, sql: str, aliases: list[str], text_columns: set[str]) -> str:
         """Each row's digest computed by PostgreSQL: ``hash_record_extended``
         (14 and newer; four times faster than ``md5`` of the row's text), with

@@ -172,7 +172,7 @@ class History:
                 ],
             )  # fmt: skip
 
-    def keep_state(self, index: int, fingerprints: dict[str, str]) -> None:
+    def keep_state(self, index: int, state: dict[str, dict]) -> None:
         """Make run ``index`` the holder of its route's incremental state (its
         chunks written already), and drop the state of older runs. Called in
         the sync's transaction: the state and the data commit together."""
@@ -186,5 +186,5 @@ class History:
         )
         SyncStateChunk.objects.using(self.using).filter(run__in=older).delete()
         older.filter(state__isnull=False).update(state=None)
-        SyncRun.objects.using(self.using).filter(pk=run.pk).update(state=fingerprints)
-        run.state = fingerprints
+        SyncRun.objects.using(self.using).filter(pk=run.pk).update(state=state)
+        run.state = state

@@ -38,12 +38,13 @@ from synctool.client.statestore import (
     KeyDigestSpool,
     Rows,
     StoredState,
+    state_marks,
 )
 from synctool.exceptions import HookError, MalformedResponse, UnexpectedModel
 from synctool.identity import chunks
 from synctool.meta import auto_through_models
 from synctool.result import SyncResult
-from synctool.rowhash import DigestRanges, row_digest_arrays, row_digests
+from synctool.rowhash import DigestRanges, local_mark, row_digest_arrays, row_digests
 from synctool.wire.state import StateUpload, StreamedState
 
 CONTROL_MODEL = "synctool.increment"
@@ -172,6 +173,10 @@ class RouteIncrement:
         self.result = result
         self.modes: dict[str, str] = {}
         self.reasons: dict[str, str] = {}
+        # Why a model of the previous state is synced in full all the same,
+        # found here (the server, not sent its state, says only "no earlier state").
+        self.local_reasons: dict[str, str] = {}
+        self.local_marks: dict[str, str] = {}
         self.fingerprints: dict[str, str] = {}
         self.received: dict[str, KeyDigestSpool] = {}
         self.deleted: dict[str, KeyDigestSpool] = {}
@@ -179,13 +184,31 @@ class RouteIncrement:
     def _model(self, label: str) -> type[models.Model]:
         return apps.get_model(label)
 
+    def local_mark(self, label: str) -> str:
+        """What this database's digests of ``label`` stand for now (read once)."""
+        if label not in self.local_marks:
+            self.local_marks[label] = local_mark(self._model(label), self.using)
+        return self.local_marks[label]
+
     def tracked(self) -> list[str]:
-        """The route's models the previous state holds, in the route's order."""
+        """The route's models the previous state holds, in the route's order,
+        less those whose table changed here since (synced in full)."""
         if self.previous is None:
             return []
-        return [
-            label for label in self.labels if label in self.cleanable and label in self.previous
-        ]
+        tracked = []
+        for label in self.labels:
+            if label not in self.cleanable or label not in self.previous:
+                continue
+            kept = self.previous.local_marks.get(label)
+            if kept == self.local_mark(label):
+                tracked.append(label)
+            elif kept is None:
+                self.local_reasons[label] = "the state was kept by an older synctool"
+            else:
+                self.local_reasons[label] = (
+                    "its table or synctool changed in this database since the last sync"
+                )
+        return tracked
 
     def state_models(self) -> list[tuple[str, str]]:
         """``(label, fingerprint)`` of the models whose state is sent, in order."""
@@ -258,7 +281,9 @@ class RouteIncrement:
                 f"the server would empty {label}, which the route may not clean"
             )
         self.modes[label] = mode
-        if fields.get("reason"):
+        if label in self.local_reasons:
+            self.reasons[label] = self.local_reasons[label]
+        elif fields.get("reason"):
             self.reasons[label] = str(fields["reason"])
         if fields.get("fingerprint"):
             self.fingerprints[label] = str(fields["fingerprint"])
@@ -318,10 +343,10 @@ class RouteIncrement:
         spool = self.deleted.get(label)
         return spool.keys() if spool is not None else iter(())
 
-    def save_state(self, run_id: int) -> dict[str, str]:
+    def save_state(self, run_id: int) -> dict[str, dict]:
         """Write the state this sync leaves for run ``run_id`` (in the sync's
         transaction): what the server and this database hold now, per model.
-        Returns ``{label: fingerprint}`` of the models it holds."""
+        Returns the run's ``state`` (:func:`~synctool.client.statestore.state_marks`)."""
         kept = {}
         for label, mode in self.modes.items():
             if mode == "merge" or label not in self.fingerprints:
@@ -335,7 +360,7 @@ class RouteIncrement:
             kept[label] = self.fingerprints[label]
         for spool in (*self.received.values(), *self.deleted.values()):
             spool.close()
-        return kept
+        return state_marks(kept, {label: self.local_mark(label) for label in kept})
 
     def _received_rows(self, label: str) -> Iterator[tuple[int, int, int]]:
         """``(key, server digest, local digest)`` of every row received, in key

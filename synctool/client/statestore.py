@@ -100,11 +100,21 @@ class StoredState:
 
     :param run_id: the :class:`~synctool.models.SyncRun` holding it.
     :param fingerprints: ``{label: the server's fingerprint}`` of its models.
+    :param local_marks: ``{label: what this database's digests stood for}``
+        (:func:`synctool.rowhash.local_mark`); a model without one (a state
+        kept by an older synctool) is synced in full.
     """
 
-    def __init__(self, run_id: int, fingerprints: dict[str, str], using: str):
+    def __init__(
+        self,
+        run_id: int,
+        fingerprints: dict[str, str],
+        using: str,
+        local_marks: dict[str, str] | None = None,
+    ):
         self.run_id = run_id
         self.fingerprints = fingerprints
+        self.local_marks = local_marks or {}
         self.using = using
 
     def __contains__(self, label: str) -> bool:
@@ -147,7 +157,23 @@ def stored_state(route: str, endpoint: str, using: str) -> StoredState | None:
     )
     if run is None or not isinstance(run.state, dict):
         return None
-    return StoredState(run.pk, {str(k): str(v) for k, v in run.state.items()}, using)
+    fingerprints, local_marks = {}, {}
+    for label, marks in run.state.items():
+        if isinstance(marks, dict):
+            fingerprints[str(label)] = str(marks.get("server"))
+            if marks.get("local"):
+                local_marks[str(label)] = str(marks["local"])
+        else:  # a state kept before local marks: the server's fingerprint alone
+            fingerprints[str(label)] = str(marks)
+    return StoredState(run.pk, fingerprints, using, local_marks)
+
+
+def state_marks(fingerprints: dict[str, str], local_marks: dict[str, str]) -> dict[str, dict]:
+    """A :class:`~synctool.models.SyncRun`'s ``state``: per model, the server's
+    fingerprint and this database's mark."""
+    return {
+        label: {"server": mark, "local": local_marks[label]} for label, mark in fingerprints.items()
+    }
 
 
 class ChunkWriter:

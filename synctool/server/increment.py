@@ -90,12 +90,13 @@ def digest_records(
 def fingerprint(model: type[models.Model], using: str) -> str:
     """What the digests of ``model``'s rows stand for on this server.
 
-    The columns read, how a row is digested (its version or its columns),
-    the synctool version, the plugins and the scrub settings: when any
-    changes, the same stored row may be sent differently or digested
-    differently, so the client's digests no longer tell, and the model is
-    synced in full. Keyed with ``SECRET_KEY``, so it tells the client nothing
-    about them.
+    The columns read (and, where a row's version stands for them, the
+    table's own, see :meth:`~synctool.backends.base.Backend.schema_mark`),
+    how a row is digested (its version or its columns), the synctool
+    version, the plugins and the scrub settings: when any changes, the same
+    stored row may be sent differently or digested differently, so the
+    client's digests no longer tell, and the model is synced in full.
+    Keyed with ``SECRET_KEY``, so it tells the client nothing about them.
     """
     opts = model._meta
     backend = backend_for(connections[using])
@@ -105,6 +106,7 @@ def fingerprint(model: type[models.Model], using: str) -> str:
         opts.label_lower,
         "digest of the row's version" if versioned else backend.digest_method,
         *(f"{f.attname}:{f.get_internal_type()}" for f in opts.local_concrete_fields),
+        backend.schema_mark(model),
         *sorted(
             f"{name}={getattr(django_settings, name)!r}"
             for name in dir(django_settings)
