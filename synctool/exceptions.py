@@ -151,7 +151,9 @@ class MediaDownloadError(MediaError):
 
 
 class ExportError(SynctoolError):
-    """The server could not serialize a route (it logs this; the client sees a cut body)."""
+    """The server could not serialize a route. The server logs it and, the
+    status line being sent already, ends the body with the message and cuts
+    it; the client raises this with the server's message."""
 
 
 class DanglingReference(ExportError):

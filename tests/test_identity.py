@@ -442,3 +442,31 @@ def test_cleaning_a_child_model_never_leaves_its_parent_rows_behind(client_for):
     # The parent's fields travel with the parent (Place), which this route does not carry.
     assert list(Restaurant.objects.values_list("pk", "serves_pizza")) == [(1, True)]
     assert list(Place.objects.values_list("pk", flat=True)) == [1]
+
+
+@e2e
+@pytest.mark.parametrize("kind", ["clean", "incremental", "verify"])
+def test_a_generic_key_to_a_deleted_user_names_the_row(laptop, client_for, kind):
+    """The server finds the dangling reference after its status line: the
+    client still gets its message (model, row, field), not "the connection
+    was cut", and the local data stays as it was."""
+    make_shop(customers=2, orders=1)
+    client = client_for()
+    client.sync("orders", incremental=True)
+    before = by_identity("default")
+    gone = User.objects.using("server").get(username="user0")
+    about_users = ContentType.objects.db_manager("server").get_for_model(User)
+    comment = Comment.objects.using("server").get(content_type=about_users, object_id=gone.pk)
+    # A generic relation does not cascade: deleting the user leaves the comment.
+    User.objects.using("server").filter(pk=gone.pk).delete()
+    expected = (
+        rf"the server stopped after \d+ objects: shop\.Comment pk={comment.pk}: "
+        rf"object_id points at auth\.User pk='?{gone.pk}'?, which does not exist"
+    )
+    with pytest.raises(exceptions.ExportError, match=expected) as raised:
+        if kind == "verify":
+            client.verify("orders")
+        else:
+            client.sync("orders", **{kind: True})
+    assert not isinstance(raised.value, exceptions.IncompleteResponse)
+    assert by_identity("default") == before

@@ -15,7 +15,9 @@ import ijson
 import orjson
 from ijson.common import ObjectBuilder
 
-from synctool.exceptions import IncompleteResponse, LimitExceeded, MalformedResponse
+from synctool.exceptions import ExportError, IncompleteResponse, LimitExceeded, MalformedResponse
+from synctool.text import printable
+from synctool.wire.encode import ERROR_MODEL, MAX_ERROR_CHARS
 
 # 19 digits in a row: a line that may hold an integer orjson cannot read
 # exactly (beyond 64 bits); the standard json module reads those lines.
@@ -30,7 +32,9 @@ def _may_hold_a_long_integer(line: bytes) -> bool:
 
 
 def check_fixture_object(obj, position: int) -> dict:
-    """Return ``obj`` if it looks like a fixture object, else raise."""
+    """Return ``obj`` if it looks like a fixture object, else raise (an
+    :class:`~synctool.exceptions.ExportError` with the server's message where
+    it is the server's :data:`~synctool.wire.encode.ERROR_MODEL` object)."""
     if (
         not isinstance(obj, dict)
         or not isinstance(obj.get("model"), str)
@@ -40,6 +44,9 @@ def check_fixture_object(obj, position: int) -> dict:
             f"object #{position} is not a fixture object "
             f'({{"model": ..., "pk": ..., "fields": {{...}}}}): {str(obj)[:120]}'
         )
+    if obj["model"] == ERROR_MODEL:
+        message = printable(str(obj["fields"].get("message", "")))[:MAX_ERROR_CHARS]
+        raise ExportError(f"the server stopped after {position - 1} objects: {message}")
     return obj
 
 

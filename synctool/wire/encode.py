@@ -13,7 +13,13 @@ from collections.abc import Iterable, Iterator
 
 import orjson
 
+from synctool.exceptions import ExportError
+
 OUTPUT_BUFFER_SIZE = 64 * 1024
+# The reserved model of the object that tells the client why the server
+# stopped (see encode_fixture), and the longest message it carries.
+ERROR_MODEL = "synctool.error"
+MAX_ERROR_CHARS = 2000
 # orjson 3.13 writes a time with 10000-99999 microseconds with five digits
 # ("00:00:00.10000" for 0.01 s), which reads back as 0.1 s.
 _ORJSON_TIMES_OK = orjson.dumps(datetime.time(0, 0, 0, 10000)) == b'"00:00:00.010000"'
@@ -78,15 +84,30 @@ def encode_object(obj: dict) -> bytes:
 
 
 def encode_fixture(objects: Iterable[dict]) -> Iterator[bytes]:
-    """Yield the fixture for ``objects`` in chunks of about 64 KiB."""
+    """Yield the fixture for ``objects`` in chunks of about 64 KiB.
+
+    An :class:`~synctool.exceptions.ExportError` raised while the objects
+    are made (a row pointing at one that does not exist) comes after the
+    status line was sent: the objects so far go out, then one
+    :data:`ERROR_MODEL` object with its message, then the error is raised
+    again, which cuts the body before its closing bracket. The client
+    raises with the server's message instead of only "the connection was
+    cut"; ``loaddata`` still sees an incomplete fixture. Other exceptions
+    say nothing to the client (their messages may tell too much).
+    """
     buffer = bytearray(b"[")
     separator = b"\n"
-    for obj in objects:
-        buffer += separator
-        buffer += encode_object(obj)
-        separator = b",\n"
-        if len(buffer) >= OUTPUT_BUFFER_SIZE:
-            yield bytes(buffer)
-            buffer.clear()
+    try:
+        for obj in objects:
+            buffer += separator
+            buffer += encode_object(obj)
+            separator = b",\n"
+            if len(buffer) >= OUTPUT_BUFFER_SIZE:
+                yield bytes(buffer)
+                buffer.clear()
+    except ExportError as exc:
+        record = {"model": ERROR_MODEL, "fields": {"message": str(exc)[:MAX_ERROR_CHARS]}}
+        yield bytes(buffer + separator + encode_object(record) + b"\n")
+        raise
     buffer += b"\n]\n"
     yield bytes(buffer)

@@ -1,10 +1,16 @@
 import datetime
 import decimal
 import json
+import zlib
 
 import pytest
 
-from synctool.exceptions import IncompleteResponse, MalformedResponse
+from synctool.exceptions import (
+    DanglingReference,
+    ExportError,
+    IncompleteResponse,
+    MalformedResponse,
+)
 from synctool.wire import decode_fixture, encode_fixture, encode_object
 
 
@@ -153,3 +159,59 @@ def test_data_after_the_closing_bracket_is_refused_even_without_a_newline(chunk_
 def test_lines_without_commas_are_still_read(chunk_size):
     body = b"[\n" + b"\n".join([GOOD % 1, GOOD % 2, GOOD % 3]) + b"\n]"
     assert [obj["pk"] for obj in decode_fixture(chunked(body, chunk_size))] == [1, 2, 3]
+
+
+def _failing_export(error: Exception, rows: int = 3):
+    for pk in range(1, rows + 1):
+        yield {"model": "a.b", "pk": pk, "fields": {"t": "x" * 100}}
+    raise error
+
+
+def _sent_before(chunks) -> list[bytes]:
+    """What a server sends of ``chunks`` before the error cuts them."""
+    sent = []
+    try:
+        for chunk in chunks:
+            sent.append(chunk)
+    except Exception:  # noqa: BLE001 - the server logs it and cuts the body
+        pass
+    return sent
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+def test_an_export_error_reaches_the_client_with_its_message(compressed):
+    from synctool.wire import gunzip_chunks, gzip_chunks
+
+    message = "shop.Comment pk=5: object_id points at auth.User pk=9, which does not exist"
+    chunks = encode_fixture(_failing_export(DanglingReference(message)))
+    if compressed:
+        chunks = gzip_chunks(chunks, 1)
+    sent = _sent_before(chunks)
+    received = gunzip_chunks(sent) if compressed else iter(sent)
+    decoded = []
+    with pytest.raises(ExportError, match="stopped after 3 objects: shop.Comment pk=5") as caught:
+        for obj in decode_fixture(received):
+            decoded.append(obj["pk"])
+    assert not isinstance(caught.value, IncompleteResponse)
+    assert decoded == [1, 2, 3]
+    # Still no complete fixture for loaddata: the closing bracket never comes.
+    body = b"".join(sent)
+    if compressed:
+        body = zlib.decompressobj(31).decompress(body)
+    assert body.endswith(b'"}}\n') and b"\n]" not in body
+
+
+def test_other_server_errors_tell_the_client_nothing():
+    chunks = encode_fixture(_failing_export(RuntimeError("password=hunter2")))
+    body = b"".join(_sent_before(chunks))
+    assert b"hunter2" not in body
+    with pytest.raises(IncompleteResponse):
+        list(decode_fixture([body]))
+
+
+def test_a_servers_error_message_is_made_printable():
+    body = b'[\n{"model":"synctool.error","fields":{"message":"bad \\u001b]0;title\\u0007 row"}}\n'
+    with pytest.raises(ExportError) as caught:
+        list(decode_fixture([body]))
+    assert "\x1b" not in str(caught.value) and "\x07" not in str(caught.value)
+    assert "bad ]0;title row" in str(caught.value)
