@@ -1,4 +1,4 @@
-"""The history of syncs in the Django admin, read-only."""
+"""The history of syncs in the Django admin: read-only, but old records may be pruned."""
 
 from django.contrib import admin
 

@@ -1,7 +1,7 @@
 """System checks (``manage.py check``), ids ``synctool.E001`` ... and ``W001``.
 
 E001  (check --deploy) a route is served but no API token is configured
-E002  SYNCTOOL_API_TOKEN is not a string or a list of strings
+E002  SYNCTOOL_API_TOKEN is not a string, a list of strings or a dict of token: routes
 E003  SYNCTOOL_ROUTES is malformed (not a dict, unknown keys, ...)
 E004  a route names an app or model that is not installed
 E005  a queryset route's dotted path does not import or is not callable
@@ -11,6 +11,7 @@ E009  a SYNCTOOL_* setting is set that neither synctool nor an enabled plugin re
 W001  an API token is shorter than 20 characters
 W002  a queryset route sets natural_keys=True, which has no effect
 W003  a route is served but no API token is configured (every request is refused)
+W004  a token's list of routes names a path that no route has
 
 A registered plugin's ``system_checks`` hook runs with these, so a plugin's
 checks run exactly when it is enabled (the ids of the scrub plugin are
@@ -104,6 +105,7 @@ def check_tokens(app_configs=None, **kwargs):
     for route in all_routes():
         if route.entries:
             tokens.update(configured_tokens(route.api_token))
+    errors.extend(_unknown_token_routes())
     if any(len(token) < MIN_TOKEN_LENGTH for token in tokens):
         errors.append(
             Warning(
@@ -113,6 +115,38 @@ def check_tokens(app_configs=None, **kwargs):
             )
         )
     return errors
+
+
+def _unknown_token_routes() -> list[Warning]:
+    """W004: a token allowed a route path that no route has (a token's routes
+    are matched by their path as written, not as a pattern)."""
+    from synctool.server.auth import token_routes
+    from synctool.server.routing import all_routes
+
+    load_urlconf()
+    routes = all_routes()
+    known = {entry.path for route in routes for entry in route.entries}
+    if isinstance(settings.SYNCTOOL_ROUTES, dict):
+        known.update(str(path) for path in settings.SYNCTOOL_ROUTES)
+    named: dict[str, str] = {}
+    for source, value in [("SYNCTOOL_API_TOKEN", None)] + [
+        ("Route(api_token=...)", route.api_token) for route in routes if route.api_token
+    ]:
+        for paths in token_routes(value).values():
+            for path in paths or ():
+                if path not in known:
+                    named.setdefault(path, source)
+    shown = ", ".join(repr(path) for path in sorted(known)) or "none"
+    return [
+        Warning(
+            f"{source} lets a token pull the route {path!r}, but no route has that path.",
+            hint="A token's routes are route paths exactly as written (the key in "
+            "SYNCTOOL_ROUTES, the path given to Route), not patterns matched against "
+            f"URLs. The routes are: {shown}.",
+            id="synctool.W004",
+        )
+        for path, source in sorted(named.items())
+    ]
 
 
 @register(Tags.security, deploy=True)

@@ -115,6 +115,24 @@ def test_E010_a_follow_path_with_no_reverse_relation():
     del route
 
 
+def test_W004_a_token_route_that_names_no_route():
+    token = "a-long-enough-token-0123456789"
+    with override_settings(SYNCTOOL_API_TOKEN={token: [r"^blog/$", "blogs"], "other" * 5: "*"}):
+        found = [m for m in checks.run_checks() if m.id == "synctool.W004"]
+    assert [m.msg for m in found] == [
+        "SYNCTOOL_API_TOKEN lets a token pull the route '^blog/$', but no route has that path."
+    ]
+    assert "'blogs'" in found[0].hint  # the routes there are
+    route = Route(api_token={token: ["x", "y"]})
+    route.models("x", "testapp.Post")
+    found = [m for m in checks.run_checks() if m.id == "synctool.W004"]
+    assert [m.msg for m in found] == [
+        "Route(api_token=...) lets a token pull the route 'y', but no route has that path."
+    ]
+    route.entries.clear()
+    del route
+
+
 @pytest.mark.parametrize(
     "path", ["tests.routes.nope", "no.such.module.func", "tests.settings.SITE_ID"]
 )

@@ -217,9 +217,40 @@ def test_on_a_terminal_one_line_per_route_redrawn_in_place(live_server_process):
         ),
         ({"list": True, "clean": True}, r"--list syncs nothing"),
         ({"check": True, "verify": True}, r"--check and --verify do not go together"),
+        (
+            {"verify_after": True, "dry_run": True},
+            r"--verify-after compares what a sync committed and --dry-run commits nothing",
+        ),
+        ({"database": "nosuch"}, r"--database 'nosuch': no such database in DATABASES \(it has "),
+        (
+            {"database": "nosuch", "verify": True},
+            r"--database 'nosuch': no such database in DATABASES",
+        ),
+        (
+            {"database": "nosuch", "history": True},
+            r"--database 'nosuch': no such database in DATABASES",
+        ),
     ],
 )
 def test_options_a_command_would_ignore_are_refused(options, message):
     """Nothing is asked of any server: the refusal comes first."""
     with pytest.raises(CommandError, match=message):
         run("blogs", endpoint="http://127.0.0.1:9/sync/", **options)
+
+
+@pytest.mark.parametrize("limit", ["0", "-1", "many"])
+def test_a_history_limit_below_one_is_refused_in_one_line(limit):
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE="tests.settings", PYTHONPATH=str(ROOT))
+    completed = subprocess.run(
+        [sys.executable, "-m", "django", "sync_data", "--history", "--history-limit", limit],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert completed.returncode == 2
+    assert "Traceback" not in completed.stderr
+    assert f"argument --history-limit: {limit!r}: a whole number of syncs, 1 or more" in (
+        completed.stderr
+    )

@@ -531,3 +531,10 @@ def test_on_sqlite_only_the_rows_that_changed_are_checked(client_for):
     whole = [q["sql"] for q in queries if "foreign_key_check" in q["sql"]]
     assert not any("testapp_post" in sql for sql in whole), whole
     assert_as_clean_sync_gives()
+
+
+@pytest.mark.parametrize(("rows", "shown"), [(0, "0 rows"), (1, "1 row"), (2, "2 rows")])
+def test_an_equal_verdict_counts_its_rows_in_english(rows, shown):
+    from synctool.client.verify import Verdict, verdict_line
+
+    assert verdict_line("blog.post", Verdict(rows=rows)) == f"blog.post: equal ({shown})"

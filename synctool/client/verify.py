@@ -222,7 +222,7 @@ def verdict_line(label: str, verdict: Verdict) -> str:
     if not verdict.compared:
         return f"{label}: not compared ({verdict.reason})"
     if verdict.equal:
-        return f"{label}: equal ({verdict.rows} rows)"
+        return f"{label}: equal ({verdict.rows} row{'' if verdict.rows == 1 else 's'})"
     parts = []
     if verdict.different:
         parts.append(f"{verdict.different} row(s) differ")

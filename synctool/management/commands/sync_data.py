@@ -51,6 +51,17 @@ def lock_timeout(value: str) -> float | None:
     return seconds
 
 
+def at_least_one(value: str) -> int:
+    """``--history-limit``: a whole number of syncs, 1 or more."""
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value!r}: a whole number of syncs, 1 or more")
+    return number
+
+
 @contextlib.contextmanager
 def lock_waits_shown(stream, enabled: bool):
     """Say on ``stream`` when the sync waits for another one (synctool.lock's log)."""
@@ -237,6 +248,11 @@ def refuse_mixed_options(options: dict) -> None:
     chosen = [name for name in OTHER_COMMANDS if options.get(name)]
     if len(chosen) > 1:
         raise CommandError(f"--{chosen[0]} and --{chosen[1]} do not go together: choose one")
+    if options.get("verify_after") and options.get("dry_run"):
+        raise CommandError(
+            "--verify-after compares what a sync committed and --dry-run commits nothing: "
+            "drop one (--verify compares the copy as it is)"
+        )
     ignored = [name for name in SYNC_OPTIONS if options.get(name)]
     if chosen and ignored:
         hint = " (--verify-after syncs, then verifies)" if chosen[0] == "verify" else ""
@@ -281,7 +297,7 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--history-limit",
-            type=int,
+            type=at_least_one,
             default=20,
             metavar="N",
             help="how many syncs --history shows, newest first (default: 20)",
@@ -375,6 +391,12 @@ class Command(BaseCommand):
         )
         verbosity = options["verbosity"]
         refuse_mixed_options(options)
+        if options["database"] not in connections.settings:
+            known = ", ".join(repr(alias) for alias in connections.settings)
+            raise CommandError(
+                f"--database {options['database']!r}: no such database in DATABASES "
+                f"(it has {known})"
+            )
         try:
             if client.api_url:
                 warning = plain_http_warning(client.url_for(""))
