@@ -470,3 +470,32 @@ def test_a_generic_key_to_a_deleted_user_names_the_row(laptop, client_for, kind)
             client.sync("orders", **{kind: True})
     assert not isinstance(raised.value, exceptions.IncompleteResponse)
     assert by_identity("default") == before
+
+
+@e2e
+def test_a_stale_content_type_of_production_is_made_here(laptop, client_for):
+    """Production keeps the content type (and permissions) of a model it no
+    longer has; the users route alone still syncs, making that content type
+    here, in the sync's transaction."""
+    gone = ContentType.objects.using("server").create(app_label="gone", model="oldmodel")
+    stale = Permission.objects.using("server").create(
+        codename="view_oldmodel", name="Can view old model", content_type=gone
+    )
+    editors = Group.objects.using("server").create(name="editors")
+    editors.permissions.add(stale)
+    bob = User.objects.db_manager("server").create_user("bob")
+    bob.user_permissions.add(stale)
+    client = client_for()
+
+    client.sync("users", dry_run=True)
+    assert not ContentType.objects.filter(app_label="gone").exists()
+
+    result = client.sync("users")
+    assert result.notes == [
+        "made 1 content type(s) production refers to and this database lacked: gone.oldmodel"
+    ]
+    here = Permission.objects.get(codename="view_oldmodel")
+    assert (here.content_type.app_label, here.content_type.model) == ("gone", "oldmodel")
+    assert list(Group.objects.get(name="editors").permissions.all()) == [here]
+    assert list(User.objects.get(username="bob").user_permissions.all()) == [here]
+    assert client.sync("users").notes == []  # made once

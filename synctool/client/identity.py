@@ -34,6 +34,7 @@ from synctool.exceptions import LoadError
 # The top-level key under which a key-identified object that has no local
 # row yet carries its natural key (Django's deserializer ignores it).
 NATURAL_KEY = "synctool_natural_key"
+CONTENT_TYPE = "contenttypes.contenttype"
 
 
 def describe(obj: dict) -> str:
@@ -120,6 +121,8 @@ class KeyResolver:
         self._plans: dict[str, _Plan | None] = {}
         self.lookups = KeyLookups(using, flush)
         self.deferred_generic: list[tuple] = []
+        # "app_label.model" of the content types made here (_create_content_types).
+        self.created_content_types: list[str] = []
 
     def _plan(self, label: str) -> _Plan | None:
         if label not in self._plans:
@@ -229,6 +232,8 @@ class KeyResolver:
         if not keys:
             return
         found = self.lookup(target, keys)
+        if len(found) < len(keys) and self._creates_missing(target):
+            found.update(self._create_content_types(plan, keys - found.keys()))
         for obj in chunk:
             fields = obj["fields"]
             value = fields.get(name)
@@ -253,6 +258,43 @@ class KeyResolver:
                     self._unresolved(plan, obj, name, target, tuple(value))
                 else:
                     fields[name] = pk
+
+    def _creates_missing(self, target: type[models.Model]) -> bool:
+        """Whether a missing row of ``target`` is made here rather than refused:
+        a content type, whose natural key is the whole row, when this sync
+        does not carry content types itself."""
+        return identity.model_label(target) == CONTENT_TYPE and CONTENT_TYPE not in self.upcoming
+
+    def _create_content_types(self, plan: _Plan, keys: set[tuple]) -> dict[tuple, object]:
+        """Make the content types production refers to and this database lacks.
+
+        Production keeps the content type of a model it no longer has (a
+        stale one, with its permissions) and of apps this code does not have;
+        Django makes a content type the first time one is asked for. Its
+        natural key, ``(app_label, model)``, is all of it, so the copy made
+        here is exact. Made in the sync's transaction, so a failed sync
+        leaves none behind.
+        """
+        from django.contrib.contenttypes.models import ContentType
+
+        limits = [ContentType._meta.get_field(name).max_length for name in ("app_label", "model")]
+        made = {}
+        for key in sorted(keys, key=repr):
+            if len(key) != 2 or not all(
+                isinstance(part, str) and 0 < len(part) <= limit
+                for part, limit in zip(key, limits, strict=True)
+            ):
+                raise LoadError(
+                    f"{plan.label}: {list(key)!r} is not the natural key of a content type "
+                    "(app label, model)"
+                )
+            content_type, _ = ContentType.objects.db_manager(self.using).get_or_create(
+                app_label=key[0], model=key[1]
+            )
+            made[key] = content_type.pk
+            self.remember(ContentType, key, content_type.pk)
+            self.created_content_types.append(".".join(key))
+        return made
 
     def _unresolved(self, plan: _Plan, obj: dict, name: str, target, key: tuple) -> None:
         """Leave a forward reference to Django's deserializer, or fail naming it."""

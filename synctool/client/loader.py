@@ -233,11 +233,18 @@ class SyncLoader:
         self.writer.switch_to(part.result, part.on_batch)  # the previous route's rows first
         self._part = part
         self._report("load", "", 0)  # the route's load begins: its request, its first objects
+        made_before = len(self.resolver.created_content_types)
         try:
             objects = part.objects()
             if part.increment is not None:
                 objects = part.increment.apply(objects, self.cleaner)
             self.load(part, objects)
+            made = self.resolver.created_content_types[made_before:]
+            if made:
+                part.result.notes.append(
+                    f"made {len(made)} content type(s) production refers to and this "
+                    f"database lacked: {', '.join(made[:10])}{' ...' if len(made) > 10 else ''}"
+                )
         except SynctoolError as exc:
             if part.url in str(exc):
                 raise
