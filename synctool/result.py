@@ -49,7 +49,8 @@ class SyncResult:
     seconds: float = 0.0
     media: MediaResult | None = None
     # What the schema gate and the load noticed: migration differences,
-    # fields left alone, values left out (see docs/client.rst).
+    # fields left alone, values left out, content types made, a route that
+    # sent no rows (see docs/client.rst).
     notes: list[str] = field(default_factory=list)
     # Values (``"app.model.field"``) and objects (``"app.model"``) left out
     # with ignore_unknown, and how many.

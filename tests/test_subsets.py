@@ -176,8 +176,9 @@ def test_clean_on_a_subset_empties_no_table(from_settings, client_for):
     result = client.sync("customer/99999", clean=True)  # a customer that does not exist
     assert result.received == 0
     assert result.deleted == 0
+    assert result.notes == ["customer/99999: the server sent no rows"]
     assert values(Customer, "default", "name") == [("local only",)]
-    client.sync(f"customer/{shop[2].pk}", clean=True)
+    assert client.sync(f"customer/{shop[2].pk}", clean=True).notes == []
     assert values(Customer, "default", "name") == [("customer 2",), ("local only",)]
     assert Customer.objects.get(pk=local.pk).user == local_user
     # A models route still empties its own tables (as the seed defines clean),

@@ -426,6 +426,10 @@ class Client:
         seconds = time.monotonic() - started
         for result in results:
             result.seconds = seconds if len(results) == 1 else result.seconds or seconds
+            if increments is None and result.models and not result.received:
+                # Right, but worth a look: a subset whose root matched no row
+                # (a mistyped key in its URL) looks the same.
+                result.notes.append(f"{result.route}: the server sent no rows")
         for result, increment in zip(results, increments or (), strict=False):
             result.modes = dict(increment.modes)
             result.notes.extend(
