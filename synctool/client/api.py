@@ -367,6 +367,7 @@ class Client:
                         previous[index],
                         results[index],
                         key_identified=streams.natural_keys,
+                        left_out=[label for label, plan in report.plans.items() if plan.dropped],
                     )
                     for index in range(len(urls))
                 ]

@@ -154,6 +154,9 @@ class RouteIncrement:
     :param key_identified: the models identified by natural key: references
         to them count by natural key in the local digests, as in the server's
         (a user renamed or made again here sends the rows naming it again).
+    :param left_out: the route's models this code does not have (left out
+        with ``ignore_unknown``): no state is kept for them, and their
+        control records are passed over, as their objects are.
     """
 
     def __init__(
@@ -164,11 +167,13 @@ class RouteIncrement:
         previous: StoredState | None,
         result: SyncResult,
         key_identified: Iterable[str] = (),
+        left_out: Iterable[str] = (),
     ):
         self.using = using
         self.key_identified = frozenset(key_identified)
-        self.labels = labels
-        self.cleanable = set(cleanable)
+        self.left_out = frozenset(left_out)
+        self.labels = [label for label in labels if label not in self.left_out]
+        self.cleanable = set(cleanable) - self.left_out
         self.previous = previous
         self.result = result
         self.modes: dict[str, str] = {}
@@ -258,6 +263,8 @@ class RouteIncrement:
                 continue
             fields = obj["fields"]
             label = fields.get("model")
+            if label in self.left_out:
+                continue
             if label not in self.labels:
                 raise UnexpectedModel(
                     f"an incremental record names {label!r}, which the route did not announce"
