@@ -245,17 +245,41 @@ def test_a_deep_tree_comes_whole_in_one_query(from_settings):
 
 
 @e2e
-def test_content_types_and_permissions_are_not_brought(live_server_process):
+def test_content_types_are_not_brought_permissions_are(live_server_process):
     import requests
 
     manifest = requests.get(
         live_server_process.sync_url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30
     ).json()
     parents = next(r for r in manifest["routes"] if r["path"] == "order-items")["parents"]
-    # Every migrated database has them, merged by natural key: not carried.
+    # Made by the client when missing (their natural key is all of them).
     assert "contenttypes.contenttype" not in parents
-    assert "auth.permission" not in parents
+    # Production may have some the laptop's migrations never made.
+    assert "auth.permission" in parents
     assert "auth.group" in parents  # a user's groups are
+
+
+@e2e
+def test_a_subset_brings_a_stale_permission_of_a_users_group(from_settings):
+    from django.contrib.auth.models import Group, Permission
+    from django.contrib.contenttypes.models import ContentType
+
+    shop = make_shop()
+    gone = ContentType.objects.using("server").create(app_label="gone", model="oldmodel")
+    stale = Permission.objects.using("server").create(
+        codename="view_oldmodel", name="Can view old model", content_type=gone
+    )
+    editors = Group.objects.using("server").create(name="editors")
+    editors.permissions.add(stale, Permission.objects.using("server").get(codename="view_user"))
+    User.objects.using("server").get(username="customer1").groups.add(editors)
+    result = from_settings.sync(f"customer/{shop[1].pk}")
+    assert "auth.permission" in result.parents
+    here = Group.objects.get(name="editors")
+    assert sorted(here.permissions.values_list("content_type__app_label", "codename")) == [
+        ("auth", "view_user"),
+        ("gone", "view_oldmodel"),
+    ]
+    assert list(User.objects.get(username="customer1").groups.all()) == [here]
 
 
 @e2e

@@ -34,10 +34,11 @@ from synctool.exceptions import ConfigurationError
 from synctool.meta import auto_many_to_many, sort_models
 
 MAX_ROUNDS = 8
-# Always present on a migrated database and merged by natural key: a
-# subset does not bring them (nor what they reference), which keeps the
-# closure's queries small.
-NOT_BROUGHT = ("contenttypes.contenttype", "auth.permission")
+# Made by the client when missing (see synctool.client.identity): a subset
+# does not bring them. Permissions are brought: production may hold some a
+# laptop's migrations never made (stale ones, or of apps it lacks), and one
+# of them in a group the subset brings would not resolve.
+NOT_BROUGHT = ("contenttypes.contenttype",)
 
 
 def _concrete(model: type[models.Model]) -> type[models.Model]:
