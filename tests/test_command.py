@@ -221,6 +221,10 @@ def test_on_a_terminal_one_line_per_route_redrawn_in_place(live_server_process):
             {"verify_after": True, "dry_run": True},
             r"--verify-after compares what a sync committed and --dry-run commits nothing",
         ),
+        ({"list": True}, r"--list lists every route of the server: drop the ROUTE names"),
+        ({"history_limit": 5}, r"--history-limit goes with --history"),
+        ({"history": True, "history_limit": 0}, r"--history-limit 0: a whole number of syncs"),
+        ({"history": True, "history_limit": -1}, r"--history-limit -1: a whole number of syncs"),
         ({"database": "nosuch"}, r"--database 'nosuch': no such database in DATABASES \(it has "),
         (
             {"database": "nosuch", "verify": True},
@@ -254,3 +258,8 @@ def test_a_history_limit_below_one_is_refused_in_one_line(limit):
     assert f"argument --history-limit: {limit!r}: a whole number of syncs, 1 or more" in (
         completed.stderr
     )
+
+
+def test_a_route_named_twice_is_refused():
+    with pytest.raises(CommandError, match="route 'blogs' is named twice"):
+        run("blogs", "tags", "blogs", endpoint="http://127.0.0.1:9/sync/")

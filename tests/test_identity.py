@@ -266,6 +266,13 @@ class TestAllOrNothing:
             client_for().sync_many(["sites", "blgs"])
         assert not Tag.objects.exists()
 
+    def test_one_route_named_as_a_string_is_one_route(self, client_for):
+        Tag.objects.using("server").create(name="t")
+        client = client_for()
+        assert client.check("tags").ok
+        [result] = client.sync_many("tags")
+        assert result.route == "tags" and Tag.objects.get().name == "t"
+
     def test_a_later_route_failing_rolls_back_the_earlier_ones(self, client_for):
         Tag.objects.using("server").create(name="t")
         blog = Blog.objects.using("server").create(name="b", slug="b")

@@ -49,6 +49,12 @@ def incremental_objects(streams: RouteStreams, index: int, increment: RouteIncre
     return lambda: streams.objects(index, state=increment)
 
 
+def route_list(urls: str | Iterable[str]) -> list[str]:
+    """The routes asked for: one route named as a string is a list of one
+    (not of its letters)."""
+    return [urls] if isinstance(urls, str) else list(urls)
+
+
 def keep_states(increments: list[RouteIncrement], history: History) -> None:
     """Write each route's new incremental state, in the sync's transaction."""
     for index, increment in enumerate(increments):
@@ -197,7 +203,7 @@ class Client:
 
     def sync_many(
         self,
-        urls: Iterable[str],
+        urls: str | Iterable[str],
         clean: bool = False,
         reset: bool = True,
         images: bool = False,
@@ -228,7 +234,10 @@ class Client:
         request to its last write, dry runs included (they write, then roll
         back), and waits ``lock_timeout`` seconds for another holder.
         """
-        urls = list(urls)
+        urls = route_list(urls)
+        twice = sorted({url for url in urls if urls.count(url) > 1})
+        if twice:
+            raise ConfigurationError(f"route {twice[0]!r} is named twice: name each route once")
         if incremental and clean:
             raise ConfigurationError(
                 "--clean and --incremental do not go together: an incremental sync already "
@@ -467,7 +476,7 @@ class Client:
 
     def check(
         self,
-        urls: Iterable[str],
+        urls: str | Iterable[str],
         *,
         using: str = DEFAULT_DB_ALIAS,
         ignore_unknown: bool = False,
@@ -483,7 +492,7 @@ class Client:
         """
         with build_session(self.api_token) as session:
             preflight = self._preflight(
-                session, list(urls), using, ignore_unknown, allow, raise_refused=False
+                session, route_list(urls), using, ignore_unknown, allow, raise_refused=False
             )
             with preflight as (_, report):
                 return report

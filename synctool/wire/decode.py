@@ -46,7 +46,10 @@ def check_fixture_object(obj, position: int) -> dict:
         )
     if obj["model"] == ERROR_MODEL:
         message = printable(str(obj["fields"].get("message", "")))[:MAX_ERROR_CHARS]
-        raise ExportError(f"the server stopped after {position - 1} objects: {message}")
+        sent = position - 1
+        raise ExportError(
+            f"the server stopped after {sent} object{'' if sent == 1 else 's'}: {message}"
+        )
     return obj
 
 

@@ -239,6 +239,7 @@ def format_history(runs: list) -> list[str]:
 
 
 # What a sync does, and the commands that do something else instead of a sync.
+HISTORY_LIMIT = 20  # syncs --history shows by default
 SYNC_OPTIONS = ("clean", "incremental", "images", "files", "no_reset", "dry_run", "verify_after")
 OTHER_COMMANDS = ("list", "history", "check", "verify")
 
@@ -261,6 +262,13 @@ def refuse_mixed_options(options: dict) -> None:
             + ", ".join("--" + name.replace("_", "-") for name in ignored)
             + f" would be ignored: drop {'it' if len(ignored) == 1 else 'them'}{hint}"
         )
+    limit = options.get("history_limit")
+    if limit is not None and not options.get("history"):
+        raise CommandError("--history-limit goes with --history, which this command lacks")
+    if limit is not None and (type(limit) is not int or limit < 1):  # call_command() passes it raw
+        raise CommandError(f"--history-limit {limit!r}: a whole number of syncs, 1 or more")
+    if options.get("list") and options.get("routes"):
+        raise CommandError("--list lists every route of the server: drop the ROUTE names")
 
 
 class Command(BaseCommand):
@@ -298,7 +306,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--history-limit",
             type=at_least_one,
-            default=20,
+            default=None,
             metavar="N",
             help="how many syncs --history shows, newest first (default: 20)",
         )
@@ -563,10 +571,11 @@ class Command(BaseCommand):
                 f"database {using!r} has no history of syncs: run "
                 f"`manage.py migrate synctool --database {using}`"
             )
+        limit = options["history_limit"] or HISTORY_LIMIT
         runs = SyncRun.objects.using(using).all()
         if options["routes"]:
             runs = runs.filter(route__in=options["routes"])
-        lines = format_history(list(runs[: options["history_limit"]]))
+        lines = format_history(list(runs[:limit]))
         for line in lines:
             self.stdout.write(printable(line))
 
