@@ -123,7 +123,7 @@ def test_production_one_deploy_ahead_is_refused_naming_what_to_do(laptop):
         site.sync(),
         "inventory.customer: production sends field 'loyalty_points', which this code does "
         "not have: update your code (production applied inventory.0002_loyalty_and_coupons, "
-        "inventory.0003_order_total_index, which it does not have)",
+        "inventory.0003_order_total_index, which this code does not have)",
         "inventory.coupon: production sends this model, which this code does not have",
         "--ignore-unknown",
         "Nothing was written.",
