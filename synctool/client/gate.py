@@ -122,7 +122,9 @@ class _Migrations:
         names = self.server_only.get(app)
         if names:
             listed = ", ".join(f"{app}.{n}" for n in names)
-            return f": update your code (production applied {listed}, which this code does not have)"
+            return (
+                f": update your code (production applied {listed}, which this code does not have)"
+            )
         names = self.local_only.get(app)
         if names:
             listed = ", ".join(f"{app}.{n}" for n in names)
