@@ -58,7 +58,8 @@ class SyncRun(models.Model):
     # The incremental state's models, with the server's fingerprint of each
     # and what this database's digests stood for ({label: {"server": ...,
     # "local": ...}}, see synctool.rowhash.local_mark); its rows are in
-    # SyncStateChunk. Kept only on the newest successful incremental run of a route into a database.
+    # SyncStateChunk. Kept only on the newest successful incremental run of
+    # a route into a database.
     state = models.JSONField(null=True, blank=True, editable=False)
 
     class Meta:

@@ -181,17 +181,18 @@ def row_md5(columns: list[str], backend) -> MD5:
     return MD5(Concat(*parts, output_field=TextField()))
 
 
-def local_mark(model: type[models.Model], using: str) -> str:
-    """What this database's digests of ``model``'s rows stand for, kept in an
-    incremental state beside them: how a row is digested, the columns (as
-    the model names them and as the table holds them, see
-    :meth:`~synctool.backends.base.Backend.schema_mark`) and many-to-many
-    tables. When it changes (a migration here), the stored local digests no
-    longer tell whether a row changed, and the model is synced in full."""
+def digest_basis(model: type[models.Model], using: str) -> list[str]:
+    """What one side's digests of ``model``'s rows stand for: the synctool
+    version, how a row is digested (its version or its columns), the
+    columns (as the model names them, and where a row's version stands for
+    them as the table holds them, see
+    :meth:`~synctool.backends.base.Backend.schema_mark`) and the
+    many-to-many tables. The server's fingerprint and the client's local
+    mark are both made of it."""
     connection = connections[using]
     backend = backend_for(connection)
     opts = model._meta
-    parts = [
+    return [
         synctool.__version__,
         opts.label_lower,
         "version" if backend.row_version(model) is not None else backend.digest_method,
@@ -202,7 +203,14 @@ def local_mark(model: type[models.Model], using: str) -> str:
         *(field.remote_field.through._meta.db_table for field in auto_many_to_many(model)),
         backend.schema_mark(model),
     ]
-    return sha256("\x00".join(parts).encode()).hexdigest()[:32]
+
+
+def local_mark(model: type[models.Model], using: str) -> str:
+    """What this database's digests of ``model``'s rows stand for
+    (:func:`digest_basis`), kept in an incremental state beside them. When
+    it changes (a migration here), the stored local digests no longer tell
+    whether a row changed, and the model is synced in full."""
+    return sha256("\x00".join(digest_basis(model, using)).encode()).hexdigest()[:32]
 
 
 def row_digests(

@@ -116,27 +116,24 @@ class TestSyncData:
             run(endpoint=live_server_process.sync_url, token=TOKEN)
 
 
-def test_failure_exits_1_without_traceback(tmp_path):
-    from tests.conftest import free_port
-
+def run_in_a_process(*args: str) -> subprocess.CompletedProcess:
+    """``sync_data`` with ``args`` in a process of its own (exit status, stderr)."""
     env = dict(os.environ, DJANGO_SETTINGS_MODULE="tests.settings", PYTHONPATH=str(ROOT))
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "django",
-            "sync_data",
-            "blogs",
-            "--endpoint",
-            f"http://127.0.0.1:{free_port()}/sync/",
-            "--token",
-            TOKEN,
-        ],
+    return subprocess.run(
+        [sys.executable, "-m", "django", "sync_data", *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,
         timeout=120,
+    )
+
+
+def test_failure_exits_1_without_traceback(tmp_path):
+    from tests.conftest import free_port
+
+    completed = run_in_a_process(
+        "blogs", "--endpoint", f"http://127.0.0.1:{free_port()}/sync/", "--token", TOKEN
     )
     assert completed.returncode == 1
     assert "Traceback" not in completed.stderr
@@ -244,15 +241,7 @@ def test_options_a_command_would_ignore_are_refused(options, message):
 
 @pytest.mark.parametrize("limit", ["0", "-1", "many"])
 def test_a_history_limit_below_one_is_refused_in_one_line(limit):
-    env = dict(os.environ, DJANGO_SETTINGS_MODULE="tests.settings", PYTHONPATH=str(ROOT))
-    completed = subprocess.run(
-        [sys.executable, "-m", "django", "sync_data", "--history", "--history-limit", limit],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    completed = run_in_a_process("--history", "--history-limit", limit)
     assert completed.returncode == 2
     assert "Traceback" not in completed.stderr
     assert f"argument --history-limit: {limit!r}: a whole number of syncs, 1 or more" in (

@@ -49,6 +49,13 @@ def kept_state(client, route: str = "blogs") -> dict | None:
     }
 
 
+def edit_kept_state(edit) -> None:
+    """Change the kept incremental state's models and marks in place."""
+    run = SyncRun.objects.using("default").filter(state__isnull=False).get()
+    edit(run.state)
+    run.save(using="default", update_fields=["state"])
+
+
 def seed(rows: int = 60) -> None:
     tags = [Tag.objects.using("server").create(name=f"tag{i}") for i in range(5)]
     author = Author.objects.using("server").create(email="a@example.org", name="A")
@@ -212,9 +219,7 @@ def test_a_changed_server_fingerprint_syncs_in_full_and_says_so(client_for):
     seed(10)
     client = client_for()
     client.sync("blogs", incremental=True)
-    run = SyncRun.objects.using("default").filter(state__isnull=False).get()
-    run.state["testapp.post"]["server"] = "from another server configuration"
-    run.save(using="default", update_fields=["state"])
+    edit_kept_state(lambda state: state["testapp.post"].update(server="from elsewhere"))
     result = client.sync("blogs", incremental=True)
     assert result.modes["testapp.post"] == "full"
     assert result.modes["testapp.blog"] == "content"
@@ -264,9 +269,8 @@ def test_a_state_kept_by_an_older_synctool_syncs_in_full(client_for):
     seed(10)
     client = client_for()
     client.sync("blogs", incremental=True)
-    run = SyncRun.objects.using("default").filter(state__isnull=False).get()
-    run.state = {label: marks["server"] for label, marks in run.state.items()}
-    run.save(using="default", update_fields=["state"])
+    # The state as an older synctool kept it: the server's fingerprint alone.
+    edit_kept_state(lambda state: state.update({k: v["server"] for k, v in state.items()}))
     result = client.sync("blogs", incremental=True)
     assert set(result.modes.values()) == {"full"}
     assert any("kept by an older synctool" in note for note in result.notes)

@@ -147,7 +147,7 @@ class PostgreSQLBackend(Backend):
                 [self.connection.ops.quote_name(model._meta.db_table)],
             )
             row = cursor.fetchone()
-        return row[0] or "" if row else ""
+        return (row[0] or "") if row else ""
 
     def row_digest_sql(self, sql: str, aliases: list[str], text_columns: set[str]) -> str:
         """Each row's digest computed by PostgreSQL: ``hash_record_extended``

@@ -38,11 +38,9 @@ from operator import ne
 
 import orjson
 from django.conf import settings as django_settings
-from django.db import connections, models
+from django.db import models
 from django.db.models import Q
 
-import synctool
-from synctool.backends import backend_for
 from synctool.identity import (
     chunks,
     generic_foreign_keys,
@@ -51,7 +49,7 @@ from synctool.identity import (
     references_by_key,
 )
 from synctool.meta import auto_many_to_many
-from synctool.rowhash import DigestRanges, integer_key, row_digest_arrays
+from synctool.rowhash import DigestRanges, digest_basis, integer_key, row_digest_arrays
 from synctool.wire.state import MASK_48, StateReader
 
 CONTROL_MODEL = "synctool.increment"
@@ -90,23 +88,15 @@ def digest_records(
 def fingerprint(model: type[models.Model], using: str) -> str:
     """What the digests of ``model``'s rows stand for on this server.
 
-    The columns read (and, where a row's version stands for them, the
-    table's own, see :meth:`~synctool.backends.base.Backend.schema_mark`),
-    how a row is digested (its version or its columns), the synctool
-    version, the plugins and the scrub settings: when any changes, the same
+    What the digests stand for (:func:`synctool.rowhash.digest_basis`: the
+    columns, how a row is digested, the synctool version), the plugins and
+    the scrub settings: when any changes, the same
     stored row may be sent differently or digested differently, so the
     client's digests no longer tell, and the model is synced in full.
     Keyed with ``SECRET_KEY``, so it tells the client nothing about them.
     """
-    opts = model._meta
-    backend = backend_for(connections[using])
-    versioned = backend.row_version(model) is not None
     parts = [
-        synctool.__version__,
-        opts.label_lower,
-        "digest of the row's version" if versioned else backend.digest_method,
-        *(f"{f.attname}:{f.get_internal_type()}" for f in opts.local_concrete_fields),
-        backend.schema_mark(model),
+        *digest_basis(model, using),
         *sorted(
             f"{name}={getattr(django_settings, name)!r}"
             for name in dir(django_settings)

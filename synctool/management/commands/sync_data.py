@@ -51,6 +51,9 @@ def lock_timeout(value: str) -> float | None:
     return seconds
 
 
+HISTORY_LIMIT_RULE = "a whole number of syncs, 1 or more"
+
+
 def at_least_one(value: str) -> int:
     """``--history-limit``: a whole number of syncs, 1 or more."""
     try:
@@ -58,7 +61,7 @@ def at_least_one(value: str) -> int:
     except ValueError:
         number = 0
     if number < 1:
-        raise argparse.ArgumentTypeError(f"{value!r}: a whole number of syncs, 1 or more")
+        raise argparse.ArgumentTypeError(f"{value!r}: {HISTORY_LIMIT_RULE}")
     return number
 
 
@@ -266,7 +269,7 @@ def refuse_mixed_options(options: dict) -> None:
     if limit is not None and not options.get("history"):
         raise CommandError("--history-limit goes with --history, which this command lacks")
     if limit is not None and (type(limit) is not int or limit < 1):  # call_command() passes it raw
-        raise CommandError(f"--history-limit {limit!r}: a whole number of syncs, 1 or more")
+        raise CommandError(f"--history-limit {limit!r}: {HISTORY_LIMIT_RULE}")
     if options.get("list") and options.get("routes"):
         raise CommandError("--list lists every route of the server: drop the ROUTE names")
 
