@@ -7,11 +7,15 @@ from synctool.models import SyncRun
 
 @admin.register(SyncRun)
 class SyncRunAdmin(admin.ModelAdmin):
-    list_display = ["started", "route", "database", "status", "rows", "duration", "host", "origin"]
+    list_display = ["started", "route", "database", "status", "written", "duration", "host", "origin"]
     list_filter = ["status", "database", "incremental", "origin"]
     search_fields = ["route", "endpoint", "error", "host", "task_id"]
     date_hierarchy = "started"
     exclude = ["state"]
+
+    @admin.display(description="rows")
+    def written(self, run: SyncRun) -> str:
+        return run.rows_text
 
     @admin.display(description="seconds", ordering="finished")
     def duration(self, run: SyncRun) -> str:

@@ -49,7 +49,8 @@ class SyncRun(models.Model):
     error = models.TextField(blank=True, help_text="The error message of a failed sync.")
     clean = models.BooleanField(default=False)
     incremental = models.BooleanField(default=False)
-    # {label: {"received", "written", "deleted", "mode"}}; mode only when incremental.
+    # {label: {"received", "written", "deleted", "mode", "rolled_back"}}; mode only
+    # when incremental, rolled_back (true) only when the run failed before its commit.
     counts = models.JSONField(default=dict, blank=True)
     bytes_received = models.BigIntegerField(default=0, help_text="The bodies, decoded.")
     bytes_on_wire = models.BigIntegerField(
@@ -78,8 +79,19 @@ class SyncRun(models.Model):
         return (self.finished - self.started).total_seconds()
 
     @property
+    def rolled_back(self) -> bool:
+        """Whether the run failed before its commit: the rows it wrote are not there."""
+        return any(entry.get("rolled_back") for entry in self.counts.values())
+
+    @property
     def rows(self) -> int:
-        return sum(int(c.get("written", 0)) for c in self.counts.values())
+        """The rows the run wrote (of a rolled-back run: before it failed)."""
+        return sum(int(entry.get("written", 0)) for entry in self.counts.values())
+
+    @property
+    def rows_text(self) -> str:
+        """:attr:`rows` as the history shows it: ``"58"``, ``"58 rolled back"``."""
+        return f"{self.rows} rolled back" if self.rolled_back else str(self.rows)
 
 
 class SyncStateChunk(models.Model):

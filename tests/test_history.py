@@ -2,6 +2,7 @@
 the Django admin (rendered by Django's test client in a project with the
 admin installed)."""
 
+import datetime
 import socket
 import subprocess
 import sys
@@ -36,6 +37,7 @@ ADMIN_SCRIPT = textwrap.dedent(
     failed = SyncRun.objects.create(
         route="shop", endpoint="https://example.com/sync/", database="default",
         started=when, finished=when, status="failed", error="could not reach the server",
+        counts={"shop.order": {"received": 9, "written": 8, "deleted": 0, "rolled_back": True}},
     )
     User.objects.create_superuser("admin", "admin@example.org", "pw")
     browser = Client()
@@ -46,6 +48,7 @@ ADMIN_SCRIPT = textwrap.dedent(
     assert "History of syncs" in text and "blogs" in text and "shop" in text, text[:500]
     assert "1.65" in text and "1.653092" not in text  # seconds, rounded
     assert "worker-7" in text and "Celery task" in text, text[:500]
+    assert "8 rolled back" in text and ">7<" in text, text[:500]
     detail = browser.get(reverse("admin:synctool_syncrun_change", args=[failed.pk]))
     assert detail.status_code == 200, detail.status_code
     assert "could not reach the server" in detail.content.decode()
@@ -123,3 +126,50 @@ def test_a_database_that_cannot_be_opened_is_said_so_not_told_to_migrate(
     finally:
         connections["unopenable"].close()
         del connections.settings["unopenable"]
+
+
+@e2e
+def test_a_sync_that_failed_before_its_commit_shows_its_rows_as_rolled_back(
+    client_for, register_plugin, capsys
+):
+    from synctool import exceptions, hookimpl
+
+    from tests.testapp.models import Author, Blog, Post
+
+    author = Author.objects.using("server").create(email="a@example.org", name="A")
+    blog = Blog.objects.using("server").create(name="b", slug="b", author=author)
+    Post.objects.using("server").create(
+        blog=blog,
+        title="the post that fails",
+        views=1,
+        created=datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC),
+    )
+
+    class FailOnThePost:
+        @hookimpl
+        def transform_object(self, obj, side):
+            if side == "client" and obj["model"] == "testapp.post":
+                raise RuntimeError("the client-side transform failed on purpose")
+            return obj
+
+    register_plugin(FailOnThePost())
+    with pytest.raises(exceptions.SynctoolError, match="on purpose"):
+        client_for().sync("blogs")
+    assert not Blog.objects.using("default").exists()
+    run = SyncRun.objects.using("default").get()
+    assert run.status == "failed" and run.rolled_back
+    # How far it got is kept, marked rolled back.
+    assert run.counts["testapp.blog"]["received"] == 1
+    assert all(entry["rolled_back"] is True for entry in run.counts.values())
+    assert run.rows_text == f"{run.rows} rolled back"
+    call_command("sync_data", "--history")
+    line = capsys.readouterr().out.splitlines()[2]
+    assert line.split()[4:8] == ["failed", str(run.rows), "rolled", "back"]
+
+
+@e2e
+def test_a_sync_that_committed_is_not_shown_rolled_back(client_for):
+    Tag.objects.using("server").create(name="one")
+    client_for().sync("tags")
+    run = SyncRun.objects.using("default").get()
+    assert not run.rolled_back and run.rows_text == "1"

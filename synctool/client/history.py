@@ -130,7 +130,7 @@ class History:
         ]
         self.dry_run = dry_run
 
-    def _counts(self, result: SyncResult | None) -> dict:
+    def _counts(self, result: SyncResult | None, *, failed: bool) -> dict:
         if result is None:
             return {}
         counts = {}
@@ -138,6 +138,9 @@ class History:
             entry = {"received": model.received, "written": model.written, "deleted": model.deleted}
             if label in result.modes:
                 entry["mode"] = result.modes[label]
+            if failed and not result.committed:
+                # Kept to show how far it got; the rows are not in the database.
+                entry["rolled_back"] = True
             counts[label] = entry
         return counts
 
@@ -161,7 +164,7 @@ class History:
             run.finished = finished
             run.status = status
             run.error = error
-            run.counts = self._counts(result)
+            run.counts = self._counts(result, failed=bool(error))
             run.bytes_received = result.bytes_received if result is not None else 0
             if result is not None:
                 run.bytes_on_wire = result.bytes_on_wire + result.bytes_sent

@@ -217,7 +217,7 @@ def format_history(runs: list) -> list[str]:
                 run.route,
                 run.database,
                 run.status,
-                str(run.rows),
+                run.rows_text,
                 str(run.bytes_received),
                 str(run.bytes_on_wire),
                 "" if seconds is None else f"{seconds:.2f}",
