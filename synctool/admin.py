@@ -7,7 +7,16 @@ from synctool.models import SyncRun
 
 @admin.register(SyncRun)
 class SyncRunAdmin(admin.ModelAdmin):
-    list_display = ["started", "route", "database", "status", "written", "duration", "host", "origin"]
+    list_display = [
+        "started",
+        "route",
+        "database",
+        "status",
+        "written",
+        "duration",
+        "host",
+        "origin",
+    ]
     list_filter = ["status", "database", "incremental", "origin"]
     search_fields = ["route", "endpoint", "error", "host", "task_id"]
     date_hierarchy = "started"

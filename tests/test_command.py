@@ -252,3 +252,5 @@ def test_a_history_limit_below_one_is_refused_in_one_line(limit):
 def test_a_route_named_twice_is_refused():
     with pytest.raises(CommandError, match="route 'blogs' is named twice"):
         run("blogs", "tags", "blogs", endpoint="http://127.0.0.1:9/sync/")
+    with pytest.raises(CommandError, match="'blogs' and '/blogs/' are one route"):
+        run("blogs", "tags", "/blogs/", endpoint="http://127.0.0.1:9/sync/")

@@ -98,6 +98,9 @@ def test_sync_data_history_lists_syncs_newest_first_with_errors(live_server_proc
     assert SyncRun.objects.using("default").count() == 2
     call_command("sync_data", "--history", "--history-limit", "1")
     assert len(capsys.readouterr().out.splitlines()) == 4  # header, rule, one run, its error
+    # Any spelling of a route names it.
+    call_command("sync_data", "--history", "/tags/")
+    assert len(capsys.readouterr().out.splitlines()) == 5  # header, rule, two runs, an error
 
 
 @pytest.mark.skipif(

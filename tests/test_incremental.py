@@ -279,6 +279,37 @@ def test_a_state_kept_by_an_older_synctool_syncs_in_full(client_for):
 
 
 @e2e
+def test_the_spellings_of_a_route_keep_one_state(client_for):
+    seed(20)
+    client = client_for()
+    client.sync("blogs/", incremental=True)
+    assert SyncRun.objects.using("default").get().route == "blogs"
+    # "/blogs", "blogs/" and "blogs" are one route: one state, one history.
+    result = client.sync("/blogs", incremental=True)
+    assert set(result.modes.values()) == {"content"}
+    assert result.received == 0
+    assert set(SyncRun.objects.using("default").values_list("route", flat=True)) == {"blogs"}
+    assert SyncStateChunk.objects.using("default").values("run").distinct().count() == 1
+
+
+@e2e
+def test_a_state_recorded_under_another_spelling_is_found_and_replaced(client_for):
+    seed(20)
+    client = client_for()
+    client.sync("blogs", incremental=True)
+    # As a synctool that recorded the route as typed left it.
+    SyncRun.objects.using("default").update(route="blogs/")
+    result = client.sync("blogs", incremental=True)
+    assert set(result.modes.values()) == {"content"}
+    assert result.received == 0
+    holders = SyncRun.objects.using("default").filter(state__isnull=False)
+    assert list(holders.values_list("route", flat=True)) == ["blogs"]
+    assert set(SyncStateChunk.objects.using("default").values_list("run", flat=True)) == {
+        holders.get().pk
+    }
+
+
+@e2e
 def test_clean_with_incremental_is_refused(client_for):
     with pytest.raises(exceptions.ConfigurationError, match="drop --clean"):
         client_for().sync("blogs", clean=True, incremental=True)

@@ -24,7 +24,7 @@ from synctool.client.increment import RouteIncrement
 from synctool.client.loader import RoutePart, SyncLoader
 from synctool.client.lock import FROM_SETTINGS, LockTimeout, sync_lock
 from synctool.client.media import MediaCollector, fetch_media_files, media_url_optional
-from synctool.client.routes import check_announced, check_route_names
+from synctool.client.routes import check_announced, check_route_names, route_name
 from synctool.client.statestore import stored_state
 from synctool.client.streams import RouteStreams
 from synctool.client.transport import (
@@ -53,6 +53,17 @@ def route_list(urls: str | Iterable[str]) -> list[str]:
     """The routes asked for: one route named as a string is a list of one
     (not of its letters)."""
     return [urls] if isinstance(urls, str) else list(urls)
+
+
+def refuse_routes_named_twice(urls: list[str]) -> None:
+    """Refuse a route named twice, as it is typed or in two spellings
+    (``tree tree/``, see :func:`~synctool.client.routes.route_name`)."""
+    for index, url in enumerate(urls):
+        same = [other for other in urls[index + 1 :] if route_name(other) == route_name(url)]
+        if same and same[0] == url:
+            raise ConfigurationError(f"route {url!r} is named twice: name each route once")
+        if same:
+            raise ConfigurationError(f"{url!r} and {same[0]!r} are one route: name each route once")
 
 
 def keep_states(increments: list[RouteIncrement], history: History) -> None:
@@ -235,9 +246,7 @@ class Client:
         back), and waits ``lock_timeout`` seconds for another holder.
         """
         urls = route_list(urls)
-        twice = sorted({url for url in urls if urls.count(url) > 1})
-        if twice:
-            raise ConfigurationError(f"route {twice[0]!r} is named twice: name each route once")
+        refuse_routes_named_twice(urls)
         if incremental and clean:
             raise ConfigurationError(
                 "--clean and --incremental do not go together: an incremental sync already "

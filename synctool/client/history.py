@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from django.db import DatabaseError, connections
 from django.utils import timezone
 
+from synctool.client.routes import route_name, route_spellings
 from synctool.exceptions import ConfigurationError
 from synctool.origin import CELERY, COMMAND, DJANGO_TASK, current_origin
 from synctool.result import SyncResult
@@ -116,7 +117,7 @@ class History:
         origin = current_origin()
         self.runs = [
             SyncRun.objects.using(using).create(
-                route=route,
+                route=route_name(route),
                 endpoint=endpoint,
                 database=using,
                 host=host,
@@ -184,7 +185,9 @@ class History:
         run = self.runs[index]
         older = (
             SyncRun.objects.using(self.using)
-            .filter(route=run.route, endpoint=run.endpoint, database=run.database)
+            .filter(
+                route__in=route_spellings(run.route), endpoint=run.endpoint, database=run.database
+            )
             .exclude(pk=run.pk)
         )
         SyncStateChunk.objects.using(self.using).filter(run__in=older).delete()

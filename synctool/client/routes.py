@@ -14,6 +14,26 @@ def _pattern(path: str) -> str:
     return path.removeprefix("^").removesuffix("$").rstrip("/") + "/?"
 
 
+def route_name(route: str) -> str:
+    """The name ``route`` is recorded under in the history of syncs.
+
+    ``tree``, ``tree/`` and ``/tree`` are one route (every route's pattern
+    takes an optional trailing slash, see :func:`route_matches`), so they
+    keep one history and one incremental state.
+    """
+    path, mark, query = route.partition("?")
+    return path.strip("/") + mark + query
+
+
+def route_spellings(route: str) -> list[str]:
+    """Every spelling of ``route`` that :func:`route_name` makes one (and that
+    synctool recorded as typed before it did)."""
+    path, mark, query = route_name(route).partition("?")
+    return sorted(
+        {f"{lead}{path}{trail}{mark}{query}" for lead in ("", "/") for trail in ("", "/")}
+    )
+
+
 def route_matches(path: str, route: str) -> bool:
     """Whether the server's route regex ``path`` serves ``route``."""
     # A query string is the route function's to read, not part of the route.

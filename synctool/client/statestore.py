@@ -23,6 +23,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO
 
+from synctool.client.routes import route_spellings
 from synctool.exceptions import MalformedResponse
 from synctool.wire.state import from_little_endian, key_deltas, keys_from_deltas, little_endian
 
@@ -149,7 +150,7 @@ def stored_state(route: str, endpoint: str, using: str) -> StoredState | None:
 
     run = (
         SyncRun.objects.using(using)
-        .filter(route=route, endpoint=endpoint, database=using)
+        .filter(route__in=route_spellings(route), endpoint=endpoint, database=using)
         .filter(state__isnull=False)
         .order_by("-started", "-id")
         .only("state")

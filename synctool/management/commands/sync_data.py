@@ -20,6 +20,7 @@ from synctool.client import Client
 from synctool.client.history import history_table_ready
 from synctool.client.lock import FROM_SETTINGS
 from synctool.client.progress import SyncProgress
+from synctool.client.routes import route_spellings
 from synctool.client.screen import LiveLines, PlainLines, terminal_width
 from synctool.client.transport import PlainHTTPWarning, plain_http_warning, safe_url
 from synctool.client.verify import verdict_line
@@ -577,7 +578,11 @@ class Command(BaseCommand):
         limit = options["history_limit"] or HISTORY_LIMIT
         runs = SyncRun.objects.using(using).all()
         if options["routes"]:
-            runs = runs.filter(route__in=options["routes"])
+            runs = runs.filter(
+                route__in=[
+                    spelling for route in options["routes"] for spelling in route_spellings(route)
+                ]
+            )
         lines = format_history(list(runs[:limit]))
         for line in lines:
             self.stdout.write(printable(line))
