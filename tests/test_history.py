@@ -136,7 +136,6 @@ def test_a_sync_that_failed_before_its_commit_shows_its_rows_as_rolled_back(
     client_for, register_plugin, capsys
 ):
     from synctool import exceptions, hookimpl
-
     from tests.testapp.models import Author, Blog, Post
 
     author = Author.objects.using("server").create(email="a@example.org", name="A")
