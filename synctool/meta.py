@@ -60,11 +60,21 @@ def serialized_fields(model: type[models.Model]) -> dict[str, models.Field]:
 
 
 def describe_fields(model: type[models.Model]) -> list[dict]:
-    """The fields of ``model`` as sent: name, kind (Django's internal type), nullability."""
-    return [
-        {"name": name, "kind": field.get_internal_type(), "null": bool(field.null)}
-        for name, field in serialized_fields(model).items()
-    ]
+    """The fields of ``model`` as sent, each as :func:`describe_field` says."""
+    return [describe_field(name, field) for name, field in serialized_fields(model).items()]
+
+
+def describe_field(name: str, field: models.Field) -> dict:
+    """What the schema gate compares of a field: its name, kind (Django's
+    internal type) and nullability; the model a relation points at; a
+    decimal's digits."""
+    described = {"name": name, "kind": field.get_internal_type(), "null": bool(field.null)}
+    if field.is_relation and field.related_model is not None:
+        described["to"] = field.related_model._meta.label_lower
+    if isinstance(field, models.DecimalField):
+        described["max_digits"] = field.max_digits
+        described["decimal_places"] = field.decimal_places
+    return described
 
 
 def written_columns(model: type[models.Model]) -> list[models.Field]:

@@ -1,8 +1,10 @@
 """The schema gate, end to end: production and the laptop a deploy apart.
 
-``tests/schemaproj`` runs in its own processes with ``SCHEMA_VERSION=1`` or
-``2`` (version 2 adds ``Customer.loyalty_points`` and ``Coupon`` and drops
-``Customer.fax``; its migration 0003 only adds an index). Production runs
+``tests/schemaproj`` runs in its own processes with ``SCHEMA_VERSION=1``,
+``2`` or ``3`` (version 2 adds ``Customer.loyalty_points`` and ``Coupon`` and
+drops ``Customer.fax``; its migration 0003 only adds an index; version 3
+makes the loyalty points a float, an order's total four decimal places and
+a coupon's code nullable). Production runs
 under gunicorn; the laptop runs ``manage.py sync_data``. In every refused
 case the laptop's database is unchanged and the message names the
 migration, model or field and what to do.
@@ -52,7 +54,7 @@ def shop(name: str, tmp, version: int, migrate_to: str | None = "latest") -> Sho
 
 @pytest.fixture(scope="module")
 def production(tmp_path_factory):
-    """Two productions: one on version 1 of the code, one on version 2."""
+    """Three productions, on versions 1, 2 and 3 of the code."""
     tmp = tmp_path_factory.mktemp("schema")
     v1 = shop("schema_prod_v1", tmp, 1)
     v1.shell(
@@ -70,16 +72,24 @@ def production(tmp_path_factory):
         "Coupon.objects.create(code='SPRING')\n"
         "Coupon.objects.create(code='AUTUMN')\n"
     )
+    v3 = shop("schema_prod_v3", tmp, 3)
+    v3.shell(
+        "from tests.schemaproj.inventory.models import Coupon, Customer, Order\n"
+        "for n in range(3):\n"
+        "    c = Customer.objects.create(name=f'prod {n}', loyalty_points=n + 0.75)\n"
+        "    Order.objects.create(customer=c, total='12.5075')\n"
+        "Coupon.objects.create(code='WINTER')\n"
+    )
     servers = {}
     try:
-        for version, site in ((1, v1), (2, v2)):
+        for version, site in ((1, v1), (2, v2), (3, v3)):
             servers[version] = start_gunicorn(tmp, "tests.schemaproj.wsgi:application", site.env())
             site.endpoint = servers[version].base_url
-        yield {1: v1, 2: v2}
+        yield {1: v1, 2: v2, 3: v3}
     finally:
         for server in servers.values():
             stop_server(server)
-        for site in (v1, v2):
+        for site in (v1, v2, v3):
             drop(site.settings)
 
 
@@ -173,6 +183,54 @@ def test_an_incremental_sync_leaves_out_what_this_code_does_not_have(laptop):
     done = site.sync("--verify", "--ignore-unknown")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "inventory.customer: equal (3 rows)" in done.stdout
+
+
+def test_a_field_changed_in_kind_or_digits_is_refused_not_truncated(laptop):
+    """Before, 2.75 loyalty points arrived as 2 and a total of 12.5075 as
+    12.51, exit status 0: this code's fields converted them."""
+    site = laptop(2, serve=3)
+    before = site.rows()
+    update = (
+        ": update your code (production applied inventory.0004_changed_fields, which this "
+        "code does not have), or pass --ignore-unknown to leave it out"
+    )
+    for done in (site.sync(), site.sync("--check")):
+        refused(
+            done,
+            "inventory.customer: field 'loyalty_points' differs (production's is a FloatField "
+            "and this code's a IntegerField), and this code's cannot hold every value "
+            "production's sends" + update,
+            "inventory.order: field 'total' differs (production's is a DecimalField("
+            "max_digits=10, decimal_places=4) and this code's a DecimalField(max_digits=8, "
+            "decimal_places=2))",
+        )
+    checked = site.sync("--check")
+    nullable = (
+        "inventory.coupon: production's field 'code' may be null and this code's may not: "
+        "a null value there will stop the sync"
+    )
+    assert nullable in checked.stdout + checked.stderr
+    assert site.rows() == before
+
+
+def test_ignore_unknown_leaves_a_changed_field_alone(laptop):
+    site = laptop(2, serve=3)
+    site.shell(
+        "from tests.schemaproj.inventory.models import Customer, Order\n"
+        "for n in range(3):\n"
+        "    c = Customer.objects.create(pk=n + 1, name='laptop', loyalty_points=7)\n"
+        "    Order.objects.create(pk=n + 1, customer=c, total='1.00')\n"
+    )
+    done = site.sync("--ignore-unknown")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "inventory.customer: field 'loyalty_points' differs" in done.stdout
+    assert "left out; local values are left alone" in done.stdout
+    rows = site.rows()
+    # Names came from production; the points and totals are the laptop's own.
+    assert [row[1:] for row in rows["inventory.customer"]] == [["prod 0", 7], ["prod 1", 7],
+                                                              ["prod 2", 7]]  # fmt: skip
+    assert [row[2] for row in rows["inventory.order"]] == ["1.00"] * 3
+    assert rows["inventory.coupon"] == [[1, "WINTER"]]
 
 
 def test_the_laptop_one_deploy_ahead_keeps_its_own_columns(laptop):

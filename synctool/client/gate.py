@@ -25,8 +25,9 @@ from django.db import DatabaseError, connections, models
 from django.db.migrations.executor import MigrationExecutor
 
 from synctool.backends import backend_for
+from synctool.client.fieldfit import misfit, null_misfit
 from synctool.exceptions import SameDatabase, SchemaMismatch
-from synctool.meta import serialized_fields
+from synctool.meta import describe_fields, serialized_fields
 
 
 @dataclass
@@ -167,11 +168,11 @@ def check_schema(
                 )
             continue
         local = serialized_fields(model)
-        sent = {item["name"] for item in schema.get(label, {}).get("fields", ())}
+        sent = {item["name"]: item for item in schema.get(label, {}).get("fields", ())}
         plan = ModelPlan(label, model)
         if label in schema:
-            unknown = sorted(sent - set(local))
-            kept = sorted(set(local) - sent)
+            unknown = sorted(set(sent) - set(local))
+            kept = sorted(set(local) - set(sent))
             if unknown and ignore_unknown:
                 plan.dropped_fields = frozenset(unknown)
                 report.notes.append(
@@ -190,6 +191,7 @@ def check_schema(
                     "alone on rows updated in place; new rows, and rows --clean or "
                     "--incremental replace, get the default"
                 )
+            _compare_fields(label, model, sent, plan, report, migrations, ignore_unknown)
         report.plans[label] = plan
         _check_tables(model, tables, connection, missing_tables, report, migrations)
     for app, names in missing_tables.items():
@@ -199,6 +201,42 @@ def check_schema(
         )
     _migration_notes(report, migrations, {label.partition(".")[0] for label in labels})
     return report
+
+
+def _compare_fields(label, model, sent, plan, report, migrations, ignore_unknown) -> None:
+    """Refuse (or, with ``ignore_unknown``, leave out) the fields both sides have
+    whose values this code's field cannot hold (see :mod:`synctool.client.fieldfit`);
+    note the ones production may send null into a field that may not be null."""
+    app = label.partition(".")[0]
+    here = {described["name"]: described for described in describe_fields(model)}
+    differing, nullable = [], []
+    for name in sorted(set(here) & set(sent)):
+        if not isinstance(sent[name], dict):
+            continue
+        why = misfit(here[name], sent[name])
+        if why is not None:
+            differing.append((name, why))
+        elif null_misfit(here[name], sent[name]):
+            nullable.append(name)
+    for name, why in differing:
+        if ignore_unknown:
+            plan.dropped_fields |= {name}
+            plan.kept_fields |= {name}
+            report.notes.append(
+                f"{label}: field {name!r} differs ({why}): left out; local values are left "
+                "alone on rows updated in place, new rows get the default"
+            )
+        else:
+            report.refusals.append(
+                f"{label}: field {name!r} differs ({why}), and this code's cannot hold every "
+                "value production's sends" + migrations.update_code(app) + ", or pass "
+                "--ignore-unknown to leave it out"
+            )
+    if nullable:
+        report.notes.append(
+            f"{label}: production's {_names(nullable)} may be null and this code's may not: "
+            "a null value there will stop the sync" + migrations.update_code(app)
+        )
 
 
 def _names(fields: list[str]) -> str:

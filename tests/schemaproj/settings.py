@@ -1,7 +1,8 @@
-"""A one-app project whose code comes in two versions, a deploy apart:
-``SCHEMA_VERSION=1`` or ``2`` picks the models of ``inventory`` and the
+"""A one-app project whose code comes in three versions, each a deploy apart:
+``SCHEMA_VERSION=1``, ``2`` or ``3`` picks the models of ``inventory`` and the
 migrations that go with them (version 2 adds a column and a model and drops
-one). Databases come from ``SCHEMA_DATABASE`` (JSON)."""
+one; version 3 changes three fields of version 2). Databases come from
+``SCHEMA_DATABASE`` (JSON)."""
 
 import json
 import os

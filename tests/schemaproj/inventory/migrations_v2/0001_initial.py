@@ -27,7 +27,7 @@ class Migration(migrations.Migration):
                         auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
                     ),
                 ),
-                ("total", models.DecimalField(decimal_places=2, max_digits=8)),
+                ("total", models.DecimalField(decimal_places=2, default=0, max_digits=8)),
                 (
                     "customer",
                     models.ForeignKey(on_delete=models.deletion.CASCADE, to="inventory.customer"),
