@@ -210,19 +210,21 @@ def key_columns(model: type[models.Model], key_identified) -> tuple[str, ...] | 
     return tuple(paths)
 
 
-# Field names that hold the object id of an undeclared generic relation, next
-# to a foreign key to ContentType named ``content_type`` (Wagtail's log
-# entries, django-comments' ``object_pk``).
+# The undeclared convention for a generic relation: a foreign key to
+# ContentType named ``<prefix>content_type`` beside a field named
+# ``<prefix>object_id`` or ``<prefix>object_pk`` (Wagtail's log entries and
+# its reference index's ``to_content_type`` + ``to_object_id``,
+# django-comments' ``object_pk``).
+CONTENT_TYPE_NAME = "content_type"
 IMPLICIT_OBJECT_ID_NAMES = ("object_id", "object_pk")
 
 
 def generic_foreign_keys(model: type[models.Model]) -> list[tuple[models.Field, models.Field]]:
     """``(content type field, object id field)`` of each generic relation of ``model``.
 
-    Declared ``GenericForeignKey`` fields, and the undeclared convention: a
-    foreign key to ``ContentType`` named ``content_type`` beside a field
-    named ``object_id`` or ``object_pk`` (its id names a row of that content
-    type's model even when no GenericForeignKey says so).
+    Declared ``GenericForeignKey`` fields, and the undeclared convention
+    (see :data:`IMPLICIT_OBJECT_ID_NAMES`): the id names a row of that
+    content type's model even when no GenericForeignKey says so.
     """
     if not apps.is_installed("django.contrib.contenttypes"):
         return []
@@ -243,10 +245,16 @@ def generic_foreign_keys(model: type[models.Model]) -> list[tuple[models.Field, 
             result.append((ct_field, fk_field))
     paired = {fk_field for _, fk_field in result}
     names = {field.name: field for field in opts.local_fields}
-    ct_field = names.get("content_type")
-    if ct_field is not None and ct_field.is_relation and ct_field.related_model is ContentType:
+    for ct_field in opts.local_fields:
+        if not (
+            ct_field.name.endswith(CONTENT_TYPE_NAME)
+            and ct_field.is_relation
+            and ct_field.related_model is ContentType
+        ):
+            continue
+        prefix = ct_field.name.removesuffix(CONTENT_TYPE_NAME)
         for name in IMPLICIT_OBJECT_ID_NAMES:
-            fk_field = names.get(name)
+            fk_field = names.get(prefix + name)
             if fk_field is not None and fk_field not in paired and not fk_field.is_relation:
                 result.append((ct_field, fk_field))
                 break

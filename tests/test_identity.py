@@ -406,12 +406,17 @@ def test_an_undeclared_generic_key_follows_identity(laptop, client_for):
     user_type = ContentType.objects.db_manager("server").get_for_model(User)
     for user in users:
         LogEntry.objects.using("server").create(
-            content_type=user_type, object_id=str(user.pk), label=f"edited {user.username}"
-        )
+            content_type=user_type, object_id=str(user.pk), label=f"edited {user.username}",
+            # The pair under a prefix (Wagtail's reference index): another user.
+            to_content_type=user_type, to_object_id=str(users[0].pk),
+        )  # fmt: skip
     client_for().sync_many(["users", "shop"])
+    first = User.objects.get(username=users[0].username)
     for entry in LogEntry.objects.all():
         assert entry.content_type.model_class() is User
         assert entry.label == f"edited {User.objects.get(pk=entry.object_id).username}"
+        assert entry.to_content_type.model_class() is User
+        assert entry.to_object_id == str(first.pk)
 
 
 @e2e

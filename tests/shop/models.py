@@ -117,6 +117,12 @@ class LogEntry(models.Model):
     content_type = models.ForeignKey(ContentType, on_delete=models.CASCADE, related_name="+")
     object_id = models.CharField(max_length=255)
     label = models.CharField(max_length=100)
+    # A second pair under a prefix (as Wagtail's reference index: the object
+    # that refers, and to_content_type + to_object_id, the one referred to).
+    to_content_type = models.ForeignKey(
+        ContentType, on_delete=models.CASCADE, related_name="+", null=True
+    )
+    to_object_id = models.CharField(max_length=255, blank=True, default="")
 
 
 class SearchEntry(models.Model):
