@@ -254,3 +254,19 @@ def test_a_route_named_twice_is_refused():
         run("blogs", "tags", "blogs", endpoint="http://127.0.0.1:9/sync/")
     with pytest.raises(CommandError, match="'blogs' and '/blogs/' are one route"):
         run("blogs", "tags", "/blogs/", endpoint="http://127.0.0.1:9/sync/")
+
+
+@e2e
+def test_ctrl_c_is_one_line_with_the_status_a_shell_gives(live_server_process, register_plugin):
+    from tests.client.test_lock import Interrupt
+
+    Tag.objects.using("server").create(name="one")
+    Tag.objects.create(name="local")
+    register_plugin(Interrupt())
+    with pytest.raises(CommandError) as raised:
+        run("tags", "--clean", endpoint=live_server_process.sync_url, token=TOKEN)
+    assert str(raised.value) == (
+        "interrupted: nothing was written (the sync's transaction was rolled back)"
+    )
+    assert raised.value.returncode == 130
+    assert sorted(Tag.objects.values_list("name", flat=True)) == ["local"]

@@ -332,8 +332,9 @@ class Client:
                 history=history,
             )
         except BaseException as exc:
-            if isinstance(exc, SynctoolError) and any(result.committed for result in results):
-                exc.committed = True
+            committed = any(result.committed for result in results)
+            if committed and isinstance(exc, SynctoolError | KeyboardInterrupt):
+                exc.committed = True  # sync_data says so on Ctrl-C too
             if history is not None:
                 if isinstance(exc, SynctoolError):
                     message = str(exc)

@@ -433,6 +433,17 @@ class Command(BaseCommand):
                 results = self._sync_all(client, options, verbosity)
         except SynctoolError as exc:
             raise CommandError(str(exc)) from None
+        except KeyboardInterrupt as exc:
+            # One line, as any failure; 130 as a shell gives a process stopped by SIGINT.
+            raise CommandError(
+                "interrupted: "
+                + (
+                    "the rows were committed; media files not fetched yet are missing"
+                    if getattr(exc, "committed", False)
+                    else "nothing was written (the sync's transaction was rolled back)"
+                ),
+                returncode=130,
+            ) from None
         if verbosity > 0:
             self.stdout.write(format_summary(results))
             for line in notes_of(results):
