@@ -61,8 +61,17 @@ def allowed(label: str, extra: Iterable[str] = ()) -> bool:
     return label not in _guarded() or label in configured_labels()
 
 
-def refuse_unallowed(labels: Iterable[str], where: str, extra: Iterable[str] = ()) -> None:
-    """Raise ModelNotAllowed naming every label of ``labels`` this client does not allow."""
+def refuse_unallowed(
+    labels: Iterable[str],
+    where: str,
+    extra: Iterable[str] = (),
+    server_key_identified: Iterable[str] = (),
+) -> None:
+    """Raise ModelNotAllowed naming every label of ``labels`` this client does not allow.
+
+    ``server_key_identified``: the labels the server sends by natural key (the
+    advice differs: allowed, they are merged by natural key all the same).
+    """
     extra = list(extra)
     refused = [label for label in dict.fromkeys(labels) if not allowed(label, extra)]
     own = [label for label in refused if _matches(label, OWN)]
@@ -76,7 +85,16 @@ def refuse_unallowed(labels: Iterable[str], where: str, extra: Iterable[str] = (
         names = ", ".join(refused)
         guarded = [label for label in refused if label in _guarded()]
         allow = " ".join(f"--allow {label}" for label in refused)
-        if guarded:
+        by_key_there = {label.lower() for label in server_key_identified}
+        if guarded and all(label in by_key_there for label in guarded):
+            advice = (
+                f"The server sends {', '.join(guarded)} by natural key and this client's "
+                "SYNCTOOL_NATURAL_KEYS does not list them: list them there too (in the "
+                f"settings both sides read), or pass {allow} (Client.sync(allow=[...]), "
+                "SYNCTOOL_CLIENT_ALLOW); either way they are merged with this database's own "
+                "rows by natural key (usernames, group names)"
+            )
+        elif guarded:
             advice = (
                 f"To merge {', '.join(guarded)} with this database's own rows by natural key "
                 "(usernames, group names), list them in SYNCTOOL_NATURAL_KEYS (e.g. "

@@ -528,7 +528,8 @@ class Client:
             for index, url in enumerate(urls):
                 check_announced(manifest, url, streams.labels(index), safe_url(full_urls[index]))
             if writes:
-                refuse_unallowed(labels, ", ".join(safe_url(url) for url in full_urls), allow)
+                where_routes = ", ".join(safe_url(url) for url in full_urls)
+                refuse_unallowed(labels, where_routes, allow, streams.natural_keys)
             schema = manifest.get("schema")
             if schema is not None:
                 missing = [label for label in dict.fromkeys(labels) if label not in schema]

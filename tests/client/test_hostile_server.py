@@ -117,6 +117,16 @@ def test_a_superuser_and_a_session_announced_by_a_tag_route_are_refused(
     assert "list them in SYNCTOOL_NATURAL_KEYS" in str(info.value)
     assert "--allow auth.user (Client" in str(info.value)
     assert "over local rows with the same ids" in str(info.value)
+    # A server that sends users by natural key: allowed, they would be merged by
+    # username all the same, and the advice says so.
+    server.routes["/sync/superuser"] = fixture(
+        b"[\n]\n", models="testapp.tag,auth.user", headers={"X-Synctool-Natural-Keys": "auth.user"}
+    )
+    with pytest.raises(exceptions.ModelNotAllowed, match="auth.user") as info:
+        client.sync("superuser")
+    assert "The server sends auth.user by natural key" in str(info.value)
+    assert "merged with this database's own rows by natural key" in str(info.value)
+    assert "over local rows with the same ids" not in str(info.value)
     # Sessions are never allowed, whatever the identity settings.
     settings.SYNCTOOL_NATURAL_KEYS = ["auth.User"]
     server.routes["/sync/superuser"] = fixture(b"[\n]\n", models="testapp.tag,sessions.session")
