@@ -233,6 +233,29 @@ def test_a_502_from_a_proxy_is_retried_then_the_real_answer_loads(proxy, proxied
     assert_synced()
 
 
+@e2e
+def test_a_connection_closed_without_an_answer_is_retried(proxy, proxied, settings):
+    """A worker restarting closes the connection before it answers."""
+    settings.SYNCTOOL_RETRIES = 3
+    make_blog(posts=5)
+    proxy.canned = [b"", b""]  # closed twice without a byte, then the real answer
+    proxied.sync("blogs")
+    assert proxy.connections == 3
+    assert_synced()
+
+
+@e2e
+def test_a_state_post_closed_without_an_answer_is_not_sent_again(proxy, proxied, before, settings):
+    """The client's incremental state streams out as it is read: it cannot be sent twice."""
+    settings.SYNCTOOL_RETRIES = 3
+    make_blog(posts=5)
+    proxy.only, proxy.canned = b"POST /sync/blogs", [b""]
+    error = refused(proxied, "blogs", exceptions.ServerUnreachable, incremental=True)
+    assert "closed the connection without an HTTP answer" in str(error)
+    assert proxy.connections == 1
+    assert database_digest("default") == before
+
+
 # --- real error answers ----------------------------------------------------
 
 

@@ -65,6 +65,17 @@ class CappedRetry(Retry):
     ``SYNCTOOL_MAX_RETRY_AFTER`` seconds (a server in maintenance must not
     hold a sync for hours)."""
 
+    def increment(self, method=None, url=None, response=None, error=None, **kwargs):
+        """Retry a connection the server closed without answering (a worker
+        restarting), but not a read that timed out (it would double the
+        wait), nor a POST whose body may be partly sent (a streamed state
+        cannot be sent twice)."""
+        if isinstance(error, ReadTimeoutError) or (
+            isinstance(error, ProtocolError) and (method or "").upper() == "POST"
+        ):
+            raise error
+        return super().increment(method, url, response, error, **kwargs)
+
     def get_retry_after(self, response):
         seconds = super().get_retry_after(response)
         cap = settings.SYNCTOOL_MAX_RETRY_AFTER
@@ -80,7 +91,7 @@ def build_session(token: str | None) -> requests.Session:
     retry = CappedRetry(
         total=settings.SYNCTOOL_RETRIES,
         connect=settings.SYNCTOOL_RETRIES,
-        read=False,  # a read timeout is not retried: it would double the wait
+        read=settings.SYNCTOOL_RETRIES,  # a dropped connection; not a timeout (increment)
         status=settings.SYNCTOOL_RETRIES,
         status_forcelist=RETRY_STATUSES,
         # POST only carries an incremental state: it reads, like GET.
@@ -365,7 +376,10 @@ def open_url(
         hint = ""
         if url.startswith("http://") and _not_http(reason):
             https = "https://" + safe_url(url).removeprefix("http://")
-            hint = f" (no HTTP answer: if it is an https:// endpoint, use {https})"
+            hint = (
+                " (it closed the connection without an HTTP answer: a server restarting, "
+                f"or an https:// endpoint? then use {https})"
+            )
         raise ServerUnreachable(f"could not reach {shown}: {reason}{hint}") from None
     except requests.exceptions.RequestException as exc:
         raise ServerUnreachable(f"request to {shown} failed: {exc}") from None
