@@ -25,18 +25,35 @@ try:
 except ImportError:  # Django 5.2: the backport
     try:
         from django_tasks import TaskContext, task
-    except ImportError as exc:
-        raise ImportError(
-            "synctool.tasks needs Django's task framework: Django 6, or on Django 5.2 "
-            'the django-tasks backport (pip install "django-synctool[tasks]")'
-        ) from exc
+    except ImportError:
+        task = None
 
 from synctool.client.jobs import run_sync
 from synctool.client.lock import FROM_SETTINGS, LockTimeout
 from synctool.origin import DJANGO_TASK, started_by
 
+NO_FRAMEWORK = (
+    "synctool.tasks needs Django's task framework: Django 6, or on Django 5.2 "
+    'the django-tasks backport (pip install "django-synctool[tasks]")'
+)
 
-@task(takes_context=True)
+
+class Unavailable:
+    """``sync`` where no task framework is installed.
+
+    Importing this module must still work: Celery's ``autodiscover_tasks()``
+    imports every installed app's ``tasks`` module, and a project scheduling
+    syncs with Celery need not install Django's task framework. Using the
+    task says what to install.
+    """
+
+    def __getattr__(self, name: str):
+        raise ImportError(NO_FRAMEWORK)
+
+    def __call__(self, *args, **kwargs):
+        raise ImportError(NO_FRAMEWORK)
+
+
 def sync(
     context: TaskContext,
     routes: str | list[str],
@@ -82,3 +99,7 @@ def sync(
             lock_timeout=lock_timeout,
             verify=verify,
         )
+
+
+# Decorated here, not with @task, so that the module imports without the framework.
+sync = task(takes_context=True)(sync) if task is not None else Unavailable()

@@ -15,7 +15,18 @@ from synctool import exceptions
 from synctool.identity import key_paths
 from tests.conftest import e2e
 from tests.identity import ids, migrate_differently
-from tests.shop.models import Booking, Comment, Customer, Order, Product, Review, Shelf, TimeSlot
+from tests.shop.models import (
+    Booking,
+    Comment,
+    Customer,
+    LogEntry,
+    Order,
+    Product,
+    Rating,
+    Review,
+    Shelf,
+    TimeSlot,
+)  # fmt: skip
 from tests.testapp.models import Blog, Tag
 from tests.utils import ScriptedServer, answer
 
@@ -458,21 +469,21 @@ def test_cleaning_a_child_model_never_leaves_its_parent_rows_behind(client_for):
 
 @e2e
 @pytest.mark.parametrize("kind", ["clean", "incremental", "verify"])
-def test_a_generic_key_to_a_deleted_user_names_the_row(laptop, client_for, kind):
+def test_a_numeric_generic_key_to_a_deleted_user_names_the_row(laptop, client_for, kind):
     """The server finds the dangling reference after its status line: the
     client still gets its message (model, row, field), not "the connection
     was cut", and the local data stays as it was."""
     make_shop(customers=2, orders=1)
+    gone = User.objects.using("server").get(username="user0")
+    rating = Rating.objects.using("server").create(content_object=gone, stars=4)
     client = client_for()
     client.sync("orders", incremental=True)
     before = by_identity("default")
-    gone = User.objects.using("server").get(username="user0")
-    about_users = ContentType.objects.db_manager("server").get_for_model(User)
-    comment = Comment.objects.using("server").get(content_type=about_users, object_id=gone.pk)
-    # A generic relation does not cascade: deleting the user leaves the comment.
+    # A generic relation does not cascade: deleting the user leaves the rating,
+    # whose numeric object id cannot be made to point at no row.
     User.objects.using("server").filter(pk=gone.pk).delete()
     expected = (
-        rf"the server stopped after \d+ objects: shop\.Comment pk={comment.pk}: "
+        rf"the server stopped after \d+ objects: shop\.Rating pk={rating.pk}: "
         rf"object_id points at auth\.User pk='?{gone.pk}'?, which does not exist"
     )
     with pytest.raises(exceptions.ExportError, match=expected) as raised:
@@ -482,6 +493,34 @@ def test_a_generic_key_to_a_deleted_user_names_the_row(laptop, client_for, kind)
             client.sync("orders", **{kind: True})
     assert not isinstance(raised.value, exceptions.IncompleteResponse)
     assert by_identity("default") == before
+
+
+@e2e
+def test_references_allowed_to_dangle_point_at_no_row_here(laptop, client_for):
+    """A text generic id and a foreign key without a constraint may keep the id
+    of a user deleted since (Wagtail's log entries): they arrive pointing at
+    no row, never at whichever local user has that id, and the sync goes on."""
+    make_shop(customers=3, orders=1)
+    gone = User.objects.using("server").get(username="user1")
+    about_users = ContentType.objects.db_manager("server").get_for_model(User)
+    LogEntry.objects.using("server").create(
+        content_type=about_users, object_id=str(gone.pk), label="deleted", user=gone
+    )
+    User.objects.using("server").filter(pk=gone.pk).delete()
+    # The laptop has a user with production's old id.
+    User.objects.filter(pk=gone.pk).delete()
+    User.objects.create_user("local", pk=gone.pk)
+    client = client_for()
+    client.sync_many(["users", "shop"])
+    entry = LogEntry.objects.get(label="deleted")
+    assert (entry.object_id, entry.user_id) == ("", None)
+    comment = Comment.objects.get(text__startswith="about user1")
+    assert comment.object_id == ""
+    # --verify agrees with what was written.
+    verdicts = client.verify("shop")
+    assert all(verdict.equal for verdict in verdicts.values() if verdict.compared), verdicts
+    # Production's rows are as they were.
+    assert LogEntry.objects.using("server").get(label="deleted").user_id == gone.pk
 
 
 @e2e

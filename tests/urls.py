@@ -20,7 +20,7 @@ route.models("restaurants", "testapp.Restaurant")
 route.models("alltypes", "testapp.AllTypes", "testapp.UUIDItem")
 route.app("shop", "shop")
 route.app("fieldtypes", "fieldtypes")
-route.models("orders", "shop.Customer", "shop.Order", "shop.Comment")
+route.models("orders", "shop.Customer", "shop.Order", "shop.Comment", "shop.Rating")
 
 
 @route.queryset("blog/(?P<slug>[^/]+)")

@@ -10,6 +10,7 @@ evaluated), rewritten to the identity rule by :mod:`synctool.server.identity`
 """
 
 import contextlib
+import logging
 from collections.abc import Iterable, Iterator
 from itertools import islice
 
@@ -24,6 +25,8 @@ from synctool.meta import auto_many_to_many, sort_models
 from synctool.plugins import get_hooks, is_implemented
 from synctool.server.identity import KeyEncoder
 from synctool.server.rowexport import row_serializer
+
+logger = logging.getLogger("synctool")
 
 
 def model_label(model: type[models.Model]) -> str:
@@ -130,8 +133,15 @@ def _serialize(querysets: list[models.QuerySet], key_identified: frozenset[str])
         objects = encoder.encode(serialized_objects(queryset, chunk_size))
         if not transform:
             yield from objects
-            continue
-        for obj in objects:
-            if False in hooks.transform_object(obj=obj, side="server"):
-                continue
-            yield obj
+        else:
+            for obj in objects:
+                if False in hooks.transform_object(obj=obj, side="server"):
+                    continue
+                yield obj
+        if encoder.dangling:
+            logger.info(
+                "synctool: %s: %d reference(s) to deleted rows of models identified by "
+                "natural key sent as pointing at no row",
+                queryset.model._meta.label,
+                encoder.dangling,
+            )

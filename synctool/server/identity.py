@@ -43,6 +43,27 @@ def wire_converter(field: models.Field) -> Callable:
     return convert or (lambda value: value)
 
 
+_KEEPS_DANGLING = object()  # no value says "nowhere": a dangling reference is an error
+
+
+def dangling_value(field: models.Field):
+    """What an object id of a generic relation that points at a deleted row of
+    a key-identified model travels as: null, or an empty id where the field
+    takes text; :data:`_KEEPS_DANGLING` where neither fits.
+
+    Generic relations are not constraints: Wagtail, django-comments and
+    django-taggit keep the id of a user long deleted (Wagtail logs the
+    deletion itself so). Production's id would name another user on the
+    laptop, and a missing user has no natural key to send: the laptop's row
+    points at no row, as production's does.
+    """
+    if field.null:
+        return None
+    if isinstance(field, models.CharField | models.TextField):
+        return ""
+    return _KEEPS_DANGLING
+
+
 class _Plan:
     """What to rewrite in the objects of one model."""
 
@@ -55,10 +76,20 @@ class _Plan:
             for field in [*opts.local_fields, *opts.local_many_to_many]
             if identity.references_by_key(field, key_identified)
         ]
+        # References the model lets dangle (see dangling_value): their names.
+        self.may_dangle = {
+            field.name
+            for field in opts.local_fields
+            if field.is_relation and not field.db_constraint and field.null
+        }
         self.generic = [
             (ct_field.name, fk_field.name)
             for ct_field, fk_field in identity.generic_foreign_keys(opts.concrete_model)
         ]
+        self.generic_nowhere = {
+            fk_field.name: dangling_value(fk_field)
+            for _, fk_field in identity.generic_foreign_keys(opts.concrete_model)
+        }
 
     @property
     def needed(self) -> bool:
@@ -74,6 +105,8 @@ class KeyEncoder:
         self.chunk_size = max(chunk_size, 1)
         self._plans: dict[str, _Plan | None] = {}
         self._keys: dict[type[models.Model], identity.BoundedCache] = {}
+        #: References to deleted key-identified rows sent as pointing nowhere.
+        self.dangling = 0
 
     def _plan(self, label: str) -> _Plan | None:
         if label not in self._plans:
@@ -114,6 +147,12 @@ class KeyEncoder:
                 try:
                     fields[name] = [keys[v] for v in value] if many else keys[value]
                 except KeyError as exc:
+                    if not many and name in plan.may_dangle:
+                        # db_constraint=False, null=True: the model lets it point at a
+                        # row deleted since (Wagtail's log entries and their users).
+                        fields[name] = None
+                        self.dangling += 1
+                        continue
                     raise DanglingReference(
                         f"{plan.model._meta.label} pk={obj.get('pk')!r}: {name} points at "
                         f"{target._meta.label} pk={exc.args[0]!r}, which does not exist"
@@ -130,7 +169,7 @@ class KeyEncoder:
         for obj in chunk:
             fields = obj["fields"]
             ct_id, object_id = fields.get(ct_name), fields.get(fk_name)
-            if ct_id is None or object_id is None:
+            if ct_id is None or object_id is None or object_id == "":
                 continue
             try:
                 target = manager.get_for_id(ct_id).model_class()
@@ -146,6 +185,10 @@ class KeyEncoder:
             for obj in objs:
                 fields = obj["fields"]
                 object_id = convert(normalize(fields[fk_name]))
+                if object_id not in keys and plan.generic_nowhere[fk_name] is not _KEEPS_DANGLING:
+                    fields[fk_name] = plan.generic_nowhere[fk_name]
+                    self.dangling += 1
+                    continue
                 if object_id not in keys:
                     raise DanglingReference(
                         f"{plan.model._meta.label} pk={obj.get('pk')!r}: {fk_name} points at "

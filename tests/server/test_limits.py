@@ -391,19 +391,17 @@ def test_with_a_token_unknown_paths_are_404_and_other_methods_405(client):
 def test_under_uvicorn_an_export_error_reaches_the_client(tmp_path, client_for):
     """After the status line, the error's message still arrives (ASGI streams too)."""
     from django.contrib.auth.models import User
-    from django.contrib.contenttypes.models import ContentType
 
-    from tests.shop.models import Comment
+    from tests.shop.models import Comment, Rating
     from tests.test_identity import make_shop
 
     make_shop(customers=1, orders=1)
     gone = User.objects.using("server").get(username="user0")
-    about_users = ContentType.objects.db_manager("server").get_for_model(User)
-    comment = Comment.objects.using("server").get(content_type=about_users, object_id=gone.pk)
+    rating = Rating.objects.using("server").create(content_object=gone)
     User.objects.using("server").filter(pk=gone.pk).delete()
     process, base = start_uvicorn(tmp_path, {})
     try:
-        with pytest.raises(exceptions.ExportError, match=f"shop.Comment pk={comment.pk}: "):
+        with pytest.raises(exceptions.ExportError, match=f"shop.Rating pk={rating.pk}: "):
             client_for(api_url=base + "/sync/").sync("orders")
     finally:
         process.terminate()

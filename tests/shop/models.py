@@ -123,6 +123,24 @@ class LogEntry(models.Model):
         ContentType, on_delete=models.CASCADE, related_name="+", null=True
     )
     to_object_id = models.CharField(max_length=255, blank=True, default="")
+    # Kept when the user is deleted (as Wagtail's page log entries' user).
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        null=True,
+        related_name="+",
+    )
+
+
+class Rating(models.Model):
+    """A generic relation whose object id is a number (as django-taggit's): an
+    object deleted since cannot be pointed at with null or an empty id."""
+
+    content_type = models.ForeignKey(ContentType, on_delete=models.CASCADE, related_name="+")
+    object_id = models.PositiveIntegerField()
+    content_object = GenericForeignKey("content_type", "object_id")
+    stars = models.PositiveSmallIntegerField(default=5)
 
 
 class SearchEntry(models.Model):
