@@ -120,7 +120,7 @@ class Client:
         name of the URL (``https://TOKEN@example.com/sync/``)."""
         if self._api_token is not None:
             return self._api_token
-        if settings.SYNCTOOL_CLIENT_TOKEN is not None:
+        if settings.SYNCTOOL_CLIENT_TOKEN:  # an empty one (an exported empty variable): none
             return settings.SYNCTOOL_CLIENT_TOKEN
         return urlsplit(self.api_url or "").username or None
 

@@ -32,6 +32,7 @@ from synctool.exceptions import (
     ServerUnavailable,
     ServerUnreachable,
 )
+from synctool.text import printable
 from synctool.wire import gunzip_chunks
 
 READ_CHUNK_SIZE = 64 * 1024
@@ -212,7 +213,11 @@ def check_response(response: requests.Response, url: str) -> None:
         https = "https://" + shown.removeprefix("http://")
         raise ServerError(f"{shown} is an HTTPS port (HTTP 400): use {https}")
     if status in RETRY_STATUSES:
-        raise ServerUnavailable(f"{shown} answered {_describe(response)}")
+        # synctool's own 503 (the export cap reached) says why; a proxy's does not.
+        reason = printable(response.headers.get("X-Synctool-Reason", ""))[:300]
+        raise ServerUnavailable(
+            f"{shown} answered {_describe(response)}" + (f": {reason}" if reason else "")
+        )
     if status >= 300:
         raise ServerError(f"{shown} answered {_describe(response)}")
     content_type = response.headers.get("Content-Type", "").split(";")[0].strip()

@@ -492,9 +492,10 @@ def test_progress_callback_reports_clean_and_load(client_for, settings):
 def test_token_in_the_url_is_used_and_never_shown(live_server_process, settings):
     from synctool.client import Client
 
-    settings.SYNCTOOL_CLIENT_TOKEN = None
     make_blog()
-    for userinfo in (f"{TOKEN}@", f"{TOKEN}:@"):
+    # Unset, or set from an environment variable exported empty.
+    for unset, userinfo in ((None, f"{TOKEN}@"), ("", f"{TOKEN}:@")):
+        settings.SYNCTOOL_CLIENT_TOKEN = unset
         url = live_server_process.sync_url.replace("http://", f"http://{userinfo}")
         result = Client(api_url=url).sync("blogs")
         assert TOKEN not in result.url

@@ -97,7 +97,7 @@ def paused_blog(slug: str) -> Blog:
 
 
 @e2e
-def test_one_export_more_than_the_cap_gets_503_until_a_stream_ends(tmp_path, monkeypatch):
+def test_one_export_more_than_the_cap_gets_503_until_a_stream_ends(tmp_path, monkeypatch, settings):
     monkeypatch.setenv("SYNCTOOL_E2E_MAX_EXPORTS", "2")
     monkeypatch.setenv("SYNCTOOL_E2E_EXPORT_RETRY_AFTER", "7")
     monkeypatch.setenv("SYNCTOOL_E2E_AUDIT", "1")
@@ -119,6 +119,13 @@ def test_one_export_more_than_the_cap_gets_503_until_a_stream_ends(tmp_path, mon
         assert refused.status_code == 503
         assert refused.headers["Retry-After"] == "7"
         assert "SYNCTOOL_MAX_EXPORTS" in refused.text
+        # synctool's client says why, not only "HTTP 503".
+        settings.SYNCTOOL_RETRIES = 0
+        with pytest.raises(exceptions.ServerUnavailable) as unavailable:
+            Client(api_url=server.sync_url, api_token=TOKEN).sync("sites")
+        assert "answered HTTP 503 (text/plain): synctool: this server is streaming as many " in (
+            str(unavailable.value)
+        )
         # HEAD and the manifest are not exports: they still answer.
         assert requests.head(
             server.sync_url + "blogs", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30
