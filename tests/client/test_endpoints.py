@@ -87,7 +87,7 @@ def test_http_to_a_tls_port(secure, settings):
     settings.SYNCTOOL_RETRIES = 0
     with pytest.raises(exceptions.ServerUnreachable, match="https://") as info:
         Client(api_url=secure.url + "/sync/", api_token=TOKEN).sync("tags")
-    assert "if it is an https:// endpoint" in str(info.value)
+    assert "or an https:// endpoint? then use https://" in str(info.value)
 
 
 @pytest.mark.parametrize("endpoint", ["example.com/sync/", "ftp://example.com/sync/", "/sync/"])
