@@ -200,6 +200,8 @@ class TestManifest:
         fields = {f["name"]: f for f in manifest["schema"]["testapp.post"]["fields"]}
         assert fields["title"] == {"name": "title", "kind": "CharField", "null": False}
         assert fields["tags"]["kind"] == "ManyToManyField"
+        assert (fields["blog"]["kind"], fields["blog"]["to"]) == ("ForeignKey", "testapp.blog")
+        assert fields["tags"]["to"] == "testapp.tag"
         assert "id" not in fields  # the primary key is the object's "pk"
         assert "0001_initial" in manifest["migrations"]["testapp"]
         assert manifest["database"]["vendor"] and len(manifest["database"]["id"]) == 64
