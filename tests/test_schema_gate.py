@@ -163,7 +163,10 @@ def test_ignore_unknown_drops_them_and_says_how_many(laptop):
     # is left out of its digests, the laptop's own column out of the laptop's.
     done = site.sync("--verify", "--ignore-unknown")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "inventory.customer: equal (3 rows)" in done.stdout
+    # Both are named as not compared.
+    assert "inventory.customer: equal (3 rows; not compared: fields 'fax', 'loyalty_points')" in (
+        done.stdout
+    )
     assert "inventory.order: equal (3 rows)" in done.stdout
     assert "inventory.coupon: not compared (this code does not have it)" in done.stdout
 
@@ -182,7 +185,9 @@ def test_an_incremental_sync_leaves_out_what_this_code_does_not_have(laptop):
                    for line in lines), done.stdout  # fmt: skip
     done = site.sync("--verify", "--ignore-unknown")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "inventory.customer: equal (3 rows)" in done.stdout
+    assert "inventory.customer: equal (3 rows; not compared: fields 'fax', 'loyalty_points')" in (
+        done.stdout
+    )
 
 
 def test_a_field_changed_in_kind_or_digits_is_refused_not_truncated(laptop):
@@ -198,7 +203,7 @@ def test_a_field_changed_in_kind_or_digits_is_refused_not_truncated(laptop):
         refused(
             done,
             "inventory.customer: field 'loyalty_points' differs (production's is a FloatField "
-            "and this code's a IntegerField), and this code's cannot hold every value "
+            "and this code's an IntegerField), and this code's cannot hold every value "
             "production's sends" + update,
             "inventory.order: field 'total' differs (production's is a DecimalField("
             "max_digits=10, decimal_places=4) and this code's a DecimalField(max_digits=8, "
@@ -231,6 +236,12 @@ def test_ignore_unknown_leaves_a_changed_field_alone(laptop):
                                                               ["prod 2", 7]]  # fmt: skip
     assert [row[2] for row in rows["inventory.order"]] == ["1.00"] * 3
     assert rows["inventory.coupon"] == [[1, "WINTER"]]
+    # --verify says which fields it could not compare, not a bare "equal".
+    done = site.sync("--verify", "--ignore-unknown")
+    assert "inventory.customer: equal (3 rows; not compared: field 'loyalty_points')" in (
+        done.stdout
+    )
+    assert "inventory.order: equal (3 rows; not compared: field 'total')" in done.stdout
 
 
 def test_the_laptop_one_deploy_ahead_keeps_its_own_columns(laptop):

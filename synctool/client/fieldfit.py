@@ -63,6 +63,11 @@ def _holds_kind(here: str, there: str) -> bool:
     return there in WIDER.get(here, ())
 
 
+def _a(kind: str) -> str:
+    """``kind`` with its article: "a FloatField", "an IntegerField"."""
+    return f"{'an' if kind[:1].upper() in 'AEIOU' else 'a'} {kind}"
+
+
 def misfit(here: dict, there: dict) -> str | None:
     """Why this code's field (``here``) cannot hold every value production's
     (``there``) sends, as a phrase; None when it can.
@@ -72,7 +77,7 @@ def misfit(here: dict, there: dict) -> str | None:
     """
     kind_here, kind_there = here.get("kind"), there.get("kind")
     if kind_here and kind_there and not _holds_kind(kind_here, kind_there):
-        return f"production's is a {kind_there} and this code's a {kind_here}"
+        return f"production's is {_a(kind_there)} and this code's {_a(kind_here)}"
     if kind_here == kind_there == "DecimalField" and not _holds_decimal(here, there):
         return f"production's is a {_decimal(there)} and this code's a {_decimal(here)}"
     to_here, to_there = here.get("to"), there.get("to")

@@ -381,13 +381,15 @@ def open_url(
         hint = ""
         if url.startswith("http://") and _not_http(reason):
             https = "https://" + safe_url(url).removeprefix("http://")
-            hint = (
-                " (it closed the connection without an HTTP answer: a server restarting, "
-                f"or an https:// endpoint? then use {https})"
-            )
+            hint = " (it closed the connection without an HTTP answer"
+            # A server that answered this sync over http:// is not an https:// one.
+            if not getattr(session, "synctool_answered", False):
+                hint += f": a server restarting, or an https:// endpoint? then use {https}"
+            hint += ")"
         raise ServerUnreachable(f"could not reach {shown}: {reason}{hint}") from None
     except requests.exceptions.RequestException as exc:
         raise ServerUnreachable(f"request to {shown} failed: {exc}") from None
+    session.synctool_answered = True
     if accept_json:
         try:
             check_response(response, url)

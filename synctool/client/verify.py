@@ -50,6 +50,9 @@ class Verdict:
     extra: int = 0  # here, not on the server (a model the route sends whole)
     rows: int = 0  # the server's rows compared
     keys: list = field(default_factory=list)  # the first keys that differ
+    # Fields left out of the comparison: production's this code does not have
+    # (or has as another type), and this code's production does not send.
+    left_out: list = field(default_factory=list)
 
     @property
     def equal(self) -> bool:
@@ -155,7 +158,8 @@ class RouteVerification:
         elif plan is not None and plan.dropped:
             self.verdicts[label] = Verdict(compared=False, reason="this code does not have it")
         else:
-            self.verdicts[label] = Verdict()
+            left_out = sorted(plan.dropped_fields | plan.kept_fields) if plan is not None else []
+            self.verdicts[label] = Verdict(left_out=left_out)
             self._label = label
             self._local = LocalRows(label, self.using, self.key_identified, plan)
             self._last = None
@@ -221,8 +225,12 @@ class RouteVerification:
 def verdict_line(label: str, verdict: Verdict) -> str:
     if not verdict.compared:
         return f"{label}: not compared ({verdict.reason})"
+    left_out = ""
+    if verdict.left_out:
+        names = ", ".join(repr(name) for name in verdict.left_out)
+        left_out = f"; not compared: field{'' if len(verdict.left_out) == 1 else 's'} {names}"
     if verdict.equal:
-        return f"{label}: equal ({verdict.rows} row{'' if verdict.rows == 1 else 's'})"
+        return f"{label}: equal ({verdict.rows} row{'' if verdict.rows == 1 else 's'}{left_out})"
     parts = []
     if verdict.different:
         parts.append(f"{verdict.different} row(s) differ")
@@ -231,4 +239,4 @@ def verdict_line(label: str, verdict: Verdict) -> str:
     if verdict.extra:
         parts.append(f"{verdict.extra} row(s) here are not on the server")
     keys = ", ".join(map(str, verdict.keys))
-    return f"{label}: DIFFERENT: {'; '.join(parts)} (first keys: {keys})"
+    return f"{label}: DIFFERENT: {'; '.join(parts)} (first keys: {keys}{left_out})"

@@ -42,8 +42,11 @@ def test_this_code_may_hold_more(here, there):
     ],
 )
 def test_this_code_may_not_hold_less_or_else(here, there):
+    def a(kind):
+        return ("an " if kind[0] in "AEIOU" else "a ") + kind
+
     assert misfit(field(here), field(there)) == (
-        f"production's is a {there} and this code's a {here}"
+        f"production's is {a(there)} and this code's {a(here)}"
     )
 
 
