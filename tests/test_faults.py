@@ -355,7 +355,9 @@ def test_the_server_killed_in_the_middle_of_the_stream(
 ):
     """SIGKILL of the gunicorn master and the worker streaming, once the client
     has written rows inside its transaction: everything is rolled back."""
-    settings.SYNCTOOL_TIMEOUT = (5, 30)
+    # Generous waits: on a loaded machine (two test runs at once) the first
+    # batch of posts once took longer than a 30 s read timeout to be written.
+    settings.SYNCTOOL_TIMEOUT = (5, 120)
     settings.SYNCTOOL_BATCH_SIZE = 500
     blog = make_blog(posts=3000, body="streamed ü€😀 ")
     pause_post(blog, "kill")
@@ -365,8 +367,8 @@ def test_the_server_killed_in_the_middle_of_the_stream(
 
     def kill_when_paused():
         try:
-            wait_for(server.fault_dir / "kill.paused")
-            assert recorder.posts_written.wait(30), "the client wrote no batch of posts"
+            wait_for(server.fault_dir / "kill.paused", seconds=90)
+            assert recorder.posts_written.wait(90), "the client wrote no batch of posts"
             worker = int((server.fault_dir / "kill.paused").read_text())
             os.kill(server.process.pid, signal.SIGKILL)  # first: no new worker is spawned
             os.kill(worker, signal.SIGKILL)
