@@ -211,8 +211,6 @@ def _compare_fields(label, model, sent, plan, report, migrations, ignore_unknown
     here = {described["name"]: described for described in describe_fields(model)}
     differing, nullable = [], []
     for name in sorted(set(here) & set(sent)):
-        if not isinstance(sent[name], dict):
-            continue
         why = misfit(here[name], sent[name])
         if why is not None:
             differing.append((name, why))

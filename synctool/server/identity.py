@@ -82,14 +82,11 @@ class _Plan:
             for field in opts.local_fields
             if field.is_relation and not field.db_constraint and field.null
         }
+        # (content type field, object id field, what a deleted target's id becomes)
         self.generic = [
-            (ct_field.name, fk_field.name)
+            (ct_field.name, fk_field.name, dangling_value(fk_field))
             for ct_field, fk_field in identity.generic_foreign_keys(opts.concrete_model)
         ]
-        self.generic_nowhere = {
-            fk_field.name: dangling_value(fk_field)
-            for _, fk_field in identity.generic_foreign_keys(opts.concrete_model)
-        }
 
     @property
     def needed(self) -> bool:
@@ -128,8 +125,8 @@ class KeyEncoder:
 
     def _rewrite(self, plan: _Plan, chunk: list[dict]) -> None:
         # Generic foreign keys first: they need the content type's id.
-        for ct_name, fk_name in plan.generic:
-            self._rewrite_generic(plan, chunk, ct_name, fk_name)
+        for ct_name, fk_name, nowhere in plan.generic:
+            self._rewrite_generic(plan, chunk, ct_name, fk_name, nowhere)
         for name, target, many in plan.references:
             values = set()
             for obj in chunk:
@@ -161,7 +158,9 @@ class KeyEncoder:
             for obj in chunk:
                 obj.pop("pk", None)
 
-    def _rewrite_generic(self, plan: _Plan, chunk: list[dict], ct_name: str, fk_name: str):
+    def _rewrite_generic(
+        self, plan: _Plan, chunk: list[dict], ct_name: str, fk_name: str, nowhere
+    ) -> None:
         from django.contrib.contenttypes.models import ContentType
 
         by_target: dict[type[models.Model], list[dict]] = {}
@@ -169,7 +168,7 @@ class KeyEncoder:
         for obj in chunk:
             fields = obj["fields"]
             ct_id, object_id = fields.get(ct_name), fields.get(fk_name)
-            if ct_id is None or object_id is None or object_id == "":
+            if ct_id is None or object_id in (None, ""):
                 continue
             try:
                 target = manager.get_for_id(ct_id).model_class()
@@ -185,16 +184,16 @@ class KeyEncoder:
             for obj in objs:
                 fields = obj["fields"]
                 object_id = convert(normalize(fields[fk_name]))
-                if object_id not in keys and plan.generic_nowhere[fk_name] is not _KEEPS_DANGLING:
-                    fields[fk_name] = plan.generic_nowhere[fk_name]
+                if object_id in keys:
+                    fields[fk_name] = keys[object_id]
+                elif nowhere is not _KEEPS_DANGLING:
+                    fields[fk_name] = nowhere
                     self.dangling += 1
-                    continue
-                if object_id not in keys:
+                else:
                     raise DanglingReference(
                         f"{plan.model._meta.label} pk={obj.get('pk')!r}: {fk_name} points at "
                         f"{target._meta.label} pk={object_id!r}, which does not exist"
                     )
-                fields[fk_name] = keys[object_id]
 
     # -- look-ups ---------------------------------------------------------
 
