@@ -13,6 +13,7 @@ class SyncRunAdmin(admin.ModelAdmin):
         "database",
         "status",
         "written",
+        "media_files",
         "duration",
         "host",
         "origin",
@@ -25,6 +26,10 @@ class SyncRunAdmin(admin.ModelAdmin):
     @admin.display(description="rows")
     def written(self, run: SyncRun) -> str:
         return run.rows_text
+
+    @admin.display(description="media")
+    def media_files(self, run: SyncRun) -> str:
+        return run.media_text
 
     @admin.display(description="seconds", ordering="finished")
     def duration(self, run: SyncRun) -> str:

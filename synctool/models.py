@@ -52,6 +52,12 @@ class SyncRun(models.Model):
     # {label: {"received", "written", "deleted", "mode", "rolled_back"}}; mode only
     # when incremental, rolled_back (true) only when the run failed before its commit.
     counts = models.JSONField(default=dict, blank=True)
+    media = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="The media files fetched after the commit: downloaded, skipped, failed "
+        "(the first failures named with their reasons); empty when none were asked for.",
+    )
     bytes_received = models.BigIntegerField(default=0, help_text="The bodies, decoded.")
     bytes_on_wire = models.BigIntegerField(
         default=0, help_text="The bodies as they travelled (compressed), and the state sent."
@@ -87,6 +93,19 @@ class SyncRun(models.Model):
     def rows(self) -> int:
         """The rows the run wrote (of a rolled-back run: before it failed)."""
         return sum(int(entry.get("written", 0)) for entry in self.counts.values())
+
+    @property
+    def media_text(self) -> str:
+        """The media step as the history shows it: ``"36 downloaded, 3 failed"``,
+        or ``""`` when no media files were asked for."""
+        if not self.media:
+            return ""
+        text = f"{self.media.get('downloaded', 0)} downloaded"
+        if self.media.get("skipped"):
+            text += f", {self.media['skipped']} skipped"
+        if self.media.get("failed"):
+            text += f", {self.media['failed']} failed"
+        return text
 
     @property
     def rows_text(self) -> str:

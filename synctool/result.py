@@ -2,6 +2,9 @@
 
 from dataclasses import dataclass, field
 
+# Media failures named in a summary, at most (the count is always there).
+SHOWN_MEDIA_FAILURES = 20
+
 
 @dataclass
 class ModelCounts:
@@ -30,6 +33,19 @@ class MediaResult:
     @property
     def ok(self) -> bool:
         return not self.failed
+
+    def summary(self) -> dict:
+        """As JSON (a task's result, the history of syncs): the counts, and the
+        first :data:`SHOWN_MEDIA_FAILURES` failures with their reasons."""
+        return {
+            "downloaded": self.downloaded,
+            "skipped": self.skipped,
+            "failed": len(self.failed),
+            "failures": [
+                {"name": failure.name, "reason": failure.reason}
+                for failure in self.failed[:SHOWN_MEDIA_FAILURES]
+            ],
+        }
 
 
 @dataclass

@@ -33,6 +33,7 @@ ADMIN_SCRIPT = textwrap.dedent(
         started=when, finished=when + datetime.timedelta(seconds=1.653092), status="succeeded",
         host="worker-7", origin="celery", task_id="5f0c-task",
         counts={"blog.post": {"received": 7, "written": 7, "deleted": 0}},
+        media={"downloaded": 36, "skipped": 2, "failed": 3, "failures": []},
     )
     failed = SyncRun.objects.create(
         route="shop", endpoint="https://example.com/sync/", database="default",
@@ -48,6 +49,7 @@ ADMIN_SCRIPT = textwrap.dedent(
     assert "History of syncs" in text and "blogs" in text and "shop" in text, text[:500]
     assert "1.65" in text and "1.653092" not in text  # seconds, rounded
     assert "worker-7" in text and "Celery task" in text, text[:500]
+    assert "36 downloaded, 2 skipped, 3 failed" in text, text[:500]
     assert "8 rolled back" in text and ">7<" in text, text[:500]
     detail = browser.get(reverse("admin:synctool_syncrun_change", args=[failed.pk]))
     assert detail.status_code == 200, detail.status_code

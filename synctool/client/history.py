@@ -166,13 +166,15 @@ class History:
             run.status = status
             run.error = error
             run.counts = self._counts(result, failed=bool(error))
+            run.media = result.media.summary() if result and result.media else None
             run.bytes_received = result.bytes_received if result is not None else 0
             if result is not None:
                 run.bytes_on_wire = result.bytes_on_wire + result.bytes_sent
             run.save(
                 using=self.using,
                 update_fields=[
-                    "finished", "status", "error", "counts", "bytes_received", "bytes_on_wire"
+                    "finished", "status", "error", "counts", "media", "bytes_received",
+                    "bytes_on_wire",
                 ],
             )  # fmt: skip
 

@@ -18,12 +18,9 @@ from django.db import DEFAULT_DB_ALIAS
 from synctool.client.api import Client
 from synctool.client.lock import FROM_SETTINGS, LockTimeout
 from synctool.exceptions import CopyDiffers
-from synctool.result import MediaResult, SyncResult
+from synctool.result import SyncResult
 
 logger = logging.getLogger("synctool")
-
-# Media failures listed in a summary, at most (the count is always there).
-SHOWN_MEDIA_FAILURES = 20
 
 
 def run_sync(
@@ -120,24 +117,10 @@ def route_summary(route: str, result: SyncResult) -> dict:
         "bytes_received": result.bytes_received,
         "bytes_on_wire": result.bytes_on_wire + result.bytes_sent,
         "seconds": round(result.seconds, 3),
-        "media": media_summary(result.media),
+        "media": result.media.summary() if result.media is not None else None,
         "notes": list(result.notes),
         "verified": {
             label: {"equal": verdict.equal, "compared": verdict.compared, "rows": verdict.rows}
             for label, verdict in result.verdicts.items()
         },
-    }
-
-
-def media_summary(media: MediaResult | None) -> dict | None:
-    if media is None:
-        return None
-    return {
-        "downloaded": media.downloaded,
-        "skipped": media.skipped,
-        "failed": len(media.failed),
-        "failures": [
-            {"name": failure.name, "reason": failure.reason}
-            for failure in media.failed[:SHOWN_MEDIA_FAILURES]
-        ],
     }

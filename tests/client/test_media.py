@@ -34,6 +34,7 @@ from synctool.client.media import (
     media_url_for,
 )
 from synctool.exceptions import ConfigurationError, ServerUnreachable
+from synctool.models import SyncRun
 from synctool.plugins import get_plugin_manager
 from synctool.result import Progress
 from tests.conftest import TOKEN, e2e
@@ -673,6 +674,13 @@ def test_sync_data_images_reports_failures_with_exit_status_1(
     # The rows stay committed; the present file arrived.
     assert Post.objects.filter(blog__slug=blog.slug).count() == 2
     assert (media_root / present).read_bytes() == (served / present).read_bytes()
+    # The history keeps the media step beside the committed rows.
+    run = SyncRun.objects.using("default").order_by("-id").first()
+    assert (run.status, run.media["downloaded"], run.media["failed"]) == ("succeeded", 1, 1)
+    assert run.media["failures"][0]["name"] == missing
+    call_command("sync_data", "--history", "--history-limit", "1")
+    shown = capsys.readouterr().out
+    assert f"media: 1 downloaded, 1 failed ({missing}: " in shown, shown
     # call_command raises the same error as a CommandError.
     with pytest.raises(CommandError, match="1 media file"):
         call_command(*argv[1:])

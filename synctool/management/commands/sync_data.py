@@ -198,6 +198,17 @@ def media_line(result: SyncResult) -> str:
     )
 
 
+def media_history_text(media: dict) -> str:
+    """``36 downloaded, 3 failed (posts/a.jpg: answered HTTP 404; ...)``: a
+    run's media step, with the first failures its record names."""
+    text = SyncRun(media=media).media_text
+    named = [f"{failure['name']}: {failure['reason']}" for failure in media.get("failures", ())]
+    if named:
+        more = media.get("failed", 0) - SHOWN_FAILURES
+        text += " (" + "; ".join(named[:SHOWN_FAILURES]) + (f"; {more} more)" if more > 0 else ")")
+    return text
+
+
 def format_history(runs: list) -> list[str]:
     """The history of syncs as a table, newest first, with each failure's error."""
     if not runs:
@@ -239,6 +250,8 @@ def format_history(runs: list) -> list[str]:
         run = runs[index - 2] if index >= 2 else None
         if run is not None and run.error:
             out.append(f"    error: {run.error.splitlines()[0][:300]}")
+        if run is not None and run.media_text:
+            out.append(f"    media: {media_history_text(run.media)}")
     return out
 
 
