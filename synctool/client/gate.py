@@ -10,7 +10,8 @@ report, everything that stands in the way, each with what to do:
 - this code has a table or column its database lacks: refused (run
   ``manage.py migrate``), naming the migrations not applied here;
 - this code has fields production does not send: not a refusal; those
-  columns are left alone on update and take their default in new rows.
+  columns are left alone on update and take their default in new rows
+  (:mod:`synctool.client.fieldfill`), refused only when a field has none.
 
 Migration differences alone never refuse a sync whose fields fit; they are
 named in the report's notes, as are the fields left alone.
@@ -25,6 +26,7 @@ from django.db import DatabaseError, connections, models
 from django.db.migrations.executor import MigrationExecutor
 
 from synctool.backends import backend_for
+from synctool.client.fieldfill import missing_value
 from synctool.client.fieldfit import misfit, null_misfit
 from synctool.exceptions import SameDatabase, SchemaMismatch
 from synctool.meta import describe_fields, serialized_fields
@@ -183,6 +185,21 @@ def check_schema(
                     f"{label}: production sends {_names(unknown)}, which this code does not have"
                     + migrations.update_code(app)
                     + ignore_hint
+                )
+            unfillable = [
+                name
+                for name in kept
+                if not local[name].many_to_many and missing_value(local[name]) is None
+            ]
+            if unfillable:
+                report.refusals.append(
+                    f"{label}: production does not send {_names(unfillable)}, which this code "
+                    "requires with no default (not null, no default, no constant db_default): "
+                    "rows new here could not be written; give "
+                    + ("them" if len(unfillable) > 1 else "it")
+                    + " a default in this code, or deploy the migration that adds "
+                    + ("them" if len(unfillable) > 1 else "it")
+                    + " to production"
                 )
             if kept:
                 plan.kept_fields = frozenset(kept)

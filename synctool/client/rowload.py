@@ -21,6 +21,7 @@ from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttrib
 from django.db.models.query_utils import DeferredAttribute
 from django.db.models.signals import post_init, pre_init
 
+from synctool.client.fieldfill import missing_value
 from synctool.exceptions import LoadError
 from synctool.meta import auto_many_to_many, traits
 
@@ -70,7 +71,9 @@ class RowBuilder:
     """Builds ``DeserializedObject``s of one plain model.
 
     ``missing``: names of fields the server does not send (an older schema);
-    a row gets their default, and the writer leaves them alone on update.
+    a row gets the value a new object would
+    (:func:`synctool.client.fieldfill.missing_value`), and the writer leaves
+    them alone on update.
     """
 
     def __init__(self, model: type[models.Model], missing: frozenset[str] = frozenset()):
@@ -94,7 +97,7 @@ class RowBuilder:
             self.many_to_many.append((field.name, field.remote_field.model._meta.pk.to_python))
             expected.add(field.name)
         self.defaults = [
-            (field.name, field.get_default)
+            (field.name, missing_value(field) or field.get_default)
             for field in opts.concrete_fields
             if field.name in missing and not field.primary_key
         ]
