@@ -107,6 +107,18 @@ class TestSyncData:
         assert "blogs  [models]  testapp.author, testapp.tag, testapp.blog, testapp.post" in out
         assert "(depends on the URL arguments)" in out
 
+    def test_list_wraps_a_long_list_of_models_at_label_boundaries(
+        self, live_server_process, monkeypatch
+    ):
+        monkeypatch.setenv("COLUMNS", "50")
+        out, _ = run("--list", endpoint=live_server_process.sync_url, token=TOKEN)
+        lines = out.splitlines()
+        start = lines.index("  blogs  [models]  testapp.author, testapp.tag,")
+        assert lines[start + 1] == "      testapp.blog, testapp.post"
+        assert [line for line in lines[1:] if len(line) > 50] == []
+        # The route's parents: their heading alone when no label fits after it.
+        assert "      with the rows they reference of:" in lines
+
     def test_errors_are_one_line(self, live_server_process):
         with pytest.raises(CommandError, match="refused this token") as info:
             run("blogs", endpoint=live_server_process.sync_url, token="wrong-token-xxxxxxxxxx")

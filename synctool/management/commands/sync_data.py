@@ -11,6 +11,7 @@ import logging
 import math
 import os
 import sys
+import textwrap
 import warnings
 
 from django.core.management.base import BaseCommand, CommandError
@@ -207,6 +208,24 @@ def media_history_text(media: dict) -> str:
         more = media.get("failed", 0) - SHOWN_FAILURES
         text += " (" + "; ".join(named[:SHOWN_FAILURES]) + (f"; {more} more)" if more > 0 else ")")
     return text
+
+
+def wrapped(text: str, width: int, first: str, then: str) -> list[str]:
+    """``text`` (labels separated by ", ") in lines of ``width`` columns, the
+    first starting with ``first``, the others indented by ``then``; a label is
+    never cut (one longer than a line has a line of its own), and ``first``
+    stands alone when not even the first label fits after it."""
+    lead: list[str] = []
+    if len(first) + len(text.split(" ", 1)[0]) > width:
+        lead, first = [first.rstrip()], then
+    return lead + textwrap.wrap(
+        text,
+        width=width,
+        initial_indent=first,
+        subsequent_indent=then,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
 
 
 def format_history(runs: list) -> list[str]:
@@ -615,10 +634,13 @@ class Command(BaseCommand):
         manifest = client.manifest()
         where = safe_url(client.api_url or "")
         self.stdout.write(printable(f"synctool {manifest.get('synctool', '?')} at {where}"))
+        width = max(terminal_width(self.stdout), 40)
         for route in manifest.get("routes", []):
             models = route.get("models")
             shown = ", ".join(models) if models else "(depends on the URL arguments)"
-            self.stdout.write(printable(f"  {route['path']}  [{route['kind']}]  {shown}"))
+            lines = wrapped(shown, width, f"  {route['path']}  [{route['kind']}]  ", " " * 6)
             if route.get("parents"):
                 parents = ", ".join(str(label) for label in route["parents"])
-                self.stdout.write(printable(f"      with the rows they reference of: {parents}"))
+                lines += wrapped(parents, width, "      with the rows they reference of: ", " " * 8)
+            for line in lines:
+                self.stdout.write(printable(line))
