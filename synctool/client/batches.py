@@ -10,6 +10,7 @@ their new keys are recorded for the references that follow.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 
@@ -29,13 +30,29 @@ BatchCallback = Callable[[type[models.Model], list[models.Model]], None]
 WrittenCallback = Callable[[type[models.Model], int, float], None]
 
 
+@functools.cache
+def interruptions() -> tuple[type[BaseException], ...]:
+    """Exceptions that stop a sync from outside whatever code runs at the
+    time: Celery's soft time limit (billiard's ``SoftTimeLimitExceeded``, an
+    ``Exception``). They pass through a hook as they are, so a task stopped
+    while a plugin ran fails as timed out, not as that plugin's error."""
+    try:
+        from billiard.exceptions import SoftTimeLimitExceeded
+    except ImportError:
+        return ()
+    return (SoftTimeLimitExceeded,)
+
+
 def call_hook(name: str, **kwargs):
-    """Call hook ``name``; an exception raised by a plugin becomes a HookError."""
+    """Call hook ``name``; an exception raised by a plugin becomes a HookError
+    (but a sync's own errors and :func:`interruptions` pass through)."""
     try:
         return getattr(get_hooks(), name)(**kwargs)
     except SynctoolError:
         raise
     except Exception as exc:
+        if isinstance(exc, interruptions()):
+            raise
         raise HookError(f"the {name} hook raised {type(exc).__name__}: {exc}") from exc
 
 

@@ -15,6 +15,7 @@ from django.contrib.sites.models import Site
 from django.core.management import call_command
 
 from synctool import exceptions, hookimpl
+from synctool.models import SyncRun
 from tests.conftest import TOKEN, e2e, start_server, stop_server
 from tests.testapp.models import (
     AllTypes,
@@ -381,6 +382,25 @@ class TestHooks:
         with pytest.raises(exceptions.HookError, match=f"{hook} hook raised ValueError"):
             client_for().sync("blogs", clean=True)
         assert database_digest("default") == before
+
+    def test_a_soft_time_limit_inside_a_hook_is_not_blamed_on_the_hook(
+        self, client_for, register_plugin
+    ):
+        billiard = pytest.importorskip("billiard.exceptions", reason="Celery is not installed")
+        make_blog()
+        before = database_digest("default")
+
+        class SlowPlugin:
+            @hookimpl
+            def post_save(self, model, instances, using):
+                raise billiard.SoftTimeLimitExceeded()  # as Celery's signal handler would
+
+        register_plugin(SlowPlugin())
+        with pytest.raises(billiard.SoftTimeLimitExceeded):
+            client_for().sync("blogs", clean=True)
+        assert database_digest("default") == before
+        run = SyncRun.objects.using("default").order_by("-id").first()
+        assert (run.status, run.error) == ("failed", "SoftTimeLimitExceeded")
 
 
 @e2e
