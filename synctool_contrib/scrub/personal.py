@@ -6,7 +6,9 @@ and the words of its name (``email``, ``mobile_phone``, ``home_address``,
 ``date_of_birth``...), restricted to field types where the word makes sense
 (``email_verified``, a boolean, is not an address). A bare ``name`` counts
 only on a model that already has another personal field (an author, a
-customer), not on a tag or a blog. Used by strict mode, the system checks
+customer), not on a tag or a blog. A ``JSONField`` counts by its name (an
+``address`` held as JSON) and, on a model with personal fields, whatever its
+name: its keys may hold more. Used by strict mode, the system checks
 and ``manage.py synctool_scrub_report``; it never changes what is sent.
 """
 
@@ -87,6 +89,9 @@ NAMES = {
 }
 # Personal only next to other personal fields (an author's name, not a tag's).
 PERSON_NAMES = {"name", "display_name"}
+# A JSON value on a model with personal fields (a customer's "preferences",
+# a profile's "extra") may hold more of them, under keys no heuristic sees.
+JSON_NEXT_TO_PERSONAL = "a JSON value next to personal fields (it may hold some)"
 
 
 def _category(field: models.Field) -> str | None:
@@ -103,7 +108,7 @@ def _category(field: models.Field) -> str | None:
                 break
     if category is None:
         return None
-    if field_kind(field) not in CATEGORIES[category][1]:
+    if field_kind(field) not in CATEGORIES[category][1] and not isinstance(field, models.JSONField):
         return None
     return category
 
@@ -120,4 +125,6 @@ def personal_fields(model: type[models.Model]) -> dict[str, str]:
         for name, field in fields.items():
             if name in PERSON_NAMES and field_kind(field) == "text":
                 result.setdefault(name, "a person's name (next to other personal fields)")
+            elif isinstance(field, models.JSONField):
+                result.setdefault(name, JSON_NEXT_TO_PERSONAL)
     return result

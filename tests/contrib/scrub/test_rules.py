@@ -10,6 +10,7 @@ from django.contrib.auth.models import User
 from django.core import serializers
 from django.core.validators import validate_email
 from django.db import models
+from django.test.utils import isolate_apps
 
 from synctool.plugins import get_hooks
 from synctool.server.export import serialize_querysets
@@ -209,6 +210,8 @@ def _field(field, name):
         (models.DateTimeField(), "email_sent_at", False),
         (models.CharField(max_length=20), "hotel", False),
         (models.CharField(max_length=20), "title", False),
+        (models.JSONField(), "home_address", True),  # an address held as JSON
+        (models.JSONField(), "settings", False),
     ],
 )
 def test_personal_field_detection(field, name, personal):
@@ -225,4 +228,28 @@ def test_personal_fields_of_models():
     }
     assert set(personal_fields(Author)) == {"email", "name", "phone"}  # name: next to an email
     assert personal_fields(Blog) == {} and personal_fields(Tag) == {}
-    assert set(personal_fields(AllTypes)) == {"ip"}
+    # A JSON value next to a personal field may hold more: flagged, with why.
+    assert personal_fields(AllTypes) == {
+        "ip": "an IP address",
+        "json": "a JSON value next to personal fields (it may hold some)",
+    }
+
+
+@isolate_apps("tests.testapp")
+def test_a_json_value_without_personal_fields_beside_it_is_not_flagged():
+    class Revision(models.Model):
+        title = models.CharField(max_length=20)
+        content = models.JSONField()
+
+        class Meta:
+            app_label = "testapp"
+
+    class Profile(models.Model):
+        email = models.EmailField()
+        preferences = models.JSONField(default=dict)
+
+        class Meta:
+            app_label = "testapp"
+
+    assert personal_fields(Revision) == {}
+    assert set(personal_fields(Profile)) == {"email", "preferences"}
