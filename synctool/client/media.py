@@ -196,15 +196,21 @@ def media_url_for(media_url: str | None, name: str) -> str | None:
     return media_url.rstrip("/") + "/" + quote(name, safe="/")
 
 
+def media_fetchers() -> list[str]:
+    """The names of the plugins other than the built-in HTTP download that
+    implement ``fetch_media`` (``["synctool_contrib.s3"]``)."""
+    from synctool.default_plugins import media as http_download
+
+    implementations = get_hooks().fetch_media.get_hookimpls()
+    return [impl.plugin_name for impl in implementations if impl.plugin is not http_download]
+
+
 def media_url_optional() -> bool:
     """Whether a plugin other than the built-in HTTP download implements ``fetch_media``.
 
     Then a media URL is not required (the S3 plugin reads a bucket instead).
     """
-    from synctool.default_plugins import media as http_download
-
-    implementations = get_hooks().fetch_media.get_hookimpls()
-    return any(impl.plugin is not http_download for impl in implementations)
+    return bool(media_fetchers())
 
 
 class MediaCollector:

@@ -10,7 +10,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from synctool import exceptions
+from synctool import exceptions, hookimpl
 from synctool.client import Client
 from synctool.client.transport import PlainHTTPWarning, plain_http_warning
 from synctool.management.commands.sync_data import media_failure_lines
@@ -139,4 +139,21 @@ def test_media_failures_are_summarised_with_the_media_url():
     assert "posts/big.jpg" in lines[1]
     assert lines[2] == (
         "media URL: https://cdn/media/; --media-url (SYNCTOOL_MEDIA_URL) sets another"
+    )
+
+
+def test_with_a_fetch_media_plugin_the_hint_names_it_before_the_media_url(register_plugin):
+    class BucketReader:
+        @hookimpl
+        def fetch_media(self, name, url, storage, field):
+            return None
+
+    register_plugin(BucketReader())
+    failures = [MediaFailure("posts/a.jpg", "s3://media/posts/a.jpg: NoSuchKey")]
+    hint = media_failure_lines(failures, None)[-1]
+    assert hint.startswith("media files are fetched by ")
+    assert "(fetch_media; its settings say from where)" in hint
+    assert hint.endswith(
+        "the files it passes on from the media URL: (none); --media-url (SYNCTOOL_MEDIA_URL) "
+        "sets another"
     )

@@ -20,6 +20,7 @@ from django.db import connections
 from synctool.client import Client
 from synctool.client.history import history_table_ready
 from synctool.client.lock import FROM_SETTINGS
+from synctool.client.media import media_fetchers
 from synctool.client.progress import SyncProgress
 from synctool.client.routes import route_spellings
 from synctool.client.screen import LiveLines, PlainLines, terminal_width
@@ -111,7 +112,16 @@ def failure_lines(failed: list, route: str | None = None) -> list[str]:
 
 
 def media_url_hint(media_url: str | None) -> str:
-    return f"media URL: {media_url or '(none)'}; --media-url (SYNCTOOL_MEDIA_URL) sets another"
+    """Where the files came from, and what changes it: the media URL, or the
+    plugins that fetch them (the S3 plugin reads a bucket of its settings)."""
+    url = f"media URL: {media_url or '(none)'}; --media-url (SYNCTOOL_MEDIA_URL) sets another"
+    plugins = media_fetchers()
+    if not plugins:
+        return url
+    return (
+        f"media files are fetched by {', '.join(plugins)} (fetch_media; its settings say "
+        f"from where), the files it passes on from the {url}"
+    )
 
 
 def media_failure_lines(failed: list, media_url: str | None) -> list[str]:
