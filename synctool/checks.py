@@ -8,6 +8,7 @@ E005  a queryset route's dotted path does not import or is not callable
 E006  a plugin does not import
 E008  SYNCTOOL_NATURAL_KEYS is not a list of installed models with natural keys
 E009  a SYNCTOOL_* setting is set that neither synctool nor an enabled plugin reads
+E010  a route's follow path names no reverse relation (synctool.server.checks)
 W001  an API token is shorter than 20 characters
 W002  a queryset route sets natural_keys=True, which has no effect
 W003  a route is served but no API token is configured (every request is refused)
