@@ -11,7 +11,8 @@ E009  a SYNCTOOL_* setting is set that neither synctool nor an enabled plugin re
 E010  a route's follow path names no reverse relation (synctool.server.checks)
 W001  an API token is shorter than 20 characters
 W002  a queryset route sets natural_keys=True, which has no effect
-W003  a route is served but no API token is configured (every request is refused)
+W003  a route is served but no API token is configured (every request is refused;
+      not with DEBUG on)
 W004  a token's list of routes names a path that no route has
 
 A registered plugin's ``system_checks`` hook runs with these, so a plugin's
@@ -22,6 +23,7 @@ listed in its own checks module).
 import difflib
 
 from django.apps import apps
+from django.conf import settings as django_settings
 from django.core.checks import Error, Tags, Warning, register
 
 from synctool.conf import settings
@@ -97,10 +99,12 @@ def check_tokens(app_configs=None, **kwargs):
             )
         )
         return errors
-    if _unprotected_routes():
+    if not django_settings.DEBUG and _unprotected_routes():
         # A warning, not an error: every laptop running production's code
         # without its token must still run migrate, runserver and sync_data.
-        # `check --deploy` makes it an error (synctool.E001).
+        # Not even a warning with DEBUG on (a laptop's settings): it would
+        # show on every command there. `check --deploy` makes it an error
+        # (synctool.E001) either way.
         errors.append(Warning(UNPROTECTED_MESSAGE, hint=UNPROTECTED_HINT, id="synctool.W003"))
     tokens = set(configured_tokens())
     for route in all_routes():

@@ -32,6 +32,12 @@ def test_routes_without_token_warn_and_fail_only_the_deploy_check(value):
         assert "synctool.E001" in ids(deploy=True)
 
 
+def test_a_laptop_with_debug_on_is_not_warned_on_every_command():
+    with override_settings(SYNCTOOL_API_TOKEN=None, DEBUG=True):
+        assert "synctool.W003" not in ids()
+        assert "synctool.E001" in ids(deploy=True)
+
+
 def test_E001_route_object_without_token():
     route = Route()
     route.app("x", "sites")
