@@ -201,8 +201,14 @@ def test_the_command_shows_parents_in_list_and_dry_run(live_server_process):
     call_command("sync_data", "--list", stdout=out, **options)
     listing = out.getvalue()
     assert "order-items  [models]  shop.orderitem" in listing
-    line = listing.split("order-items  [models]")[1].splitlines()[1]
-    assert "with the rows they reference of:" in line and "shop.product" in line
+    # The route's parents, wrapped at the terminal's width under its line.
+    block = []
+    for line in listing.split("order-items  [models]")[1].splitlines()[1:]:
+        if not line.startswith("      "):
+            break
+        block.append(line.strip())
+    parents = " ".join(block)
+    assert parents.startswith("with the rows they reference of:") and "shop.product" in parents
     out = io.StringIO()
     options["endpoint"] = live_server_process.base_url + "/settings-sync/"
     call_command("sync_data", f"customer/{shop[1].pk}", "--dry-run", stdout=out, **options)
