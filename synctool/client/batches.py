@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 
 from django.core.serializers import base
-from django.db import DatabaseError, connections, models
+from django.db import DatabaseError, IntegrityError, connections, models
 
 from synctool.backends import backend_for
 from synctool.backends.writer import refused_batch
@@ -83,25 +83,62 @@ def unique_clash(model: type[models.Model], entries: list, exc: DatabaseError, u
     def value(entry, field):
         if type(entry) is list:
             return entry[positions[field.attname]]
-        return getattr(entry, field.attname)
+        # A DeserializedObject (an instance with many-to-many values, or a
+        # key-identified object), or an instance.
+        return getattr(getattr(entry, "object", entry), field.attname)
 
-    seen: dict[tuple, object] = {}
+    def named(entry, pk) -> str:
+        # A key-identified object new here has no local key yet: its natural key.
+        natural = getattr(entry, "natural_key", None)
+        return f"natural key {list(natural)!r}" if pk is None and natural else f"pk={pk!r}"
+
+    seen: dict[tuple, str] = {}
     manager = model._base_manager.using(using)
     for entry in entries[:2000]:
         key = tuple(value(entry, field) for field in chosen)
         pk = value(entry, model._meta.pk)
+        name = named(entry, pk)
         shown = ", ".join(f"{field.name}={v!r}" for field, v in zip(chosen, key, strict=True))
-        if key in seen and seen[key] != pk:
-            return f": pk={pk!r} and pk={seen[key]!r} of this batch both have {shown}"
-        seen[key] = pk
+        if key in seen and seen[key] != name:
+            return f": {name} and {seen[key]} of this batch both have {shown}"
+        seen[key] = name
         lookup = {field.attname: v for field, v in zip(chosen, key, strict=True)}
         try:
-            other = manager.filter(**lookup).exclude(pk=pk).values_list(pk_name, flat=True).first()
+            others = manager.filter(**lookup)
+            if pk is not None:
+                others = others.exclude(pk=pk)
+            other = others.first()
         except DatabaseError:
             return ""
         if other is not None:
-            return f": pk={pk!r} has {shown}, which local row pk={other!r} has too"
+            local = f"pk={getattr(other, pk_name)!r}"
+            if callable(getattr(other, "natural_key", None)):
+                local += f" (natural key {list(other.natural_key())!r})"
+            return f": {name} has {shown}, which local row {local} has too"
     return ""
+
+
+def unique_error(exc: DatabaseError) -> bool:
+    """Whether the database refused a value a unique constraint holds elsewhere."""
+    text = str(exc)
+    return isinstance(exc, IntegrityError) and any(
+        words in text
+        for words in ("UNIQUE constraint failed", "violates unique constraint", "Duplicate entry")
+    )
+
+
+# Why a unique value clashes, by how the model's rows are matched (the loader
+# picks one; see BatchWriter.clash_hint).
+KEY_IDENTIFIED_CLASH = (
+    "; {label} rows are matched by natural key and a sync never deletes them here: a local "
+    "row still holding a value production has moved to another row (a rename, two values "
+    "swapped, a row deleted there) stands in the way: change or delete that row here, then "
+    "sync again"
+)
+MOVED_VALUE_CLASH = (
+    "; a value that moved between rows on production (a rename, two values swapped) "
+    "clashes when rows are updated in place: --clean or --incremental replace them"
+)
 
 
 def _check_length(model: type[models.Model], pk, attname: str, value, limit: int) -> None:
@@ -136,6 +173,8 @@ class BatchWriter:
         self.resolver = None
         # Set by the loader: told of every batch written (progress).
         self.on_written: WrittenCallback | None = None
+        # Set by the loader: what to add to a unique clash's message, by model.
+        self.clash_hint: Callable[[type[models.Model]], str] | None = None
         self.switch_to(result, on_batch)
 
     def keep_columns(self, model: type[models.Model], attnames: frozenset[str]) -> None:
@@ -214,6 +253,8 @@ class BatchWriter:
             self._flush(model, entries)
         except DatabaseError as exc:
             clash = unique_clash(model, entries, exc, self.using)
+            if unique_error(exc) and self.clash_hint is not None:
+                clash += self.clash_hint(model)
             raise LoadError(refused_batch(model, len(entries), exc) + clash) from exc
         if self.on_written is not None:
             self.on_written(model, len(entries), time.monotonic() - started)

@@ -201,10 +201,10 @@ def check_schema(
                     + ("them" if len(unfillable) > 1 else "it")
                     + " to production"
                 )
-            if kept:
-                plan.kept_fields = frozenset(kept)
+            plan.kept_fields = frozenset(kept)
+            if fillable := [name for name in kept if name not in unfillable]:
                 report.notes.append(
-                    f"{label}: production does not send {_names(kept)}: local values are left "
+                    f"{label}: production does not send {_names(fillable)}: local values are left "
                     "alone on rows updated in place; new rows, and rows --clean or "
                     "--incremental replace, get the default"
                 )

@@ -98,8 +98,14 @@ def test_the_gate_refuses_a_field_production_does_not_send_and_rows_cannot_do_wi
         "here could not be written; give them a default in this code, or deploy the "
         "migration that adds them to production"
     ]
-    # The ones a new row can take a value for are left alone, as before.
+    # The ones a new row can take a value for are left alone, as before; the
+    # note names only them (not "get the default" for a field that has none).
     assert report.plans["testapp.post"].kept_fields >= {"updated", "title", "views"}
+    assert [note for note in report.notes if "production does not send" in note] == [
+        "testapp.post: production does not send fields 'title', 'updated', 'views': local "
+        "values are left alone on rows updated in place; new rows, and rows --clean or "
+        "--incremental replace, get the default"
+    ]
 
 
 @pytest.mark.django_db

@@ -8,6 +8,7 @@ import pytest
 
 from synctool import exceptions
 from synctool.client import Client
+from tests.shop.models import Shelf
 from tests.testapp.models import Tag
 from tests.utils import ScriptedServer, answer, database_digest
 
@@ -201,4 +202,36 @@ def test_a_unique_clash_names_the_model_the_rows_and_the_key(server, client):
         assert "Key (name)=(two) already exists" in message
     else:
         assert "Duplicate entry 'two'" in message
+    # Updated in place, a name that moved between tags clashes: say what replaces them.
+    assert message.endswith("--clean or --incremental replace them")
     assert database_digest("default", app_labels=("testapp",)) == before
+
+
+def test_a_unique_clash_of_a_row_matched_by_natural_key_says_what_stands_in_the_way(server, client):
+    """Shelves are matched by natural key (aisle, number) and never deleted by a
+    sync: production moved label 'X' to shelf A-1 (new here), and the local
+    shelf B-9, gone from production, still has it."""
+    from django.db import connection
+
+    stale = Shelf.objects.create(aisle="B", number=9, label="X")
+    before = database_digest("default", app_labels=("shop",))
+    server.routes["/sync/shelves"] = fixture(
+        body=b'[\n{"model":"shop.shelf","fields":{"number":1,"aisle":"A","label":"X"}}\n]\n',
+        models="shop.shelf",
+    )
+    with pytest.raises(exceptions.LoadError) as info:
+        client.sync("shelves", clean=True)
+    message = str(info.value)
+    assert "/sync/shelves: shop.Shelf: the database refused a batch of 1 rows" in message
+    if connection.vendor == "sqlite":
+        assert (
+            f"natural key ['A', 1] has label='X', which local row pk={stale.pk} "
+            "(natural key ['B', 9]) has too"
+        ) in message
+    assert message.endswith(
+        "shop.Shelf rows are matched by natural key and a sync never deletes them here: a "
+        "local row still holding a value production has moved to another row (a rename, two "
+        "values swapped, a row deleted there) stands in the way: change or delete that row "
+        "here, then sync again"
+    )
+    assert database_digest("default", app_labels=("shop",)) == before

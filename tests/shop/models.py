@@ -63,6 +63,9 @@ class Shelf(models.Model):
 
     number = models.IntegerField()
     aisle = models.CharField(max_length=10)
+    # Unique besides the natural key: a value production moves between shelves
+    # clashes with a local shelf still holding it.
+    label = models.CharField(max_length=20, unique=True, null=True, blank=True)
 
     objects = ShelfManager()
 
