@@ -6,7 +6,9 @@ A route's querysets are its **own** rows. ``follow=["orders",
 **children**, also the route's own). Then every foreign key, one-to-one
 (multi-table parents included) and automatic many-to-many of those rows
 brings the rows it points to (their **parents**), recursively, so that the
-body loads into an empty database.
+body loads into an empty database; and a row whose model has multi-table
+children (``Book(Product)``, django-polymorphic's types, Wagtail's page
+types) brings its child row, whose references then come too.
 
 Every set is a queryset of subqueries (``pk__in=child.values(fk)``): no key
 is pulled into Python but those of sliced querysets (MySQL/MariaDB refuse
@@ -26,6 +28,7 @@ import operator
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from django.apps import apps
 from django.db import connections, models
 from django.db.models import Q
 from django.db.models.expressions import RawSQL
@@ -47,10 +50,12 @@ def _concrete(model: type[models.Model]) -> type[models.Model]:
 
 def forward_references(model: type[models.Model]) -> list[tuple[models.Field, type[models.Model]]]:
     """``(field, target model)`` of every foreign key and one-to-one of ``model``
-    (inherited ones included), and of its automatic many-to-many fields."""
+    (a multi-table child's link to its parent included; the fields it
+    inherits are its parent's to follow, in the parent's table), and of its
+    automatic many-to-many fields."""
     found = [
         (f, _concrete(f.related_model))
-        for f in model._meta.concrete_fields
+        for f in model._meta.local_concrete_fields
         if f.is_relation and f.related_model is not None
     ]
     found += [(f, _concrete(f.related_model)) for f in auto_many_to_many(model)]
@@ -62,14 +67,29 @@ def brought(target: type[models.Model]) -> bool:
     return str(target._meta) not in NOT_BROUGHT
 
 
+def subtypes(model: type[models.Model]) -> list[tuple[type[models.Model], models.Field]]:
+    """``(child model, its parent link)`` of every installed multi-table child
+    of ``model`` (a ``Book(Product)``; django-polymorphic's and Wagtail's page
+    types are such children): a row of ``model`` may have its subtype's
+    fields in one of their tables."""
+    return [
+        (child, child._meta.parents[model])
+        for child in apps.get_models()
+        if not child._meta.proxy and child._meta.parents.get(model) is not None
+    ]
+
+
 def parent_models(own: Iterable[type[models.Model]]) -> list[type[models.Model]]:
-    """The models rows of ``own`` may bring as parents (not in ``own``), in load order."""
+    """The models rows of ``own`` may bring as parents (not in ``own``), in load
+    order: what they reference, and the multi-table children of those rows."""
     own = {_concrete(model) for model in own}
     seen: set[type[models.Model]] = set()
     pending = list(own)
     while pending:
         model = pending.pop()
-        for _field, target in forward_references(model):
+        related = [target for _field, target in forward_references(model)]
+        related += [child for child, _link in subtypes(model)]
+        for target in related:
             if target not in own and target not in seen and brought(target):
                 seen.add(target)
                 pending.append(target)
@@ -142,6 +162,16 @@ class _Members:
     own: list[models.QuerySet] = field(default_factory=list)
     added: list[tuple[str, object]] = field(default_factory=list)
     whole_table: bool = False
+    # len(added) when its ancestors (a self reference) were last added.
+    ancestors_at: int = -1
+    # len(added) when its references were last taken (a later pass skips it
+    # when nothing came since).
+    taken_at: int = -1
+
+    @property
+    def has_rows(self) -> bool:
+        """Whether any row of this model may be in the set."""
+        return self.whole_table or bool(self.own or self.added)
 
     @property
     def manager(self):
@@ -205,12 +235,15 @@ class Subset:
         # The route's database: parents are read where its rows are.
         self.db = self.given[0].db if self.given else "default"
         self.members: dict[type[models.Model], _Members] = {}
+        own_models = list(dict.fromkeys(_concrete(queryset.model) for queryset in self.given))
         for queryset in self.given:
-            members = self._members(_concrete(queryset.model))
-            members.own.append(queryset)
+            model = _concrete(queryset.model)
+            self._members(model).own.append(queryset)
             if _is_whole_table(queryset):
-                members.whole_table = True
-        own_models = list(self.members)
+                self._whole(model)
+            else:
+                for child, link in subtypes(model):
+                    self._add(child, link.attname, _keys(queryset))
         self.steps = resolve_follow(own_models, follow)
         self.followed = {step.child for step in self.steps}
         self._follow_children()
@@ -226,19 +259,31 @@ class Subset:
         for step in self.steps:  # in path order: a parent's set is complete first
             parent = self.members[step.parent].all()
             target = step.fk.target_field.attname
-            self._members(step.child).added.append(
-                (step.fk.attname, parent.order_by().values(target))
-            )
+            self._add(step.child, step.fk.attname, parent.order_by().values(target))
 
     def _bring_parents(self) -> None:
-        cyclic = self._has_cycle()
+        # Subtype rows mirror their parent model's set, complete when they
+        # are visited (see _visiting_order); a subtype referring to its
+        # parent's model (a book recommending a product, which may be a book
+        # recommending ...) is passed over again like a cycle. Not on SQLite,
+        # whose parser overflows on the subqueries the later passes nest:
+        # there one pass follows one level, and a longer chain stops the
+        # client's constraint check, naming the row.
+        cyclic = self._has_cycle() or (
+            self._subtype_refers_back() and connections[self.db].vendor != "sqlite"
+        )
         for round_number in range(MAX_ROUNDS):
             grew = False
             # Children before parents: each model's set is complete when its
             # references are taken (but across a cycle, hence the rounds).
-            for model in reversed(sort_models(self._reachable())):
+            for model in self._visiting_order():
                 members = self._members(model)
+                if round_number > 0 and len(members.added) == members.taken_at:
+                    continue  # its set did not grow since its references were taken
                 self._ancestors(members)
+                # Before its references are taken: rows they bring into this
+                # very model (a book recommending a book) count as new.
+                members.taken_at = len(members.added)
                 for ref, target in forward_references(model):
                     if target is not model and (target in self.members or brought(target)):
                         grew |= self._add_parents(members, ref, target, check=round_number > 0)
@@ -248,6 +293,55 @@ class Subset:
             "the subset's models reference each other in a cycle that did not settle "
             f"within {MAX_ROUNDS} passes"
         )
+
+    def _visiting_order(self) -> list[type[models.Model]]:
+        """The reachable models, children before parents; a multi-table child
+        right before its parent, after every other model referring to the
+        parent: its rows mirror the parent's set, complete only then."""
+        order = list(reversed(sort_models(self._reachable())))
+        for model in list(order):
+            for child, _link in subtypes(model):
+                if child in order:
+                    order.remove(child)
+                    order.insert(order.index(model), child)
+        return order
+
+    def _subtype_refers_back(self) -> bool:
+        """Whether a multi-table child refers to its parent's model, or one
+        of its own, other than by its link (a book recommending a product):
+        its rows bring parent rows that may have subtype rows in turn."""
+        for model in self._reachable():
+            for child, link in subtypes(model):
+                if any(
+                    ref is not link and target in self.members and target is not child
+                    for ref, target in forward_references(child)
+                ):
+                    return True
+        return False
+
+    def _add(
+        self, model: type[models.Model], lookup: str, values, source: type | None = None
+    ) -> None:
+        """Add the rows of ``model`` whose ``lookup`` is in ``values``, and the
+        rows of its multi-table children (a ``Book`` of a ``Product``) that
+        extend them: without those, a product whose row says it is a book
+        (django-polymorphic's content type) would arrive as a bare product,
+        with no error anywhere."""
+        members = self._members(model)
+        if members.whole_table:
+            return
+        members.added.append((lookup, values))
+        for child, link in subtypes(model):
+            if child is source:
+                continue  # a child's rows bring their parent rows: not back
+            by_link = link.attname if lookup == model._meta.pk.attname else f"{link.name}__{lookup}"
+            self._add(child, by_link, values, source)
+
+    def _whole(self, model: type[models.Model]) -> None:
+        """Every row of ``model`` is in the set, so every row of its subtypes."""
+        self._members(model).whole_table = True
+        for child, _link in subtypes(model):
+            self._whole(child)
 
     def _reachable(self) -> list[type[models.Model]]:
         for model in parent_models(list(self.members)):
@@ -270,6 +364,8 @@ class Subset:
         With ``check`` (a later pass over a cycle), only when that brings
         rows not in the set yet; returns whether it added anything.
         """
+        if not members.has_rows:
+            return False  # a subtype none of whose rows is in the set (yet)
         parent = self._members(target)
         if parent.whole_table:
             return False
@@ -280,7 +376,10 @@ class Subset:
             new = parent.manager.filter(**{f"{lookup}__in": values})
             if not new.exclude(pk__in=parent.all().values("pk")).exists():
                 return False
-        parent.added.append((lookup, values))
+        # Through a child's link to its parent, the parent's rows are the
+        # child's own: not mirrored back into the child.
+        link = getattr(ref.remote_field, "parent_link", False)
+        self._add(target, lookup, values, source=members.model if link else None)
         return True
 
     def _ancestors(self, members: _Members) -> None:
@@ -292,8 +391,10 @@ class Subset:
         where the data has a cycle.
         """
         model = members.model
-        if members.whole_table:
+        if members.whole_table or not members.has_rows:
             return
+        if len(members.added) == members.ancestors_at:
+            return  # nothing came since its ancestors were added (a later pass)
         for ref, target in forward_references(model):
             if target is not model or ref.many_to_many:
                 continue
@@ -312,7 +413,8 @@ class Subset:
                 f"WHERE t.{fk} IS NOT NULL) SELECT k FROM synctool_up"
             )
             ancestors = RawSQL(sql, base_params)  # noqa: S611 - see above
-            members.added.append((ref.target_field.attname, ancestors))
+            self._add(model, ref.target_field.attname, ancestors)
+            members.ancestors_at = len(members.added)
 
     # -- results -------------------------------------------------------------
 

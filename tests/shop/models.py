@@ -82,6 +82,16 @@ class Product(models.Model):
     name = models.CharField(max_length=50)
 
 
+class Book(Product):
+    """A multi-table child of Product, as django-polymorphic's types and
+    Wagtail's page types are: a product that is a book has its row here too."""
+
+    isbn = models.CharField(max_length=20)
+    recommended_with = models.ForeignKey(
+        Product, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+
 class OrderItem(models.Model):
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="items")
     product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="+")
