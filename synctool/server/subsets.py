@@ -24,6 +24,7 @@ children (ordered by primary key, excluding the own rows).
 from __future__ import annotations
 
 import functools
+import json
 import operator
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -162,10 +163,11 @@ class _Members:
     own: list[models.QuerySet] = field(default_factory=list)
     added: list[tuple[str, object]] = field(default_factory=list)
     whole_table: bool = False
-    # len(added) when its ancestors (a self reference) were last added.
+    # Counts what was added (the set's version); the version when its
+    # ancestors (a self reference) were last added, and when its references
+    # were last taken (a later pass skips it when nothing came since).
+    version: int = 0
     ancestors_at: int = -1
-    # len(added) when its references were last taken (a later pass skips it
-    # when nothing came since).
     taken_at: int = -1
 
     @property
@@ -212,6 +214,12 @@ def _keys(queryset: models.QuerySet):
     if values is None:
         return list(queryset.values_list("pk", flat=True))
     return values
+
+
+def _json_key(value):
+    """A key as stored, as JSON holds it: SQLite compares it with the column's
+    affinity (a decimal or a date as text)."""
+    return value if isinstance(value, int | float | str) else str(value)
 
 
 def _is_whole_table(queryset: models.QuerySet) -> bool:
@@ -265,25 +273,22 @@ class Subset:
         # Subtype rows mirror their parent model's set, complete when they
         # are visited (see _visiting_order); a subtype referring to its
         # parent's model (a book recommending a product, which may be a book
-        # recommending ...) is passed over again like a cycle. Not on SQLite,
-        # whose parser overflows on the subqueries the later passes nest:
-        # there one pass follows one level, and a longer chain stops the
-        # client's constraint check, naming the row.
-        cyclic = self._has_cycle() or (
-            self._subtype_refers_back() and connections[self.db].vendor != "sqlite"
-        )
+        # recommending ...) is passed over again like a cycle.
+        cyclic = self._has_cycle() or self._subtype_refers_back()
         for round_number in range(MAX_ROUNDS):
+            if round_number > 0 and connections[self.db].vendor == "sqlite":
+                self._freeze()
             grew = False
             # Children before parents: each model's set is complete when its
             # references are taken (but across a cycle, hence the rounds).
             for model in self._visiting_order():
                 members = self._members(model)
-                if round_number > 0 and len(members.added) == members.taken_at:
+                if round_number > 0 and members.version == members.taken_at:
                     continue  # its set did not grow since its references were taken
                 self._ancestors(members)
                 # Before its references are taken: rows they bring into this
                 # very model (a book recommending a book) count as new.
-                members.taken_at = len(members.added)
+                members.taken_at = members.version
                 for ref, target in forward_references(model):
                     if target is not model and (target in self.members or brought(target)):
                         grew |= self._add_parents(members, ref, target, check=round_number > 0)
@@ -293,6 +298,22 @@ class Subset:
             "the subset's models reference each other in a cycle that did not settle "
             f"within {MAX_ROUNDS} passes"
         )
+
+    def _freeze(self) -> None:
+        """SQLite, before a later pass over a cycle: each model's rows so far
+        as one list of keys (a JSON array read by ``json_each``), so that the
+        pass nests no subqueries in subqueries; SQLite's parser overflows
+        after a few dozen. The keys of the rows that came as parents or
+        children are then held in memory, once each."""
+        connection = connections[self.db]
+        for members in self.members.values():
+            if members.whole_table or not members.added:
+                continue
+            pk = members.model._meta.pk
+            keys = members.manager.filter(members.added_q()).order_by().values_list("pk", flat=True)
+            stored = [_json_key(pk.get_db_prep_value(key, connection)) for key in keys.distinct()]
+            listed = RawSQL("SELECT value FROM json_each(%s)", [json.dumps(stored)])  # noqa: S611
+            members.added = [("pk", listed)]
 
     def _visiting_order(self) -> list[type[models.Model]]:
         """The reachable models, children before parents; a multi-table child
@@ -331,6 +352,7 @@ class Subset:
         if members.whole_table:
             return
         members.added.append((lookup, values))
+        members.version += 1
         for child, link in subtypes(model):
             if child is source:
                 continue  # a child's rows bring their parent rows: not back
@@ -393,7 +415,7 @@ class Subset:
         model = members.model
         if members.whole_table or not members.has_rows:
             return
-        if len(members.added) == members.ancestors_at:
+        if members.version == members.ancestors_at:
             return  # nothing came since its ancestors were added (a later pass)
         for ref, target in forward_references(model):
             if target is not model or ref.many_to_many:
@@ -414,7 +436,7 @@ class Subset:
             )
             ancestors = RawSQL(sql, base_params)  # noqa: S611 - see above
             self._add(model, ref.target_field.attname, ancestors)
-            members.ancestors_at = len(members.added)
+            members.ancestors_at = members.version
 
     # -- results -------------------------------------------------------------
 
