@@ -12,7 +12,8 @@ types) brings its child row, whose references then come too.
 
 Every set is a queryset of subqueries (``pk__in=child.values(fk)``): no key
 is pulled into Python but those of sliced querysets (MySQL/MariaDB refuse
-``LIMIT`` inside ``IN``; a slice is small by nature). Models are visited
+``LIMIT`` inside ``IN``; a slice is small by nature) and, on SQLite, those
+of a later pass over a cycle (see ``Subset._freeze``). Models are visited
 children first, each once; a self reference (a category's ancestors) is
 followed in one recursive query (a common table expression); a cycle between
 models (A points to B, B to A) is passed over again until nothing grows,
