@@ -407,17 +407,41 @@ def test_verify_names_the_rows_that_differ_and_writes_nothing(client_for, live_s
 
 
 @e2e
-def test_verify_says_what_it_cannot_compare(client_for):
-    """Models identified by natural key (ids differ between databases) are not
-    compared, and say why."""
-    from django.contrib.auth.models import User
+def test_verify_compares_users_and_groups_by_natural_key(client_for):
+    """Users and groups (ids differ between databases) are compared by natural
+    key: a group that lost a permission here, a user whose name changed, a
+    user missing here; the laptop's own users are not counted. Permissions,
+    whose natural key follows their content type, are not compared, and say
+    why."""
+    from django.contrib.auth.models import Group, Permission, User
 
-    User.objects.using("server").create(username="alice")
+    User.objects.create(username="laptop-admin")  # here only: takes the ids first
+    editors = Group.objects.using("server").create(name="editors")
+    editors.permissions.set(
+        Permission.objects.using("server").filter(codename__startswith="add_")[:3]
+    )
+    alice = User.objects.using("server").create(username="alice", first_name="Alice")
+    alice.groups.set([editors])
+    User.objects.using("server").create(username="bob")
     client = client_for()
     client.sync("users")
     verdicts = client.verify("users")
-    assert not verdicts["auth.user"].compared
-    assert "natural key" in verdicts["auth.user"].reason
+    assert verdicts["auth.user"].equal and verdicts["auth.user"].rows == 2
+    assert verdicts["auth.group"].equal and verdicts["auth.group"].rows == 1
+    assert not verdicts["auth.permission"].compared
+    assert "natural key is not fields of its own" in verdicts["auth.permission"].reason
+
+    local_editors = Group.objects.get(name="editors")
+    local_editors.permissions.remove(local_editors.permissions.first())
+    User.objects.filter(username="alice").update(first_name="Alicia")
+    User.objects.filter(username="bob").delete()
+    verdicts = client.verify("users")
+    assert (verdicts["auth.group"].different, verdicts["auth.group"].keys) == (1, [["editors"]])
+    user = verdicts["auth.user"]
+    assert (user.different, user.missing, user.extra) == (1, 1, 0)
+    assert user.keys == [["alice"], ["bob"]]
+    client.sync("users")
+    assert all(verdict.equal for verdict in client.verify("users").values() if verdict.compared)
 
 
 @e2e

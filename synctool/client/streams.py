@@ -156,7 +156,8 @@ class RouteStreams:
         if state is None:
             headers = None
             if verify:
-                headers = {VERIFY_HEADER: "1"}
+                # 2: key-identified rows compared by natural key (1: not compared).
+                headers = {VERIFY_HEADER: "2"}
                 if omit:
                     headers[OMIT_HEADER] = ",".join(omit)
             download = open_url(self.session, self.urls[index], headers=headers)

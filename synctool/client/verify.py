@@ -9,9 +9,12 @@ equal), *missing* here, or *extra* (here and not on the server, for a
 model the route sends whole). Nothing is written, and nothing depends on
 an earlier sync: a copy made by any means can be verified.
 
-What cannot be compared is said so: models identified by natural key
-(their ids differ between databases), models or fields this code does not
-have (``--ignore-unknown``). A ``transform_object`` hook that changes rows
+Models identified by natural key (users, groups) are compared by natural
+key, their ids differing between databases; rows only here (the laptop's
+own users) are not counted. What cannot be compared is said so: a
+key-identified model whose natural key is not fields of its own
+(permissions), models or fields this code does not have
+(``--ignore-unknown``). A ``transform_object`` hook that changes rows
 on the client (client-side scrubbing) makes them differ from what the
 server sent: scrub on the server to verify such copies.
 """
@@ -21,11 +24,13 @@ from __future__ import annotations
 import base64
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 
 from django.apps import apps
 from django.db import models
 
 from synctool.client.gate import ModelPlan
+from synctool.client.lookups import KeyLookups
 from synctool.conf import settings
 from synctool.exceptions import MalformedResponse, UnexpectedModel
 from synctool.identity import chunks
@@ -78,14 +83,18 @@ class LocalRows:
         return self.model._base_manager.using(self.using)
 
     def digests(self, queryset: models.QuerySet) -> dict:
-        """``{pk: digest}`` of the rows of ``queryset``."""
+        """``{pk: digest}`` of the rows of ``queryset`` (read a chunk at a time;
+        the encoder drops a key-identified row's pk, so it is noted first)."""
         found = {}
         chunk = settings.SYNCTOOL_CHUNK_SIZE
-        for obj in self.encoder.encode(serialized_objects(queryset.order_by("pk"), chunk)):
-            fields = obj["fields"]
-            for name in self.kept:  # laptop-only fields: the server sends none
-                fields.pop(name, None)
-            found[obj["pk"]] = object_digest(fields, self.unordered)
+        objects = serialized_objects(queryset.order_by("pk"), chunk)
+        while block := list(islice(objects, chunk)):
+            pks = [obj["pk"] for obj in block]
+            for pk, obj in zip(pks, self.encoder.encode(block), strict=True):
+                fields = obj["fields"]
+                for name in self.kept:  # laptop-only fields: the server sends none
+                    fields.pop(name, None)
+                found[pk] = object_digest(fields, self.unordered)
         return found
 
 
@@ -132,6 +141,7 @@ class RouteVerification:
         self._label: str | None = None
         self._last = None  # the last key compared of an integer-keyed whole model
         self._matched = 0
+        self._natural = False
 
     def run(self, records: Iterator[dict]) -> dict[str, Verdict]:
         for obj in records:
@@ -164,11 +174,15 @@ class RouteVerification:
             self._local = LocalRows(label, self.using, self.key_identified, plan)
             self._last = None
             self._matched = 0
+            # Keyed by natural key (users, groups): their ids differ here.
+            self._natural = bool(fields.get("by_natural_key"))
 
     @property
     def _by_range(self) -> bool:
         """Whether local rows are read by key range (and extra ones found)."""
-        return self._label in self.cleanable and integer_key(self._local.model)
+        return (
+            not self._natural and self._label in self.cleanable and integer_key(self._local.model)
+        )
 
     def _compare(self, fields: dict) -> None:
         pks = fields.get("pks")
@@ -178,6 +192,9 @@ class RouteVerification:
         if not pks:
             return
         verdict = self.verdicts[self._label]
+        if self._natural:
+            self._compare_by_natural_key(verdict, pks, digests)
+            return
         local_rows = self._local.queryset()
         if self._by_range:
             upper = max(pks)
@@ -203,11 +220,31 @@ class RouteVerification:
             for pk in sorted(here.keys() - theirs.keys()):
                 verdict.note(pk, "extra")
 
+    def _compare_by_natural_key(self, verdict: Verdict, keys: list, digests: list[int]) -> None:
+        """Rows of a key-identified model: found here by natural key. Rows
+        only here (the laptop's own users) are never counted: a sync keeps
+        them too."""
+        model = self._local.model
+        theirs = {}
+        for key, digest in zip(keys, digests, strict=True):
+            theirs[tuple(key) if isinstance(key, list) else (key,)] = digest
+        found = KeyLookups(self.using, flush=lambda _model: None).lookup(model, set(theirs))
+        here = {}
+        for pks in chunks(list(found.values()), LOOKUP_KEYS):
+            here.update(self._local.digests(self._local.queryset().filter(pk__in=pks)))
+        for key, digest in theirs.items():
+            verdict.rows += 1
+            pk = found.get(key)
+            if pk is None:
+                verdict.note(list(key), "missing")
+            elif here.get(pk) != digest:
+                verdict.note(list(key), "different")
+
     def _finish(self) -> None:
         """The local rows of the model in hand that the server has not named."""
         label, local = self._label, self._local
         self._label = self._local = None
-        if label is None or label not in self.cleanable:
+        if label is None or label not in self.cleanable or self._natural:
             return
         verdict = self.verdicts[label]
         rows = local.queryset()

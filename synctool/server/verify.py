@@ -16,6 +16,7 @@ from collections.abc import Iterator
 
 from django.db import models
 
+from synctool.identity import key_paths
 from synctool.rowhash import object_digest
 from synctool.server.export import _serialize, model_label
 from synctool.server.increment import packed
@@ -53,26 +54,35 @@ def omitted_fields(header: str) -> dict[str, set[str]]:
     return omitted
 
 
+def natural_key_fields(model: type[models.Model]) -> tuple[str, ...] | None:
+    """The fields of ``model``'s own that make its natural key (a user's
+    ``username``, a group's ``name``), or None when it is made otherwise (a
+    permission's follows its content type): then its rows cannot be
+    compared by natural key."""
+    paths = key_paths(model)
+    if paths is None or any("__" in path for path in paths):
+        return None
+    return paths
+
+
 def verify_records(
-    querysets: list[models.QuerySet], key_identified, omitted: dict[str, set[str]] | None = None
+    querysets: list[models.QuerySet],
+    key_identified,
+    omitted: dict[str, set[str]] | None = None,
+    *,
+    by_natural_key: bool = False,
 ) -> Iterator[dict]:
     """The verification records of a route's querysets (in load order), in its
     snapshot (the caller's); ``omitted``: fields left out of the digests, per
-    label (those the client does not have)."""
+    label (those the client does not have). ``by_natural_key`` (a client that
+    asks with ``X-Synctool-Verify: 2``): rows of key-identified models are
+    keyed by their natural key, whose fields they carry, instead of not
+    compared."""
     by_model: dict[type[models.Model], list[models.QuerySet]] = {}
     for queryset in querysets:
         by_model.setdefault(queryset.model, []).append(queryset)
     for model, group in by_model.items():
         label = model_label(model)
-        if label in key_identified:
-            yield record(
-                label,
-                "head",
-                compared=False,
-                reason="identified by natural key: its ids differ between databases",
-            )
-            continue
-        yield record(label, "head", compared=True)
         unordered = unordered_fields(model)
         left_out = (omitted or {}).get(label, ())
 
@@ -80,6 +90,28 @@ def verify_records(
             for name in left_out:
                 fields.pop(name, None)
             return object_digest(fields, unordered)
+
+        if label in key_identified:
+            names = natural_key_fields(model) if by_natural_key else None
+            if names is None or set(names) & set(left_out):
+                yield record(
+                    label,
+                    "head",
+                    compared=False,
+                    reason="identified by natural key: its ids differ between databases"
+                    + (", and its natural key is not fields of its own" if by_natural_key else ""),
+                )
+                continue
+            yield record(label, "head", compared=True, by_natural_key=True)
+            # The digest covers the fields only (references by natural key):
+            # nothing of it depends on this database's ids.
+            pairs = (
+                ([obj["fields"][name] for name in names], digest(obj["fields"]))
+                for obj in _serialize(group, key_identified)
+            )
+            yield from _blocks(label, pairs)
+            continue
+        yield record(label, "head", compared=True)
 
         ordered = [_in_key_order(queryset) for queryset in group]
         if len(group) == 1 and ordered[0] is not None:

@@ -207,7 +207,9 @@ def export_view(route, entry):
             objects = incremental_objects(querysets, states, cleanable, key_identified)
         elif request.headers.get(VERIFY_HEADER):
             omitted = omitted_fields(request.headers.get(OMIT_HEADER, ""))
-            objects = verify_objects(querysets, key_identified, omitted)
+            # "2": the client compares key-identified rows by natural key.
+            natural = request.headers.get(VERIFY_HEADER, "").strip() == "2"
+            objects = verify_objects(querysets, key_identified, omitted, natural)
         else:
             objects = serialize_querysets(querysets, key_identified=key_identified)
         counted = Counted(objects)
@@ -237,11 +239,11 @@ def incremental_objects(querysets, state: StateReader, cleanable, key_identified
         yield from IncrementalExport(querysets, state, cleanable, key_identified).records()
 
 
-def verify_objects(querysets, key_identified, omitted):
+def verify_objects(querysets, key_identified, omitted, by_natural_key: bool):
     """The records of a verification (:mod:`synctool.server.verify`), in the
     route's one snapshot."""
     with one_snapshot(queryset.db for queryset in querysets):
-        yield from verify_records(querysets, key_identified, omitted)
+        yield from verify_records(querysets, key_identified, omitted, by_natural_key=by_natural_key)
 
 
 def index_view(route):
