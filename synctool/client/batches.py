@@ -10,6 +10,7 @@ their new keys are recorded for the references that follow.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import time
 from collections.abc import Callable
@@ -56,7 +57,13 @@ def call_hook(name: str, **kwargs):
         raise HookError(f"the {name} hook raised {type(exc).__name__}: {exc}") from exc
 
 
-def unique_clash(model: type[models.Model], entries: list, exc: DatabaseError, using: str) -> str:
+def unique_clash(
+    model: type[models.Model],
+    entries: list,
+    exc: DatabaseError,
+    using: str,
+    key_identified: bool = False,
+) -> str:
     """``": pk=3 has code='X', which local row pk=9 has too"`` for SQLite's unique
     errors, which name the columns but no row ("UNIQUE constraint failed:
     shop_coupon.code"); "" otherwise. PostgreSQL and MySQL name the key and
@@ -88,9 +95,19 @@ def unique_clash(model: type[models.Model], entries: list, exc: DatabaseError, u
         return getattr(getattr(entry, "object", entry), field.attname)
 
     def named(entry, pk) -> str:
-        # A key-identified object new here has no local key yet: its natural key.
+        # A key-identified object: by its natural key (its pk, if any, is
+        # this database's, which production's rows do not share).
         natural = getattr(entry, "natural_key", None)
-        return f"natural key {list(natural)!r}" if pk is None and natural else f"pk={pk!r}"
+        if natural is None and key_identified:
+            if type(entry) is list:
+                instance = model(**{attname: entry[i] for attname, i in positions.items()})
+            else:
+                instance = getattr(entry, "object", entry)
+            with contextlib.suppress(Exception):
+                natural = instance.natural_key()
+        if natural is None:
+            return f"pk={pk!r}"
+        return f"natural key {list(natural)!r}" + (f" (pk={pk!r} here)" if pk is not None else "")
 
     seen: dict[tuple, str] = {}
     manager = model._base_manager.using(using)
@@ -252,7 +269,10 @@ class BatchWriter:
         try:
             self._flush(model, entries)
         except DatabaseError as exc:
-            clash = unique_clash(model, entries, exc, self.using)
+            by_key = self.resolver is not None and (
+                str(model._meta.concrete_model._meta) in self.resolver.key_identified
+            )
+            clash = unique_clash(model, entries, exc, self.using, by_key)
             if unique_error(exc) and self.clash_hint is not None:
                 clash += self.clash_hint(model)
             raise LoadError(refused_batch(model, len(entries), exc) + clash) from exc

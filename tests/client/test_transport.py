@@ -235,3 +235,24 @@ def test_a_unique_clash_of_a_row_matched_by_natural_key_says_what_stands_in_the_
         "here, then sync again"
     )
     assert database_digest("default", app_labels=("shop",)) == before
+
+
+def test_a_clashing_row_that_exists_here_is_named_by_its_natural_key(server, client):
+    """Shelf B-9 exists here (under a local id) and production gave it label
+    'Y', which local shelf C-3 still has: both are named by natural key."""
+    from django.db import connection
+
+    if connection.vendor != "sqlite":
+        pytest.skip("PostgreSQL and MySQL name the value, not the rows")
+    moved = Shelf.objects.create(aisle="B", number=9)
+    stale = Shelf.objects.create(aisle="C", number=3, label="Y")
+    server.routes["/sync/shelves"] = fixture(
+        body=b'[\n{"model":"shop.shelf","fields":{"number":9,"aisle":"B","label":"Y"}}\n]\n',
+        models="shop.shelf",
+    )
+    with pytest.raises(exceptions.LoadError) as info:
+        client.sync("shelves")
+    assert (
+        f"natural key ['B', 9] (pk={moved.pk} here) has label='Y', which local row "
+        f"pk={stale.pk} (natural key ['C', 3]) has too"
+    ) in str(info.value)
