@@ -329,9 +329,10 @@ class Subset:
         return order
 
     def _subtype_refers_back(self) -> bool:
-        """Whether a multi-table child refers to its parent's model, or one
-        of its own, other than by its link (a book recommending a product):
-        its rows bring parent rows that may have subtype rows in turn."""
+        """Whether a multi-table child refers to a model of the set other than
+        by its link (a book recommending a product, or naming its publisher):
+        the rows it brings may be visited already, or have subtype rows in
+        turn, so the set is passed over again until nothing grows."""
         for model in self._reachable():
             for child, link in subtypes(model):
                 if any(
