@@ -144,8 +144,7 @@ def unique_error(exc: DatabaseError) -> bool:
     )
 
 
-# Why a unique value clashes, by how the model's rows are matched (the loader
-# picks one; see BatchWriter.clash_hint).
+# Why a unique value clashes, by how the model's rows are matched (see clash_hint).
 KEY_IDENTIFIED_CLASH = (
     "; {label} rows are matched by natural key and a sync never deletes them here: a local "
     "row still holding a value production has moved to another row (a rename, two values "
@@ -156,6 +155,13 @@ MOVED_VALUE_CLASH = (
     "; a value that moved between rows on production (a rename, two values swapped) "
     "clashes when rows are updated in place: --clean or --incremental replace them"
 )
+
+
+def clash_hint(model: type[models.Model], key_identified: bool, rows_replaced: bool) -> str:
+    """What to do about a unique value the database refused in ``model``."""
+    if key_identified:
+        return KEY_IDENTIFIED_CLASH.format(label=model._meta.label)
+    return "" if rows_replaced else MOVED_VALUE_CLASH
 
 
 def _check_length(model: type[models.Model], pk, attname: str, value, limit: int) -> None:
@@ -190,8 +196,9 @@ class BatchWriter:
         self.resolver = None
         # Set by the loader: told of every batch written (progress).
         self.on_written: WrittenCallback | None = None
-        # Set by the loader: what to add to a unique clash's message, by model.
-        self.clash_hint: Callable[[type[models.Model]], str] | None = None
+        # Set by the loader: whether rows are deleted before they are loaded
+        # (clean, incremental), so that a value moved between rows cannot clash.
+        self.rows_replaced = False
         self.switch_to(result, on_batch)
 
     def keep_columns(self, model: type[models.Model], attnames: frozenset[str]) -> None:
@@ -273,8 +280,8 @@ class BatchWriter:
                 str(model._meta.concrete_model._meta) in self.resolver.key_identified
             )
             clash = unique_clash(model, entries, exc, self.using, by_key)
-            if unique_error(exc) and self.clash_hint is not None:
-                clash += self.clash_hint(model)
+            if unique_error(exc):
+                clash += clash_hint(model, by_key, self.rows_replaced)
             raise LoadError(refused_batch(model, len(entries), exc) + clash) from exc
         if self.on_written is not None:
             self.on_written(model, len(entries), time.monotonic() - started)

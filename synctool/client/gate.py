@@ -192,14 +192,12 @@ def check_schema(
                 if not local[name].many_to_many and missing_value(local[name]) is None
             ]
             if unfillable:
+                them = "them" if len(unfillable) > 1 else "it"
                 report.refusals.append(
                     f"{label}: production does not send {_names(unfillable)}, which this code "
                     "requires with no default (not null, no default, no constant db_default): "
-                    "rows new here could not be written; give "
-                    + ("them" if len(unfillable) > 1 else "it")
-                    + " a default in this code, or deploy the migration that adds "
-                    + ("them" if len(unfillable) > 1 else "it")
-                    + " to production"
+                    f"rows new here could not be written; give {them} a default in this code, "
+                    f"or deploy the migration that adds {them} to production"
                 )
             plan.kept_fields = frozenset(kept)
             if fillable := [name for name in kept if name not in unfillable]:

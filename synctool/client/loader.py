@@ -24,13 +24,7 @@ from django.core.serializers import base
 from django.db import DatabaseError, connections, models, router, transaction
 
 from synctool.backends import backend_for
-from synctool.client.batches import (
-    KEY_IDENTIFIED_CLASH,
-    MOVED_VALUE_CLASH,
-    BatchCallback,
-    BatchWriter,
-    call_hook,
-)
+from synctool.client.batches import BatchCallback, BatchWriter, call_hook
 from synctool.client.clean import Cleaner
 from synctool.client.gate import ModelPlan
 from synctool.client.identity import NATURAL_KEY, KeyResolver
@@ -155,7 +149,7 @@ class SyncLoader:
             chunk_size=self.writer.batch_size,
         )
         self.writer.resolver = self.resolver
-        self.writer.clash_hint = self._clash_hint
+        self.writer.rows_replaced = clean or any(part.increment is not None for part in parts)
         self.writer.on_written = self._batch_written
         for plan in self.plans.values():
             if plan.model is not None and plan.kept_fields:
@@ -262,14 +256,6 @@ class SyncLoader:
             raise LoadError(
                 f"{part.url}: the database refused the data ({type(exc).__name__}): {exc}"
             ) from exc
-
-    def _clash_hint(self, model: type[models.Model]) -> str:
-        """What to do about a unique value the database refused in ``model``."""
-        if str(model._meta.concrete_model._meta) in self.key_identified:
-            return KEY_IDENTIFIED_CLASH.format(label=model._meta.label)
-        if self.clean or any(part.increment is not None for part in self.parts):
-            return ""  # rows are replaced already
-        return MOVED_VALUE_CLASH
 
     def rows_to_clean(self) -> dict[str, int]:
         """``{label: rows}`` that ``clean`` would delete now (asked before a large clean)."""

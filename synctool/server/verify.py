@@ -93,13 +93,17 @@ def verify_records(
 
         if label in key_identified:
             names = natural_key_fields(model) if by_natural_key else None
-            if names is None or set(names) & set(left_out):
+            why = ""
+            if by_natural_key and names is None:
+                why = ", and its natural key is not fields of its own"
+            elif names is not None and set(names) & set(left_out):
+                why = ", and its natural key has a field this code does not have"
+            if names is None or why:
                 yield record(
                     label,
                     "head",
                     compared=False,
-                    reason="identified by natural key: its ids differ between databases"
-                    + (", and its natural key is not fields of its own" if by_natural_key else ""),
+                    reason="identified by natural key: its ids differ between databases" + why,
                 )
                 continue
             yield record(label, "head", compared=True, by_natural_key=True)

@@ -209,13 +209,14 @@ def media_line(result: SyncResult) -> str:
     )
 
 
-def media_history_text(media: dict) -> str:
+def media_history_text(run: SyncRun) -> str:
     """``36 downloaded, 3 failed (posts/a.jpg: answered HTTP 404; ...)``: a
     run's media step, with the first failures its record names."""
-    text = SyncRun(media=media).media_text
-    named = [f"{failure['name']}: {failure['reason']}" for failure in media.get("failures", ())]
+    text = run.media_text
+    failures = run.media.get("failures", ())
+    named = [f"{failure['name']}: {failure['reason']}" for failure in failures]
     if named:
-        more = media.get("failed", 0) - SHOWN_FAILURES
+        more = run.media.get("failed", 0) - SHOWN_FAILURES
         text += " (" + "; ".join(named[:SHOWN_FAILURES]) + (f"; {more} more)" if more > 0 else ")")
     return text
 
@@ -280,7 +281,7 @@ def format_history(runs: list) -> list[str]:
         if run is not None and run.error:
             out.append(f"    error: {run.error.splitlines()[0][:300]}")
         if run is not None and run.media_text:
-            out.append(f"    media: {media_history_text(run.media)}")
+            out.append(f"    media: {media_history_text(run)}")
     return out
 
 
