@@ -171,6 +171,92 @@ def test_a_parent_row_comes_with_its_subtype_row_and_what_that_references(from_s
 
 
 @e2e
+def test_generic_relations_bring_their_objects(client_for):
+    """A comment's order, a rating's book, a log entry's shelf (a generic
+    relation by convention only), a comment on a comment on an order: each
+    object comes with what it needs; an id that names no row, or no number,
+    and a content type of a model this server lacks bring nothing."""
+    from django.contrib.contenttypes.models import ContentType
+
+    from tests.shop.models import Comment, LogEntry, Rating
+
+    db = "server"
+    shop = make_shop()
+    kind = ContentType.objects.db_manager(db).get_for_model
+    first_order, second_order = (
+        Order.objects.using(db).get(reference="R1-0"),
+        Order.objects.using(db).get(reference="R2-1"),
+    )
+    book = Book.objects.using(db).create(name="a rated book", isbn="978-9")
+    shelf = Shelf.objects.using(db).create(aisle="B", number=7)
+    gone = ContentType.objects.using(db).create(app_label="gone", model="thing")
+    comment = Comment.objects.using(db)
+    comment.create(content_type=kind(Order), object_id=str(first_order.pk), text="about R1-0")
+    inner = comment.create(content_type=kind(Order), object_id=str(second_order.pk), text="R2-1")
+    comment.create(content_type=kind(Comment), object_id=str(inner.pk), text="about a comment")
+    comment.create(content_type=kind(User), object_id=str(shop[2].user_id), text="about customer2")
+    comment.create(content_type=kind(Order), object_id="99999", text="about a deleted order")
+    comment.create(content_type=kind(Order), object_id="not-a-key", text="about nothing")
+    comment.create(content_type=gone, object_id="1", text="about a model gone")
+    comment.create(content_type=kind(Product), object_id=str(book.pk), text="not brought")
+    Rating.objects.using(db).create(content_type=kind(Book), object_id=book.pk, stars=5)
+    LogEntry.objects.using(db).create(
+        content_type=kind(Shelf), object_id=str(shelf.pk), label="kept"
+    )
+    result = client_for().sync("remarks")
+    assert values(Comment, "default", "text") == sorted(
+        [
+            ("about R1-0",),
+            ("R2-1",),  # the object of a comment on it, and it brings its order
+            ("about a comment",),
+            ("about customer2",),
+            ("about a deleted order",),
+            ("about nothing",),
+            ("about a model gone",),
+        ]
+    )
+    assert values(Order, "default", "reference") == [("R1-0",), ("R2-1",)]
+    # The orders' own parents: their customers, and the users they point at.
+    assert values(Customer, "default", "name") == [("customer 1",), ("customer 2",)]
+    assert values(User, "default", "username") == [("customer1",), ("customer2",), ("staff",)]
+    # A rating of a book: the book, its product row, nothing else.
+    assert values(Book, "default", "name", "isbn") == [("a rated book", "978-9")]
+    assert values(Product, "default", "name") == [("a rated book",)]
+    assert values(Shelf, "default", "aisle", "number") == [("B", 7)]
+    here = Comment.objects.get(text="about a comment")
+    assert here.content_object.content_object.reference == "R2-1"
+    assert Comment.objects.get(text="about customer2").content_object.username == "customer2"
+    assert {"shop.order", "shop.customer", "shop.book", "shop.product", "shop.shelf"} <= set(
+        result.parents
+    )
+    assert "shop.comment" not in result.parents  # the route's own model
+
+
+@e2e
+def test_list_names_the_models_whose_generic_relations_bring_rows(live_server_process):
+    out = io.StringIO()
+    options = {"endpoint": live_server_process.sync_url, "token": TOKEN}
+    call_command("sync_data", "--list", stdout=out, **options)
+    lines = out.getvalue().split("  remarks  [queryset]")[1].splitlines()
+    block = " ".join(
+        line.strip()
+        for line in lines[
+            : next(
+                (n for n, line in enumerate(lines[1:], 1) if not line.startswith("      ")),
+                len(lines),
+            )
+        ]
+    )
+    assert "with the rows they reference of:" in block
+    generic = block.split("and the objects of the generic relations of:")[1]
+    assert sorted(generic.replace(",", " ").split()) == [
+        "shop.comment",
+        "shop.logentry",
+        "shop.rating",
+    ]
+
+
+@e2e
 def test_a_models_route_brings_the_rows_its_tables_reference(client_for):
     make_shop()
     client_for().sync("order-items")

@@ -71,6 +71,19 @@ def employee(pk):
     return Employee.objects.filter(pk=pk)
 
 
+@route.queryset("remarks")
+def remarks():
+    """Rows with generic relations (declared, with a numeric id, and by
+    convention only): their objects come as parents."""
+    from tests.shop.models import Comment, LogEntry, Rating
+
+    return [
+        Comment.objects.filter(text__startswith="about"),
+        Rating.objects.filter(stars__gte=4),
+        LogEntry.objects.filter(label="kept"),
+    ]
+
+
 @route.queryset(r"first-blogs-alone", parents=False)
 def first_blogs_alone():
     return [Blog.objects.order_by("pk")[:2]]

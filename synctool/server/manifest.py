@@ -67,13 +67,16 @@ def describe_route(entry, request: HttpRequest | None) -> dict:
         item["reason"] = "its models depend on the URL arguments"
     elif entry.carries_parents:
         try:
-            children, parents = entry.related_labels(labels)
+            children, parents, generic = entry.related_labels(labels)
         except Exception as exc:  # a follow path that does not exist: reported
             item["models"] = None
             item["reason"] = f"its related models cannot be found: {exc}"
             return item
         item["models"] = [*labels, *children]
         item["parents"] = parents
+        if generic:
+            # Their objects may be of any model: known only from the rows.
+            item["generic"] = generic
     if entry.follow:
         item["follow"] = list(entry.follow)
     return item

@@ -148,17 +148,28 @@ class RouteEntry:
             return []
         return [model_label(qs.model) for qs in querysets]
 
-    def related_labels(self, labels: list[str]) -> tuple[list[str], list[str]]:
-        """``(followed children, possible parents)`` of a route whose own models are ``labels``."""
+    def related_labels(self, labels: list[str]) -> tuple[list[str], list[str], list[str]]:
+        """``(followed children, possible parents, generic)`` of a route whose own
+        models are ``labels``; ``generic``: the models among them whose generic
+        relations may bring rows of any model (found only from the rows)."""
         if not self.carries_parents:
-            return [], []
-        from synctool.server.subsets import parent_models, resolve_follow
+            return [], [], []
+        from synctool.server.subsets import local_generic_relations, parent_models, resolve_follow
 
         own = [apps.get_model(label) for label in labels]
         children = [step.child for step in resolve_follow(own, self.follow)]
         children = [m for m in dict.fromkeys(children) if m not in own]
         parents = parent_models([*own, *children]) if self.parents else []
-        return [model_label(m) for m in children], [model_label(m) for m in parents]
+        generic = (
+            [m for m in [*own, *children, *parents] if local_generic_relations(m)]
+            if self.parents
+            else []
+        )
+        return (
+            [model_label(m) for m in children],
+            [model_label(m) for m in parents],
+            [model_label(m) for m in generic],
+        )
 
     def manifest_models(self, request=None) -> list[str] | None:
         """Model labels for the index, or None when they depend on URL arguments."""

@@ -6,9 +6,11 @@ A route's querysets are its **own** rows. ``follow=["orders",
 **children**, also the route's own). Then every foreign key, one-to-one
 (multi-table parents included) and automatic many-to-many of those rows
 brings the rows it points to (their **parents**), recursively, so that the
-body loads into an empty database; and a row whose model has multi-table
-children (``Book(Product)``, django-polymorphic's types, Wagtail's page
-types) brings its child row, whose references then come too.
+body loads into an empty database; a generic relation (a comment on an
+order) brings its object, found per content type among the rows; and a row
+whose model has multi-table children (``Book(Product)``,
+django-polymorphic's types, Wagtail's page types) brings its child row,
+whose references then come too.
 
 Every set is a queryset of subqueries (``pk__in=child.values(fk)``): no key
 is pulled into Python but those of sliced querysets (MySQL/MariaDB refuse
@@ -32,10 +34,12 @@ from dataclasses import dataclass, field
 
 from django.apps import apps
 from django.db import connections, models
-from django.db.models import Q
+from django.db.models import Q, Value
 from django.db.models.expressions import RawSQL
+from django.db.models.functions import Cast, Lower, Replace
 
 from synctool.exceptions import ConfigurationError
+from synctool.identity import generic_foreign_keys
 from synctool.meta import auto_many_to_many, sort_models
 
 MAX_ROUNDS = 8
@@ -79,6 +83,59 @@ def subtypes(model: type[models.Model]) -> list[tuple[type[models.Model], models
         for child in apps.get_models()
         if not child._meta.proxy and child._meta.parents.get(model) is not None
     ]
+
+
+def local_generic_relations(model: type[models.Model]) -> list[tuple[models.Field, models.Field]]:
+    """``(content type field, object id field)`` of the generic relations in
+    ``model``'s own table (a multi-table child's inherited ones are its
+    parent's to follow)."""
+    return [(ct, fk) for ct, fk in generic_foreign_keys(model) if ct.model is _concrete(model)]
+
+
+def _key_field(model: type[models.Model]) -> models.Field:
+    """The column type of ``model``'s primary key (a multi-table child's is its parent's)."""
+    field = model._meta.pk
+    while field.is_relation:
+        field = field.target_field
+    return field
+
+
+def object_keys(rows: models.QuerySet, id_field: models.Field, target: type[models.Model]):
+    """The object ids of ``rows`` (whose content type is ``target``'s) as a
+    subquery of ``target``'s primary keys: a text object id (django-comments'
+    ``object_pk``, Wagtail's log entries) is cast to a numeric or UUID key,
+    and an id that is no such key is left out rather than fail the cast."""
+    key = _key_field(target)
+    rows = rows.order_by()
+    column = id_field.attname
+    if _same_kind(key, id_field):
+        return rows.values(column)
+    if isinstance(key, models.IntegerField):
+        rows = rows.filter(**{f"{column}__regex": r"^[0-9]+$"})
+        cast = Cast(column, output_field=models.BigIntegerField())
+    elif isinstance(key, models.UUIDField):
+        rows = rows.filter(**{f"{column}__regex": r"^[0-9a-fA-F-]{32,36}$"})
+        if connections[rows.db].features.has_native_uuid_field:
+            cast = Cast(column, output_field=models.UUIDField())
+        else:  # stored as 32 hex digits; an object id holds the usual spelling
+            cast = Lower(Replace(column, Value("-"), Value("")))
+    elif isinstance(key, TEXT_FIELDS):
+        cast = Cast(column, output_field=models.TextField())
+    else:
+        cast = Cast(column, output_field=type(key)())
+    return rows.annotate(synctool_object_key=cast).values("synctool_object_key")
+
+
+TEXT_FIELDS = (models.CharField, models.TextField)
+
+
+def _same_kind(key: models.Field, id_field: models.Field) -> bool:
+    """Whether an object id compares with the key as it is stored."""
+    if isinstance(key, models.IntegerField) and isinstance(id_field, models.IntegerField):
+        return True
+    if isinstance(key, TEXT_FIELDS) and isinstance(id_field, TEXT_FIELDS):
+        return True
+    return type(key) is type(id_field)
 
 
 def parent_models(own: Iterable[type[models.Model]]) -> list[type[models.Model]]:
@@ -293,7 +350,10 @@ class Subset:
                 for ref, target in forward_references(model):
                     if target is not model and (target in self.members or brought(target)):
                         grew |= self._add_parents(members, ref, target, check=round_number > 0)
-            if not cyclic or not grew:
+                grew |= self._add_generic_objects(members, check=round_number > 0)
+            # The objects of generic relations are known only from the rows:
+            # they may be of a model visited already, or new to the set.
+            if not grew or not (cyclic or self._has_generic_relations()):
                 return
         raise ConfigurationError(
             "the subset's models reference each other in a cycle that did not settle "
@@ -405,6 +465,55 @@ class Subset:
         link = getattr(ref.remote_field, "parent_link", False)
         self._add(target, lookup, values, source=members.model if link else None)
         return True
+
+    def _has_generic_relations(self) -> bool:
+        return any(
+            members.has_rows and local_generic_relations(model)
+            for model, members in self.members.items()
+        )
+
+    def _add_generic_objects(self, members: _Members, *, check: bool) -> bool:
+        """Add the objects the rows of ``members`` point at through a generic
+        relation (a comment's order, a tag's product, a log entry's page):
+        per content type among those rows, the rows of its model whose key
+        is an object id. A content type of a model this server lacks (a
+        stale one) brings nothing. Returns whether anything came; with
+        ``check`` (a later pass), only rows not in the set yet count."""
+        if not members.has_rows:
+            return False
+        grew = False
+        for ct_field, id_field in local_generic_relations(members.model):
+            rows = members.all().filter(**{f"{ct_field.attname}__isnull": False})
+            kinds = rows.order_by().values_list(ct_field.attname, flat=True).distinct()
+            for content_type_id in list(kinds):
+                target = self._model_of_content_type(content_type_id)
+                if target is None or not brought(target):
+                    continue
+                objects = self._members(target)
+                if objects.whole_table:
+                    continue
+                keys = object_keys(
+                    rows.filter(**{ct_field.attname: content_type_id}), id_field, target
+                )
+                if check and not (
+                    objects.manager.filter(pk__in=keys)
+                    .exclude(pk__in=objects.all().values("pk"))
+                    .exists()
+                ):
+                    continue
+                self._add(target, target._meta.pk.attname, keys)
+                grew = True
+        return grew
+
+    def _model_of_content_type(self, content_type_id) -> type[models.Model] | None:
+        from django.contrib.contenttypes.models import ContentType
+
+        try:
+            content_type = ContentType.objects.db_manager(self.db).get_for_id(content_type_id)
+        except ContentType.DoesNotExist:
+            return None
+        model = content_type.model_class()
+        return _concrete(model) if model is not None else None
 
     def _ancestors(self, members: _Members) -> None:
         """A self reference (a tree's parent): add every ancestor, in one query.

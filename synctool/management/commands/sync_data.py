@@ -653,5 +653,10 @@ class Command(BaseCommand):
             if route.get("parents"):
                 parents = ", ".join(str(label) for label in route["parents"])
                 lines += wrapped(parents, width, "      with the rows they reference of: ", " " * 8)
+            if route.get("generic"):
+                generic = ", ".join(str(label) for label in route["generic"])
+                lines += wrapped(
+                    generic, width, "      and the objects of the generic relations of: ", " " * 8
+                )
             for line in lines:
                 self.stdout.write(printable(line))
