@@ -125,3 +125,45 @@ def test_laptop_login_still_works(cms):
         "print(authenticate(username='root', password='laptop-root') is not None)"
     )
     assert out.strip() == "True"
+
+
+SUBSET_CHECK = """
+from taggit.models import Tag
+from tests.cms.documents.models import Collection, Document
+from tests.cms.pages.models import BlogPage, Comment, Page
+post = Page.objects.get(slug="post-5")
+print(sorted(Page.objects.values_list("slug", flat=True)))
+print([p.slug for p in post.get_ancestors()], post.get_parent().slug, post.content_type.model)
+print(BlogPage.objects.get(slug="post-5").hero.title, post.owner.username)
+print(sorted(Collection.objects.values_list("name", flat=True)))
+tags = BlogPage.objects.get(pk=post.pk).tags.names()
+print(sorted(tags), sorted(Tag.objects.values_list("name", flat=True)))
+print([(c.user.username, c.target.slug) for c in Comment.objects.all()])
+"""
+
+
+def test_a_page_subset_brings_its_ancestors_specific_rows_and_generic_objects(cms, tmp_path):
+    """A fresh laptop pulls one page: its treebeard ancestors (found by their
+    path, as Wagtail's are), each page's specific row, the document its
+    hero is and that document's collection with its own ancestors, its tags
+    (tagged items point at it through a generic relation) and its comments
+    with their users."""
+    server, _, _ = cms
+    laptop = cms_site("cms_subset", tmp_path)
+    recreate(laptop.settings)
+    try:
+        laptop.manage("migrate", "-v", "0")
+        laptop.endpoint = cms[1].endpoint
+        done = laptop.manage("sync_data", "page/post-5", check=False)
+        assert done.returncode == 0, done.stdout + done.stderr
+        shown = laptop.shell(SUBSET_CHECK)
+        assert shown.splitlines() == [
+            "['blog', 'home', 'post-5', 'root']",
+            "['root', 'home', 'blog'] blog blogpage",
+            "Report 2 author1",
+            "['Reports', 'Root']",
+            "['all', 'tag0'] ['all', 'tag0']",
+            "[('author3', 'post-5')]",
+        ]
+    finally:
+        drop(laptop.settings)

@@ -15,7 +15,7 @@ whose references then come too.
 Every set is a queryset of subqueries (``pk__in=child.values(fk)``): no key
 is pulled into Python but those of sliced querysets (MySQL/MariaDB refuse
 ``LIMIT`` inside ``IN``; a slice is small by nature) and, on SQLite, those
-of a later pass over a cycle (see ``Subset._freeze``). Models are visited
+of the rows that came as parents (see ``Subset._freeze``). Models are visited
 children first, each once; a self reference (a category's ancestors) is
 followed in one recursive query (a common table expression); a cycle between
 models (A points to B, B to A) is passed over again until nothing grows,
@@ -36,7 +36,7 @@ from django.apps import apps
 from django.db import connections, models
 from django.db.models import Q, Value
 from django.db.models.expressions import RawSQL
-from django.db.models.functions import Cast, Lower, Replace
+from django.db.models.functions import Cast, Lower, Replace, Substr
 
 from synctool.exceptions import ConfigurationError
 from synctool.identity import generic_foreign_keys
@@ -138,6 +138,20 @@ def _same_kind(key: models.Field, id_field: models.Field) -> bool:
     return type(key) is type(id_field)
 
 
+def materialized_path_tree(model: type[models.Model]) -> type[models.Model] | None:
+    """``model`` if it is the table of a django-treebeard ``MP_Node`` tree
+    (whose ``path`` holds its ancestors' paths as prefixes), else None."""
+    try:
+        from treebeard.mp_tree import MP_Node
+    except ImportError:
+        return None
+    if not issubclass(model, MP_Node) or model._meta.concrete_model is not model:
+        return None
+    if "path" not in {f.name for f in model._meta.local_concrete_fields}:
+        return None  # a multi-table child: the tree is its parent's table
+    return model
+
+
 def parent_models(own: Iterable[type[models.Model]]) -> list[type[models.Model]]:
     """The models rows of ``own`` may bring as parents (not in ``own``), in load
     order: what they reference, and the multi-table children of those rows."""
@@ -227,6 +241,7 @@ class _Members:
     version: int = 0
     ancestors_at: int = -1
     taken_at: int = -1
+    frozen_at: int = -1  # SQLite: the version its keys were last listed at
 
     @property
     def has_rows(self) -> bool:
@@ -333,9 +348,8 @@ class Subset:
         # parent's model (a book recommending a product, which may be a book
         # recommending ...) is passed over again like a cycle.
         cyclic = self._has_cycle() or self._subtype_refers_back()
+        flat = connections[self.db].vendor == "sqlite"
         for round_number in range(MAX_ROUNDS):
-            if round_number > 0 and connections[self.db].vendor == "sqlite":
-                self._freeze()
             grew = False
             # Children before parents: each model's set is complete when its
             # references are taken (but across a cycle, hence the rounds).
@@ -343,7 +357,11 @@ class Subset:
                 members = self._members(model)
                 if round_number > 0 and members.version == members.taken_at:
                     continue  # its set did not grow since its references were taken
+                if flat:
+                    self._freeze(members)
                 self._ancestors(members)
+                if flat:
+                    self._freeze(members)
                 # Before its references are taken: rows they bring into this
                 # very model (a book recommending a book) count as new.
                 members.taken_at = members.version
@@ -354,27 +372,32 @@ class Subset:
             # The objects of generic relations are known only from the rows:
             # they may be of a model visited already, or new to the set.
             if not grew or not (cyclic or self._has_generic_relations()):
-                return
-        raise ConfigurationError(
-            "the subset's models reference each other in a cycle that did not settle "
-            f"within {MAX_ROUNDS} passes"
-        )
+                break
+        else:
+            raise ConfigurationError(
+                "the subset's models reference each other in a cycle that did not settle "
+                f"within {MAX_ROUNDS} passes"
+            )
+        if flat:
+            for members in self.members.values():
+                self._freeze(members)
 
-    def _freeze(self) -> None:
-        """SQLite, before a later pass over a cycle: each model's rows so far
-        as one list of keys (a JSON array read by ``json_each``), so that the
-        pass nests no subqueries in subqueries; SQLite's parser overflows
-        after a few dozen. The keys of the rows that came as parents or
-        children are then held in memory, once each."""
+    def _freeze(self, members: _Members) -> None:
+        """SQLite: the rows of ``members`` so far as one list of keys (a JSON
+        array read by ``json_each``), so that what is built on them nests no
+        subqueries in subqueries: SQLite's parser overflows after a few
+        dozen (a page's ancestors' documents' collections' ancestors...). The
+        keys of the rows that came as parents or children are then held in
+        memory, once each."""
+        if members.whole_table or not members.added or members.frozen_at == members.version:
+            return
         connection = connections[self.db]
-        for members in self.members.values():
-            if members.whole_table or not members.added:
-                continue
-            pk = members.model._meta.pk
-            keys = members.manager.filter(members.added_q()).order_by().values_list("pk", flat=True)
-            stored = [_json_key(pk.get_db_prep_value(key, connection)) for key in keys.distinct()]
-            listed = RawSQL("SELECT value FROM json_each(%s)", [json.dumps(stored)])  # noqa: S611
-            members.added = [("pk", listed)]
+        pk = members.model._meta.pk
+        keys = members.manager.filter(members.added_q()).order_by().values_list("pk", flat=True)
+        stored = [_json_key(pk.get_db_prep_value(key, connection)) for key in keys.distinct()]
+        listed = RawSQL("SELECT value FROM json_each(%s)", [json.dumps(stored)])  # noqa: S611
+        members.added = [("pk", listed)]
+        members.frozen_at = members.version
 
     def _visiting_order(self) -> list[type[models.Model]]:
         """The reachable models, children before parents; a multi-table child
@@ -516,6 +539,37 @@ class Subset:
         return _concrete(model) if model is not None else None
 
     def _ancestors(self, members: _Members) -> None:
+        """Add every ancestor of the rows of ``members``: through a self
+        reference (a tree's parent), or along a materialized path."""
+        if members.whole_table or not members.has_rows:
+            return
+        if members.version == members.ancestors_at:
+            return  # nothing came since its ancestors were added (a later pass)
+        self._ancestors_by_reference(members)
+        self._ancestors_by_path(members)
+        members.ancestors_at = members.version
+
+    def _ancestors_by_path(self, members: _Members) -> None:
+        """A django-treebeard ``MP_Node`` tree (Wagtail's pages and
+        collections): its rows name their ancestors by their path's prefixes,
+        one step (``steplen`` characters) per level, with no foreign key. Per
+        level above the deepest row, the rows whose path is a prefix of a
+        row's: indexed lookups of the unique ``path``."""
+        path_tree = materialized_path_tree(members.model)
+        if path_tree is None:
+            return
+        steplen = path_tree.steplen
+        rows = members.all().order_by()
+        deepest = rows.aggregate(deepest=models.Max("depth"))["deepest"] or 0
+        for level in range(1, deepest):
+            prefixes = (
+                rows.filter(depth__gt=level)
+                .annotate(synctool_prefix=Substr("path", 1, level * steplen))
+                .values("synctool_prefix")
+            )
+            self._add(members.model, "path", prefixes)
+
+    def _ancestors_by_reference(self, members: _Members) -> None:
         """A self reference (a tree's parent): add every ancestor, in one query.
 
         A recursive common table expression (SQLite, PostgreSQL, MySQL 8,
@@ -524,10 +578,6 @@ class Subset:
         where the data has a cycle.
         """
         model = members.model
-        if members.whole_table or not members.has_rows:
-            return
-        if members.version == members.ancestors_at:
-            return  # nothing came since its ancestors were added (a later pass)
         for ref, target in forward_references(model):
             if target is not model or ref.many_to_many:
                 continue
@@ -547,7 +597,6 @@ class Subset:
             )
             ancestors = RawSQL(sql, base_params)  # noqa: S611 - see above
             self._add(model, ref.target_field.attname, ancestors)
-            members.ancestors_at = members.version
 
     # -- results -------------------------------------------------------------
 

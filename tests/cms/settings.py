@@ -56,6 +56,8 @@ SYNCTOOL_ROUTES = {
     "pages": {"apps": ["pages", "taggit"]},
     "documents": "documents",
     "site": {"project": True, "exclude": ["notes"]},
+    # A subset: one page and everything it needs.
+    "page/(?P<slug>[-a-z0-9]+)": {"queryset": "tests.cms.pages.routes.page_by_slug"},
 }
 SYNCTOOL_API_TOKEN = os.environ.get("CMS_TOKEN")
 SYNCTOOL_CLIENT_TOKEN = os.environ.get("CMS_TOKEN")
