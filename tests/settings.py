@@ -76,10 +76,11 @@ SYNCTOOL_ROUTES = {
     "users": {"app": "auth", "natural_keys": True},
     "content": {"apps": ["testapp", "shop"], "exclude": ["testapp.comment"]},
     "everything": {"project": True},
-    # A subset: the customer, its orders, their items, and every row they reference.
+    # A subset: the customer, its orders, their items and comments (a generic
+    # relation), and every row they reference.
     "customer/(?P<pk>[0-9]+)": {
         "queryset": "tests.routes.customer_by_pk",
-        "follow": ["orders", "orders__items"],
+        "follow": ["orders", "orders__items", "orders__remarks"],
     },
 }
 # Users and groups by natural key (the "users" route says so too): the client

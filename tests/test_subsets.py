@@ -233,6 +233,37 @@ def test_generic_relations_bring_their_objects(client_for):
 
 
 @e2e
+def test_follow_takes_a_generic_relation(from_settings):
+    """``follow=["orders__remarks"]``: the comments on the customer's orders
+    (a GenericRelation; a text object id), not those on other orders or on
+    other models with the same id, and what the comments point at."""
+    from django.contrib.contenttypes.models import ContentType
+
+    from tests.shop.models import Comment
+
+    db = "server"
+    shop = make_shop()
+    orders = {order.reference: order for order in Order.objects.using(db).all()}
+    kind = ContentType.objects.db_manager(db).get_for_model
+    for reference in ("R1-0", "R1-1", "R2-0"):
+        orders[reference].remarks.create(text=f"on {reference}")
+    # The same object id on another model: not a remark.
+    Comment.objects.using(db).create(
+        content_type=kind(Customer), object_id=str(orders["R1-0"].pk), text="on a customer"
+    )
+    result = from_settings.sync(f"customer/{shop[1].pk}")
+    assert values(Comment, "default", "text", "object_id") == [
+        ("on R1-0", str(orders["R1-0"].pk)),
+        ("on R1-1", str(orders["R1-1"].pk)),
+    ]
+    assert [c.content_object.reference for c in Comment.objects.order_by("text")] == [
+        "R1-0",
+        "R1-1",
+    ]
+    assert "shop.comment" not in result.parents  # followed: the route's own
+
+
+@e2e
 def test_list_names_the_models_whose_generic_relations_bring_rows(live_server_process):
     out = io.StringIO()
     options = {"endpoint": live_server_process.sync_url, "token": TOKEN}

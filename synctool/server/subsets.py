@@ -138,6 +138,52 @@ def _same_kind(key: models.Field, id_field: models.Field) -> bool:
     return type(key) is type(id_field)
 
 
+def generic_children(parents: models.QuerySet, relation, db: str) -> models.QuerySet:
+    """The keys of the rows of ``relation`` (a ``GenericRelation``) pointing at
+    ``parents``: their content type is the parents' model's or one of its
+    multi-table children's (a blog page is tagged as a blog page, and is a
+    page), their object id a parent's key (cast to the id's type)."""
+    from django.contrib.contenttypes.models import ContentType
+
+    model = _concrete(parents.model)
+    kinds = [model, *descendant_types(model)]
+    content_types = ContentType.objects.db_manager(db).filter(
+        functools.reduce(
+            operator.or_,
+            (Q(app_label=m._meta.app_label, model=m._meta.model_name) for m in kinds),
+        )
+    )
+    child = relation.related_model
+    id_field = child._meta.get_field(relation.object_id_field_name)
+    key = _key_field(model)
+    keys = parents.order_by()
+    if _same_kind(key, id_field):
+        keys = keys.values("pk")
+    else:
+        kind = models.TextField() if isinstance(id_field, TEXT_FIELDS) else type(id_field)()
+        keys = keys.annotate(synctool_object_id=Cast("pk", output_field=kind))
+        keys = keys.values("synctool_object_id")
+    return (
+        child._base_manager.db_manager(db)
+        .filter(
+            **{
+                f"{relation.content_type_field_name}__in": content_types.values("pk"),
+                f"{relation.object_id_field_name}__in": keys,
+            }
+        )
+        .order_by()
+        .values("pk")
+    )
+
+
+def descendant_types(model: type[models.Model]) -> list[type[models.Model]]:
+    """Every installed multi-table child of ``model``, their children included."""
+    found = []
+    for child, _link in subtypes(model):
+        found += [child, *descendant_types(child)]
+    return found
+
+
 def materialized_path_tree(model: type[models.Model]) -> type[models.Model] | None:
     """``model`` if it is the table of a django-treebeard ``MP_Node`` tree
     (whose ``path`` holds its ancestors' paths as prefixes), else None."""
@@ -171,11 +217,26 @@ def parent_models(own: Iterable[type[models.Model]]) -> list[type[models.Model]]
 
 @dataclass(frozen=True)
 class Step:
-    """One followed reverse relation: ``child.<fk>`` points to ``parent``."""
+    """One followed reverse relation: ``child.<fk>`` points to ``parent``; or
+    ``fk`` is a ``GenericRelation`` of ``parent`` (django-taggit's
+    ``tagged_items``, a ``comments`` relation) whose ``child`` rows point
+    at ``parent``'s rows by content type and object id."""
 
     parent: type[models.Model]
     child: type[models.Model]
-    fk: models.ForeignKey
+    fk: models.Field
+
+    @property
+    def generic(self) -> bool:
+        return _is_generic_relation(self.fk)
+
+
+def _is_generic_relation(field) -> bool:
+    if not apps.is_installed("django.contrib.contenttypes"):
+        return False
+    from django.contrib.contenttypes.fields import GenericRelation
+
+    return isinstance(field, GenericRelation)
 
 
 def resolve_follow(own: list[type[models.Model]], follow: Iterable[str]) -> list[Step]:
@@ -191,9 +252,8 @@ def resolve_follow(own: list[type[models.Model]], follow: Iterable[str]) -> list
             for model in starts:
                 relation = _reverse_relation(model, name)
                 if relation is not None:
-                    matches.append(
-                        Step(_concrete(model), _concrete(relation.related_model), relation.field)
-                    )
+                    child, field = relation
+                    matches.append(Step(_concrete(model), _concrete(child), field))
             if not matches:
                 names = sorted({n for m in starts for n in _reverse_names(m)})
                 raise ConfigurationError(
@@ -208,21 +268,32 @@ def resolve_follow(own: list[type[models.Model]], follow: Iterable[str]) -> list
 
 
 def _reverse_relations(model: type[models.Model]) -> list:
+    """The reverse relations of ``model`` and its generic relations (a
+    ``GenericRelation`` is declared on the model its rows point at)."""
     return [
         f
         for f in model._meta.get_fields(include_hidden=False)
-        if f.auto_created and not f.concrete and (f.one_to_many or f.one_to_one)
+        if (f.auto_created and not f.concrete and (f.one_to_many or f.one_to_one))
+        or _is_generic_relation(f)
     ]
 
 
+def _accessor_name(relation) -> str:
+    if _is_generic_relation(relation):
+        return relation.name
+    return relation.get_accessor_name() or relation.name
+
+
 def _reverse_names(model: type[models.Model]) -> list[str]:
-    return [relation.get_accessor_name() or relation.name for relation in _reverse_relations(model)]
+    return [_accessor_name(relation) for relation in _reverse_relations(model)]
 
 
 def _reverse_relation(model: type[models.Model], name: str):
+    """``(child model, field)`` of the relation ``name`` of ``model``, or None."""
     for relation in _reverse_relations(model):
-        if name in (relation.name, relation.get_accessor_name()):
-            return relation
+        if name in (relation.name, _accessor_name(relation)):
+            field = relation if _is_generic_relation(relation) else relation.field
+            return relation.related_model, field
     return None
 
 
@@ -339,6 +410,10 @@ class Subset:
     def _follow_children(self) -> None:
         for step in self.steps:  # in path order: a parent's set is complete first
             parent = self.members[step.parent].all()
+            if step.generic:
+                rows = generic_children(parent, step.fk, self.db)
+                self._add(step.child, step.child._meta.pk.attname, rows)
+                continue
             target = step.fk.target_field.attname
             self._add(step.child, step.fk.attname, parent.order_by().values(target))
 

@@ -57,7 +57,10 @@ SYNCTOOL_ROUTES = {
     "documents": "documents",
     "site": {"project": True, "exclude": ["notes"]},
     # A subset: one page and everything it needs.
-    "page/(?P<slug>[-a-z0-9]+)": {"queryset": "tests.cms.pages.routes.page_by_slug"},
+    "page/(?P<slug>[-a-z0-9]+)": {
+        "queryset": "tests.cms.pages.routes.page_by_slug",
+        "follow": ["tagged_items"],  # django-taggit's generic relation
+    },
 }
 SYNCTOOL_API_TOKEN = os.environ.get("CMS_TOKEN")
 SYNCTOOL_CLIENT_TOKEN = os.environ.get("CMS_TOKEN")

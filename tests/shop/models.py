@@ -3,7 +3,7 @@ the identity tests (content type, permission and user ids differ between
 the two databases)."""
 
 from django.conf import settings
-from django.contrib.contenttypes.fields import GenericForeignKey
+from django.contrib.contenttypes.fields import GenericForeignKey, GenericRelation
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
 
@@ -20,6 +20,8 @@ class Order(models.Model):
     )
     reference = models.CharField(max_length=20, unique=True)
     watchers = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="+")
+    # Comments on an order (a route may follow them); their object id is text.
+    remarks = GenericRelation("Comment")
 
 
 class Comment(models.Model):
