@@ -410,9 +410,9 @@ def test_verify_names_the_rows_that_differ_and_writes_nothing(client_for, live_s
 def test_verify_compares_users_and_groups_by_natural_key(client_for):
     """Users and groups (ids differ between databases) are compared by natural
     key: a group that lost a permission here, a user whose name changed, a
-    user missing here; the laptop's own users are not counted. Permissions,
-    whose natural key follows their content type, are not compared, and say
-    why."""
+    user missing here; the laptop's own users are not counted. Permissions
+    too, by their codename and their content type's natural key: one
+    renamed here differs."""
     from django.contrib.auth.models import Group, Permission, User
 
     User.objects.create(username="laptop-admin")  # here only: takes the ids first
@@ -428,15 +428,23 @@ def test_verify_compares_users_and_groups_by_natural_key(client_for):
     verdicts = client.verify("users")
     assert verdicts["auth.user"].equal and verdicts["auth.user"].rows == 2
     assert verdicts["auth.group"].equal and verdicts["auth.group"].rows == 1
-    assert not verdicts["auth.permission"].compared
-    assert "natural key is not fields of its own" in verdicts["auth.permission"].reason
+    permissions = verdicts["auth.permission"]
+    assert permissions.equal
+    assert permissions.rows == Permission.objects.using("server").count()
 
     local_editors = Group.objects.get(name="editors")
     local_editors.permissions.remove(local_editors.permissions.first())
     User.objects.filter(username="alice").update(first_name="Alicia")
     User.objects.filter(username="bob").delete()
+    Permission.objects.filter(codename="view_user").update(name="Can look at user")
     verdicts = client.verify("users")
     assert (verdicts["auth.group"].different, verdicts["auth.group"].keys) == (1, [["editors"]])
+    permissions = verdicts["auth.permission"]
+    assert (permissions.different, permissions.missing, permissions.keys) == (
+        1,
+        0,
+        [["view_user", "auth", "user"]],
+    )
     user = verdicts["auth.user"]
     assert (user.different, user.missing, user.extra) == (1, 1, 0)
     assert user.keys == [["alice"], ["bob"]]

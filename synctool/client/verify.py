@@ -9,11 +9,11 @@ equal), *missing* here, or *extra* (here and not on the server, for a
 model the route sends whole). Nothing is written, and nothing depends on
 an earlier sync: a copy made by any means can be verified.
 
-Models identified by natural key (users, groups) are compared by natural
-key, their ids differing between databases; rows only here (the laptop's
-own users) are not counted. What cannot be compared is said so: a
-key-identified model whose natural key is not fields of its own
-(permissions), models or fields this code does not have
+Models identified by natural key (users, groups, permissions) are compared
+by natural key, their ids differing between databases; rows only here (the
+laptop's own users) are not counted. What cannot be compared is said so: a
+key-identified model whose natural key is not read from its fields (one
+computed in Python), models or fields this code does not have
 (``--ignore-unknown``). A ``transform_object`` hook that changes rows
 on the client (client-side scrubbing) makes them differ from what the
 server sent: scrub on the server to verify such copies.

@@ -13,6 +13,7 @@ Nothing of the rows' values leaves the server, only 16 bytes a row.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from django.db import models
 
@@ -54,15 +55,45 @@ def omitted_fields(header: str) -> dict[str, set[str]]:
     return omitted
 
 
-def natural_key_fields(model: type[models.Model]) -> tuple[str, ...] | None:
-    """The fields of ``model``'s own that make its natural key (a user's
-    ``username``, a group's ``name``), or None when it is made otherwise (a
-    permission's follows its content type): then its rows cannot be
-    compared by natural key."""
+@dataclass(frozen=True)
+class NaturalKeyReader:
+    """Reads a row's natural key from the row as it is sent: a user's
+    ``username``; a permission's ``codename`` and its content type's
+    ``app_label`` and ``model``, read from the content type's natural key,
+    which the row carries in place of its id."""
+
+    fields: tuple[str, ...]  # the row's own fields it reads (for omitted ones)
+    parts: tuple[tuple[str, int | None], ...]  # (field, index in its natural key)
+
+    def key(self, fields: dict) -> list:
+        values = []
+        for name, index in self.parts:
+            value = fields[name]
+            if index is not None:
+                value = value[index] if isinstance(value, list | tuple) else None
+            values.append(value)
+        return values
+
+
+def natural_key_reader(model: type[models.Model], key_identified) -> NaturalKeyReader | None:
+    """How to read ``model``'s natural key from its rows as sent, or None when
+    it is made otherwise (computed, or through a model sent by id): then its
+    rows cannot be compared by natural key."""
     paths = key_paths(model)
-    if paths is None or any("__" in path for path in paths):
+    if paths is None:
         return None
-    return paths
+    parts: list[tuple[str, int | None]] = []
+    for path in paths:
+        name, _, rest = path.partition("__")
+        if not rest:
+            parts.append((name, None))
+            continue
+        related = model._meta.get_field(name).related_model
+        inner = key_paths(related) if related is not None else None
+        if inner is None or rest not in inner or model_label(related) not in key_identified:
+            return None
+        parts.append((name, inner.index(rest)))
+    return NaturalKeyReader(tuple(dict.fromkeys(name for name, _ in parts)), tuple(parts))
 
 
 def verify_records(
@@ -92,13 +123,13 @@ def verify_records(
             return object_digest(fields, unordered)
 
         if label in key_identified:
-            names = natural_key_fields(model) if by_natural_key else None
+            reader = natural_key_reader(model, key_identified) if by_natural_key else None
             why = ""
-            if by_natural_key and names is None:
-                why = ", and its natural key is not fields of its own"
-            elif names is not None and set(names) & set(left_out):
+            if by_natural_key and reader is None:
+                why = ", and its natural key is not read from its fields"
+            elif reader is not None and set(reader.fields) & set(left_out):
                 why = ", and its natural key has a field this code does not have"
-            if names is None or why:
+            if reader is None or why:
                 yield record(
                     label,
                     "head",
@@ -110,7 +141,7 @@ def verify_records(
             # The digest covers the fields only (references by natural key):
             # nothing of it depends on this database's ids.
             pairs = (
-                ([obj["fields"][name] for name in names], digest(obj["fields"]))
+                (reader.key(obj["fields"]), digest(obj["fields"]))
                 for obj in _serialize(group, key_identified)
             )
             yield from _blocks(label, pairs)
