@@ -264,6 +264,17 @@ def test_follow_takes_a_generic_relation(from_settings):
 
 
 @e2e
+def test_a_follow_path_a_queryset_route_lacks_is_named_to_the_client(client_for):
+    """Known only when the route is requested: the server answers 500 and the
+    client says why, not only the status."""
+    with pytest.raises(exceptions.ServerError) as raised:
+        client_for().sync("customers-following-nothing")
+    message = str(raised.value)
+    assert "HTTP 500" in message
+    assert "shop.Customer has no reverse relation 'nope' (it has: " in message
+
+
+@e2e
 def test_list_names_the_models_whose_generic_relations_bring_rows(live_server_process):
     out = io.StringIO()
     options = {"endpoint": live_server_process.sync_url, "token": TOKEN}

@@ -84,6 +84,14 @@ def remarks():
     ]
 
 
+@route.queryset("customers-following-nothing", follow=["nope"])
+def customers_following_nothing():
+    """A follow path its model does not have: known only when requested."""
+    from tests.shop.models import Customer
+
+    return Customer.objects.all()
+
+
 @route.queryset(r"first-blogs-alone", parents=False)
 def first_blogs_alone():
     return [Blog.objects.order_by("pk")[:2]]

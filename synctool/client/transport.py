@@ -219,7 +219,11 @@ def check_response(response: requests.Response, url: str) -> None:
             f"{shown} answered {_describe(response)}" + (f": {reason}" if reason else "")
         )
     if status >= 300:
-        raise ServerError(f"{shown} answered {_describe(response)}")
+        # synctool's own errors (a route it cannot serve) say why in a header.
+        reason = printable(response.headers.get("X-Synctool-Reason", ""))[:300]
+        raise ServerError(
+            f"{shown} answered {_describe(response)}" + (f": {reason}" if reason else "")
+        )
     content_type = response.headers.get("Content-Type", "").split(";")[0].strip()
     if content_type != "application/json":
         hint = " (a login page?)" if response.history else ""
