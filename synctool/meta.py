@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from django.apps import apps
 from django.db import models
 
 
@@ -201,3 +202,15 @@ def sort_models(model_list: Iterable[type[models.Model]]) -> list[type[models.Mo
             for deps in pending.values():
                 deps.discard(model)
     return result
+
+
+def subtypes(model: type[models.Model]) -> list[tuple[type[models.Model], models.Field]]:
+    """``(child model, its parent link)`` of every installed multi-table child
+    of ``model`` (a ``Book(Product)``; django-polymorphic's and Wagtail's page
+    types are such children): a row of ``model`` may have its subtype's
+    fields in one of their tables."""
+    return [
+        (child, child._meta.parents[model])
+        for child in apps.get_models()
+        if not child._meta.proxy and child._meta.parents.get(model) is not None
+    ]

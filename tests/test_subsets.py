@@ -299,6 +299,28 @@ def test_list_names_the_models_whose_generic_relations_bring_rows(live_server_pr
 
 
 @e2e
+def test_a_local_subtype_row_production_lacks_is_refused_by_name(from_settings, client_for):
+    """The laptop's own book has the key of production's product "kept", a
+    plain product: written over, the product would stay a book here. The
+    sync refuses, naming the row, and writes nothing; with the local row
+    gone it goes through."""
+    shop = make_shop()
+    kept = Product.objects.using("server").get(name="kept")
+    Book.objects.create(pk=kept.pk, name="a local book", isbn="000")
+    with pytest.raises(exceptions.LoadError) as raised:
+        from_settings.sync(f"customer/{shop[1].pk}")
+    message = str(raised.value)
+    assert f"shop.book pk={kept.pk} here extends the shop.product row" in message
+    assert "production has no shop.book row for it" in message
+    assert values(Product, "default", "name") == [("a local book",)]  # nothing written
+    assert pks(Customer) == []
+    Product.objects.filter(pk=kept.pk).delete()
+    from_settings.sync(f"customer/{shop[1].pk}")
+    assert values(Product, "default", "name") == [("kept",)]
+    assert pks(Book) == []
+
+
+@e2e
 def test_a_models_route_brings_the_rows_its_tables_reference(client_for):
     make_shop()
     client_for().sync("order-items")

@@ -36,6 +36,7 @@ from synctool.client.refcheck import (
     tables_of,
 )
 from synctool.client.rowload import RowBuilder, deserialize_one, diagnose
+from synctool.client.subtypes import SubtypeRows
 from synctool.exceptions import LoadError, SynctoolError, UnexpectedModel
 from synctool.identity import key_identified_labels
 from synctool.meta import sort_models
@@ -136,6 +137,14 @@ class SyncLoader:
                     self.models.append(model)
                 part.result.counts(label)  # counts listed in load order
         self.key_identified = key_identified_labels(key_identified)
+        # An incremental sync deletes the local rows production lacks.
+        self.subtype_rows = SubtypeRows(
+            _model(part.url, label)
+            for part in parts
+            if part.increment is None
+            for label in part.labels
+            if label not in self.key_identified and not self._left_out(label)
+        )
         self.clean = clean
         self.reset = reset
         self.dry_run = dry_run
@@ -170,6 +179,10 @@ class SyncLoader:
         self._part: RoutePart | None = None
         # Objects received per (route, model), over every run of the model.
         self._received: dict[tuple[int, str], int] = {}
+
+    def _left_out(self, label: str) -> bool:
+        plan = self.plans.get(label)
+        return plan is not None and plan.dropped
 
     @property
     def urls(self) -> str:
@@ -211,6 +224,7 @@ class SyncLoader:
                             self._load_part(part)
                         self.writer.save_deferred()
                         self.resolver.finish()
+                self.subtype_rows.check(self.using, self.urls)
                 checking = time.monotonic()
                 self._report("check", "", 0)
                 self.cleaner.check_references()
@@ -310,6 +324,7 @@ class SyncLoader:
     def load(self, part: RoutePart, objects: Iterable[dict]) -> None:
         builders: dict[str, RowBuilder | None] = {}
         writer = self.writer
+        written_keys = None
         current, received, started = None, 0, time.monotonic()
         for obj in self.resolver.resolve(self._accepted(part, objects)):
             label = obj["model"].lower()
@@ -329,6 +344,7 @@ class SyncLoader:
                     builders[label] = RowBuilder.for_model(
                         apps.get_model(label), missing=plan.kept_fields if plan else ()
                     )
+                written_keys = self.subtype_rows.tracks(apps.get_model(label))
             received += 1
             if received % 10000 == 0:
                 self._report("load", label, received)
@@ -337,6 +353,8 @@ class SyncLoader:
                 row = builder.row(obj)
                 if row is not None and row[builder.pk_index] is not None:
                     writer.add_row(builder, row)
+                    if written_keys is not None:
+                        written_keys.append(row[builder.pk_index])
                     continue
             item = builder.build(obj) if builder is not None else None
             if item is None:
@@ -345,6 +363,8 @@ class SyncLoader:
                 except (base.DeserializationError, ValidationError, ValueError, TypeError) as exc:
                     raise LoadError(diagnose(obj, exc)) from exc
             writer.add(item, obj.get(NATURAL_KEY))
+            if written_keys is not None and item.object.pk is not None:
+                written_keys.append(item.object.pk)
         writer.flush_all()
         if current is not None:
             self._finish_model(part, current, received, started)

@@ -40,7 +40,7 @@ from django.db.models.functions import Cast, Lower, Replace, Substr
 
 from synctool.exceptions import ConfigurationError
 from synctool.identity import generic_foreign_keys
-from synctool.meta import auto_many_to_many, sort_models
+from synctool.meta import auto_many_to_many, sort_models, subtypes
 
 MAX_ROUNDS = 8
 # Made by the client when missing (see synctool.client.identity): a subset
@@ -71,18 +71,6 @@ def forward_references(model: type[models.Model]) -> list[tuple[models.Field, ty
 def brought(target: type[models.Model]) -> bool:
     """Whether a subset brings rows of ``target`` as parents (see ``NOT_BROUGHT``)."""
     return str(target._meta) not in NOT_BROUGHT
-
-
-def subtypes(model: type[models.Model]) -> list[tuple[type[models.Model], models.Field]]:
-    """``(child model, its parent link)`` of every installed multi-table child
-    of ``model`` (a ``Book(Product)``; django-polymorphic's and Wagtail's page
-    types are such children): a row of ``model`` may have its subtype's
-    fields in one of their tables."""
-    return [
-        (child, child._meta.parents[model])
-        for child in apps.get_models()
-        if not child._meta.proxy and child._meta.parents.get(model) is not None
-    ]
 
 
 def local_generic_relations(model: type[models.Model]) -> list[tuple[models.Field, models.Field]]:
