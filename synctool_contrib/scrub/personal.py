@@ -8,12 +8,15 @@ and the words of its name (``email``, ``mobile_phone``, ``home_address``,
 only on a model that already has another personal field (an author, a
 customer), not on a tag or a blog. A ``JSONField`` counts by its name (an
 ``address`` held as JSON) and, on a model with personal fields, whatever its
-name: its keys may hold more. Used by strict mode, the system checks
+name: its keys may hold more. On a model with a generic relation, a text
+that names the object pointed at (``label``, ``object_repr``) counts: the
+object may be a user. Used by strict mode, the system checks
 and ``manage.py synctool_scrub_report``; it never changes what is sent.
 """
 
 from django.db import models
 
+from synctool.identity import generic_foreign_keys
 from synctool_contrib.scrub.fields import field_kind, serialized_fields
 
 TEXT = {"text"}
@@ -92,6 +95,11 @@ PERSON_NAMES = {"name", "display_name"}
 # A JSON value on a model with personal fields (a customer's "preferences",
 # a profile's "extra") may hold more of them, under keys no heuristic sees.
 JSON_NEXT_TO_PERSONAL = "a JSON value next to personal fields (it may hold some)"
+# The text of the object a generic relation points at (Wagtail's log entries'
+# ``label``, the admin's and django-reversion's ``object_repr``): when that
+# object is a user, their name, beside the scrubbed key that names them.
+OBJECT_TEXTS = {"label", "object_repr", "object_str", "object_name", "repr"}
+OBJECT_TEXT = "the text of the object its generic relation points at (a user's name, if a user)"
 
 
 def _category(field: models.Field) -> str | None:
@@ -127,4 +135,8 @@ def personal_fields(model: type[models.Model]) -> dict[str, str]:
                 result.setdefault(name, "a person's name (next to other personal fields)")
             elif isinstance(field, models.JSONField):
                 result.setdefault(name, JSON_NEXT_TO_PERSONAL)
+    if generic_foreign_keys(model._meta.concrete_model):
+        for name, field in fields.items():
+            if name in OBJECT_TEXTS and field_kind(field) == "text":
+                result.setdefault(name, OBJECT_TEXT)
     return result

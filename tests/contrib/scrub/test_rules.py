@@ -253,3 +253,22 @@ def test_a_json_value_without_personal_fields_beside_it_is_not_flagged():
 
     assert personal_fields(Revision) == {}
     assert set(personal_fields(Profile)) == {"email", "preferences"}
+
+
+def test_the_text_of_a_generic_relations_object_is_flagged():
+    """A log entry about any object keeps its text (Wagtail's ``label``, the
+    admin's ``object_repr``): a user's name when the object is a user. A
+    label on a model without a generic relation (a tag's) is not flagged."""
+    from tests.shop.models import LogEntry
+
+    assert set(personal_fields(LogEntry)) == {"label"}
+    assert "generic relation" in personal_fields(LogEntry)["label"]
+    assert personal_fields(Tag) == {}
+
+    class Note(models.Model):
+        label = models.CharField(max_length=20)
+
+        class Meta:
+            app_label = "testapp"
+
+    assert personal_fields(Note) == {}
