@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import re
 import time
 from collections.abc import Callable
 
@@ -157,6 +158,51 @@ MOVED_VALUE_CLASH = (
 )
 
 
+COLLATION_CLASH = (
+    "; this database compares {field} without regard to case (or trailing spaces), by "
+    "its collation, where production does not: {ours!r} and {theirs!r} are one value "
+    "here. Give the column a binary collation here (utf8mb4_bin on MySQL/MariaDB), or "
+    "create the database with one"
+)
+DUPLICATE_ENTRY = re.compile(r"Duplicate entry '(.*)' for key", re.DOTALL)
+
+
+def collation_clash(model: type[models.Model], entries: list, exc: DatabaseError, using: str):
+    """MySQL/MariaDB: ``(field, one value, the other)`` when the duplicate the
+    database refused differs from another value only in case or trailing
+    spaces (a case-insensitive collation: production's ``dave`` and
+    ``Dave`` are one user name here), else None."""
+    found = DUPLICATE_ENTRY.search(str(exc))
+    if found is None:
+        return None
+    value = found.group(1)
+    positions = {f.attname: i for i, f in enumerate(model._meta.concrete_fields)}
+    manager = model._base_manager.using(using)
+    for field in model._meta.concrete_fields:
+        if not (field.unique and isinstance(field, models.CharField | models.TextField)):
+            continue
+        alike = _alike(value)
+        for entry in entries:
+            if type(entry) is list:
+                other = entry[positions[field.attname]]
+            else:
+                other = getattr(getattr(entry, "object", entry), field.attname, None)
+            if isinstance(other, str) and other != value and _alike(other) == alike:
+                return field.name, value, other
+        try:
+            stored = list(manager.filter(**{field.attname: value}).values_list(field.attname)[:5])
+        except DatabaseError:
+            continue
+        for (other,) in stored:
+            if isinstance(other, str) and other != value and _alike(other) == alike:
+                return field.name, other, value
+    return None
+
+
+def _alike(value: str) -> str:
+    return value.rstrip(" ").casefold()
+
+
 def clash_hint(model: type[models.Model], key_identified: bool, rows_replaced: bool) -> str:
     """What to do about a unique value the database refused in ``model``."""
     if key_identified:
@@ -281,7 +327,12 @@ class BatchWriter:
             )
             clash = unique_clash(model, entries, exc, self.using, by_key)
             if unique_error(exc):
-                clash += clash_hint(model, by_key, self.rows_replaced)
+                collation = collation_clash(model, entries, exc, self.using)
+                if collation is not None:
+                    field, ours, theirs = collation
+                    clash += COLLATION_CLASH.format(field=field, ours=ours, theirs=theirs)
+                else:
+                    clash += clash_hint(model, by_key, self.rows_replaced)
             raise LoadError(refused_batch(model, len(entries), exc) + clash) from exc
         if self.on_written is not None:
             self.on_written(model, len(entries), time.monotonic() - started)

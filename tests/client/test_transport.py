@@ -256,3 +256,40 @@ def test_a_clashing_row_that_exists_here_is_named_by_its_natural_key(server, cli
         f"natural key ['B', 9] (pk={moved.pk} here) has label='Y', which local row "
         f"pk={stale.pk} (natural key ['C', 3]) has too"
     ) in str(info.value)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_clash_of_values_alike_but_for_case_names_the_collation(server, client):
+    """MariaDB/MySQL under a case-insensitive collation: production's labels
+    'x' and 'X' are two values there and one here. The message says so,
+    not that a local row holds a moved value."""
+    from django.db import connection
+
+    if connection.vendor != "mysql":
+        pytest.skip("a column's collation that ignores case: MySQL and MariaDB")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "ALTER TABLE shop_shelf MODIFY label varchar(20) "
+            "CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci NULL"
+        )
+    try:
+        server.routes["/sync/shelves"] = fixture(
+            body=(
+                b'[\n{"model":"shop.shelf","fields":{"number":1,"aisle":"A","label":"x"}},\n'
+                b'{"model":"shop.shelf","fields":{"number":2,"aisle":"A","label":"X"}}\n]\n'
+            ),
+            models="shop.shelf",
+        )
+        with pytest.raises(exceptions.LoadError) as info:
+            client.sync("shelves")
+        message = str(info.value)
+        assert "this database compares label without regard to case" in message
+        assert "'X' and 'x' are one value here" in message or "'x' and 'X'" in message
+        assert "change or delete that row" not in message
+        assert not Shelf.objects.exists()
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "ALTER TABLE shop_shelf MODIFY label varchar(20) "
+                "CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL"
+            )
