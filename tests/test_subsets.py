@@ -321,6 +321,24 @@ def test_a_local_subtype_row_production_lacks_is_refused_by_name(from_settings, 
 
 
 @e2e
+def test_a_unique_clash_in_a_subset_says_no_option_replaces_the_local_row(from_settings):
+    """A local order holds reference R1-0 under another key: a subset writes
+    over rows by key only, so neither --clean nor --incremental would help."""
+    shop = make_shop()
+    theirs = Order.objects.using("server").get(reference="R1-0")
+    local_user = User.objects.create(username="local")
+    local_customer = Customer.objects.create(user=local_user, name="local")
+    Order.objects.create(pk=theirs.pk + 1000, customer=local_customer, reference="R1-0")
+    with pytest.raises(exceptions.LoadError) as raised:
+        from_settings.sync(f"customer/{shop[1].pk}")
+    message = str(raised.value)
+    assert "this route does not send shop.Order's table whole" in message
+    assert message.endswith("change or delete it here, then sync again")
+    assert "--clean" not in message
+    assert values(Order, "default", "reference") == [("R1-0",)]  # nothing written
+
+
+@e2e
 def test_a_models_route_brings_the_rows_its_tables_reference(client_for):
     make_shop()
     client_for().sync("order-items")

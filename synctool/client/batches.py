@@ -203,10 +203,23 @@ def _alike(value: str) -> str:
     return value.rstrip(" ").casefold()
 
 
-def clash_hint(model: type[models.Model], key_identified: bool, rows_replaced: bool) -> str:
-    """What to do about a unique value the database refused in ``model``."""
+SUBSET_CLASH = (
+    "; this route does not send {label}'s table whole (a subset, or rows that came as "
+    "parents), so no sync option replaces the local row holding that value: change or "
+    "delete it here, then sync again"
+)
+
+
+def clash_hint(
+    model: type[models.Model], key_identified: bool, rows_replaced: bool, whole_table: bool = True
+) -> str:
+    """What to do about a unique value the database refused in ``model``;
+    ``whole_table``: whether the route sends the model's table whole (so
+    that ``--clean`` may replace its rows)."""
     if key_identified:
         return KEY_IDENTIFIED_CLASH.format(label=model._meta.label)
+    if not whole_table:
+        return SUBSET_CLASH.format(label=model._meta.label)
     return "" if rows_replaced else MOVED_VALUE_CLASH
 
 
@@ -245,6 +258,9 @@ class BatchWriter:
         # Set by the loader: whether rows are deleted before they are loaded
         # (clean, incremental), so that a value moved between rows cannot clash.
         self.rows_replaced = False
+        # Set by the loader: the models whose tables the routes send whole
+        # (clean may empty them); a subset's are written over by key only.
+        self.whole_tables: set[type[models.Model]] = set()
         self.switch_to(result, on_batch)
 
     def keep_columns(self, model: type[models.Model], attnames: frozenset[str]) -> None:
@@ -332,7 +348,9 @@ class BatchWriter:
                     field, ours, theirs = collation
                     clash += COLLATION_CLASH.format(field=field, ours=ours, theirs=theirs)
                 else:
-                    clash += clash_hint(model, by_key, self.rows_replaced)
+                    clash += clash_hint(
+                        model, by_key, self.rows_replaced, model in self.whole_tables
+                    )
             raise LoadError(refused_batch(model, len(entries), exc) + clash) from exc
         if self.on_written is not None:
             self.on_written(model, len(entries), time.monotonic() - started)

@@ -176,6 +176,7 @@ class SyncLoader:
             self._report,
             self.urls,
         )
+        self.writer.whole_tables = set(self.cleaner.models)
         self._part: RoutePart | None = None
         # Objects received per (route, model), over every run of the model.
         self._received: dict[tuple[int, str], int] = {}
