@@ -100,6 +100,9 @@ def test_incremental_rounds_equal_a_clean_sync(client_for):
     first = client.sync("blogs", incremental=True)
     assert first.modes["testapp.post"] == "full"
     assert first.models["testapp.post"].received == 60
+    # One note for the first sync's models, not one each.
+    firsts = [note for note in first.notes if "no earlier state" in note]
+    assert len(firsts) == 1 and firsts[0].startswith("4 models synced in full: no earlier state (")
     assert_as_clean_sync_gives()
     rng = random.Random(15)
     for _ in range(4):

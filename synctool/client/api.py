@@ -452,11 +452,7 @@ class Client:
                 result.notes.append(f"{result.route}: the server sent no rows")
         for result, increment in zip(results, increments or (), strict=False):
             result.modes = dict(increment.modes)
-            result.notes.extend(
-                f"{label} synced in full: {reason}"
-                for label, reason in increment.reasons.items()
-                if increment.modes.get(label) == "full"
-            )
+            result.notes.extend(full_sync_notes(increment.modes, increment.reasons))
 
     def verify(
         self, url: str, *, using: str = DEFAULT_DB_ALIAS, ignore_unknown: bool = False
@@ -582,3 +578,19 @@ class Client:
                 "or set SYNCTOOL_MEDIA_URL"
             )
         return self.media_url
+
+
+FIRST_STATE = "no earlier state"
+
+
+def full_sync_notes(modes: dict[str, str], reasons: dict[str, str]) -> list[str]:
+    """Why each model of an incremental sync went in full; the models of a
+    first incremental sync (no earlier state) in one note, not one each."""
+    full = {label: reason for label, reason in reasons.items() if modes.get(label) == "full"}
+    first = [label for label, reason in full.items() if reason == FIRST_STATE]
+    notes = [f"{label} synced in full: {reason}" for label, reason in full.items()]
+    if len(first) > 1:
+        notes = [note for label, note in zip(full, notes, strict=True) if label not in first]
+        shown = ", ".join(first[:5]) + (f" and {len(first) - 5} more" if len(first) > 5 else "")
+        notes.insert(0, f"{len(first)} models synced in full: {FIRST_STATE} ({shown})")
+    return notes
