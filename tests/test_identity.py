@@ -492,6 +492,9 @@ def test_a_numeric_generic_key_to_a_deleted_user_names_the_row(laptop, client_fo
         else:
             client.sync("orders", **{kind: True})
     assert not isinstance(raised.value, exceptions.IncompleteResponse)
+    assert str(raised.value).endswith(
+        "delete that row on the server, or leave such rows out of the route's queryset)"
+    )
     assert by_identity("default") == before
 
 

@@ -192,7 +192,10 @@ class KeyEncoder:
                 else:
                     raise DanglingReference(
                         f"{plan.model._meta.label} pk={obj.get('pk')!r}: {fk_name} points at "
-                        f"{target._meta.label} pk={object_id!r}, which does not exist"
+                        f"{target._meta.label} pk={object_id!r}, which does not exist (a "
+                        f"deleted {target._meta.label} has no natural key to send, and "
+                        f"{fk_name} takes neither null nor an empty id: delete that row on "
+                        f"the server, or leave such rows out of the route's queryset)"
                     )
 
     # -- look-ups ---------------------------------------------------------
