@@ -11,6 +11,7 @@ evaluated), rewritten to the identity rule by :mod:`synctool.server.identity`
 
 import contextlib
 import logging
+import threading
 from collections.abc import Iterable, Iterator
 from itertools import islice
 
@@ -103,10 +104,30 @@ def one_snapshot(databases: Iterable[str]) -> Iterator[None]:
     ``"transaction_mode": "IMMEDIATE"``, from its start). Inside a
     transaction the caller opened, that transaction is used as it is.
     """
+    opened_in = threading.get_ident()
+    wrappers = [connections[alias] for alias in dict.fromkeys(databases)]
     with contextlib.ExitStack() as stack:
-        for alias in dict.fromkeys(databases):
-            stack.enter_context(backend_for(connections[alias]).snapshot())
-        yield
+        for wrapper in wrappers:
+            stack.enter_context(backend_for(wrapper).snapshot())
+        try:
+            yield
+        finally:
+            if threading.get_ident() != opened_in:
+                # Closed from another thread (a stream the garbage collector
+                # finalizes): ending the transactions here would use this
+                # thread's connections. The stream's own are closed instead.
+                stack.pop_all()
+                _close_foreign(wrappers)
+
+
+def _close_foreign(wrappers) -> None:
+    """Close the database connections of another thread's snapshot, which no
+    one else uses any more: the server ends their transactions."""
+    for wrapper in wrappers:
+        raw = wrapper.connection
+        if raw is not None:
+            with contextlib.suppress(Exception):
+                raw.close()
 
 
 def serialize_querysets(

@@ -56,6 +56,16 @@ class Counted:
             self.rows += 1
             yield obj
 
+    def close(self) -> None:
+        """Close the source (the route's snapshot), here: the generators made
+        of it do not close their sources when they are closed, and a source
+        left to the garbage collector would end its snapshot in whatever
+        thread collects it, on that thread's connection (seen under ASGI: a
+        deadlock in another request's query)."""
+        close = getattr(self.objects, "close", None)
+        if close is not None:
+            close()
+
 
 class Finished:
     """``chunks``, and when they end, are cut or are closed (even unread): the
@@ -99,6 +109,7 @@ class Finished:
         close = getattr(self.chunks, "close", None)
         if close is not None:
             close()
+        self.counted.close()
         self._end("closed")
 
     def _end(self, outcome: str) -> None:

@@ -111,3 +111,56 @@ def test_a_stream_closed_early_ends_its_transaction():
     objects.close()  # the client went away
     assert not connection.in_atomic_block
     assert Blog.objects.count() == 1
+
+
+@snapshots
+def test_a_response_closed_early_ends_its_snapshot_in_its_own_thread():
+    """The response's chunks are generators made of the stream, which do not
+    close their sources: closing the response (the client went away) must
+    end the snapshot there, not leave it to the garbage collector in
+    whatever thread collects it."""
+    from synctool.server.streaming import Counted, Finished
+    from synctool.wire.encode import encode_fixture
+
+    make_rows(blogs=1, posts_per_blog=400)
+    counted = Counted(serialize_querysets(route_querysets()))
+    response = Finished(encode_fixture(counted), counted, path="t", request=None, token_id="-")
+    next(response)
+    assert connection.in_atomic_block
+    response.close()
+    assert not connection.in_atomic_block
+
+
+@snapshots
+def test_a_snapshot_closed_from_another_thread_leaves_that_threads_connection_alone():
+    """Closed in a thread other than its own (a garbage collector's), the
+    stream closes its own connection, never the closing thread's."""
+    make_rows(blogs=1, posts_per_blog=5)
+    objects = serialize_querysets(route_querysets())
+    next(objects)
+    own = connection.connection
+    errors = []
+
+    def close_elsewhere():
+        try:
+            with transaction.atomic():
+                Blog.objects.count()
+                objects.close()
+                assert Blog.objects.count() == 1  # this thread's transaction still works
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=close_elsewhere)
+    thread.start()
+    thread.join(30)
+    assert not thread.is_alive() and errors == []
+    assert own.closed
+    # This thread's wrapper still counts the snapshot's transaction (in a
+    # server, that thread's request is over): forgotten, as a new thread's.
+    connection.in_atomic_block = False
+    connection.atomic_blocks.clear()
+    connection.savepoint_ids.clear()
+    connection.needs_rollback = False
+    connection.connection = None
