@@ -215,6 +215,17 @@ def test_a_reader_that_stalls_loses_its_snapshot_not_production(tmp_path):
 # --- ASGI: the response streams -----------------------------------------------------------
 
 
+def stop_uvicorn(process: subprocess.Popen) -> None:
+    """Stop it, killed if a request holds its graceful shutdown: a server left
+    running would keep its connection to the test database open."""
+    process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def start_uvicorn(tmp_path: Path, env: dict) -> tuple[subprocess.Popen, str]:
     settings_dict = connections["server"].settings_dict
     port = free_port()
@@ -299,8 +310,7 @@ def test_under_uvicorn_stalled_readers_cost_no_memory_and_a_sync_is_right(tmp_pa
     finally:
         for reader in readers:
             reader.close()
-        process.terminate()
-        process.wait(10)
+        stop_uvicorn(process)
     assert model_rows(AllTypes, "default") == model_rows(AllTypes, "server")
 
 
@@ -411,6 +421,5 @@ def test_under_uvicorn_an_export_error_reaches_the_client(tmp_path, client_for):
         with pytest.raises(exceptions.ExportError, match=f"shop.Rating pk={rating.pk}: "):
             client_for(api_url=base + "/sync/").sync("orders")
     finally:
-        process.terminate()
-        process.wait(10)
+        stop_uvicorn(process)
     assert not Comment.objects.using("default").exists()
