@@ -214,3 +214,12 @@ def subtypes(model: type[models.Model]) -> list[tuple[type[models.Model], models
         for child in apps.get_models()
         if not child._meta.proxy and child._meta.parents.get(model) is not None
     ]
+
+
+def key_field(model: type[models.Model]) -> models.Field:
+    """The field whose column type ``model``'s primary key has (a multi-table
+    child's key is its parent link: the parent's key)."""
+    field = model._meta.pk
+    while field.is_relation:
+        field = field.target_field
+    return field

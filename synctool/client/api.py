@@ -39,6 +39,7 @@ from synctool.client.verify import RouteVerification, Verdict, omitted
 from synctool.conf import settings
 from synctool.exceptions import ConfigurationError, MalformedResponse, SynctoolError
 from synctool.result import MediaResult, Progress, SyncResult
+from synctool.wire.state import NO_EARLIER_STATE
 
 logger = logging.getLogger("synctool")
 
@@ -580,17 +581,16 @@ class Client:
         return self.media_url
 
 
-FIRST_STATE = "no earlier state"
-
-
 def full_sync_notes(modes: dict[str, str], reasons: dict[str, str]) -> list[str]:
     """Why each model of an incremental sync went in full; the models of a
     first incremental sync (no earlier state) in one note, not one each."""
     full = {label: reason for label, reason in reasons.items() if modes.get(label) == "full"}
-    first = [label for label, reason in full.items() if reason == FIRST_STATE]
-    notes = [f"{label} synced in full: {reason}" for label, reason in full.items()]
-    if len(first) > 1:
-        notes = [note for label, note in zip(full, notes, strict=True) if label not in first]
-        shown = ", ".join(first[:5]) + (f" and {len(first) - 5} more" if len(first) > 5 else "")
-        notes.insert(0, f"{len(first)} models synced in full: {FIRST_STATE} ({shown})")
-    return notes
+    first = [label for label, reason in full.items() if reason == NO_EARLIER_STATE]
+    if len(first) < 2:
+        return [f"{label} synced in full: {reason}" for label, reason in full.items()]
+    shown = ", ".join(first[:5]) + (f" and {len(first) - 5} more" if len(first) > 5 else "")
+    return [f"{len(first)} models synced in full: {NO_EARLIER_STATE} ({shown})"] + [
+        f"{label} synced in full: {reason}"
+        for label, reason in full.items()
+        if reason != NO_EARLIER_STATE
+    ]

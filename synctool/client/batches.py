@@ -176,12 +176,12 @@ def collation_clash(model: type[models.Model], entries: list, exc: DatabaseError
     if found is None:
         return None
     value = found.group(1)
+    alike = _alike(value)
     positions = {f.attname: i for i, f in enumerate(model._meta.concrete_fields)}
     manager = model._base_manager.using(using)
     for field in model._meta.concrete_fields:
         if not (field.unique and isinstance(field, models.CharField | models.TextField)):
             continue
-        alike = _alike(value)
         for entry in entries:
             if type(entry) is list:
                 other = entry[positions[field.attname]]

@@ -26,16 +26,13 @@ from collections.abc import Iterable
 from django.db import models
 
 from synctool.exceptions import LoadError
-from synctool.meta import subtypes
+from synctool.meta import key_field, subtypes
 
 KEYS_PER_QUERY = 1000
 
 
 def _keys_for(model: type[models.Model]):
-    field = model._meta.pk
-    while field.is_relation:
-        field = field.target_field
-    return array("q") if isinstance(field, models.IntegerField) else []
+    return array("q") if isinstance(key_field(model), models.IntegerField) else []
 
 
 class SubtypeRows:

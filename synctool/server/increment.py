@@ -50,7 +50,7 @@ from synctool.identity import (
 )
 from synctool.meta import auto_many_to_many
 from synctool.rowhash import DigestRanges, digest_basis, integer_key, row_digest_arrays
-from synctool.wire.state import MASK_48, StateReader
+from synctool.wire.state import MASK_48, NO_EARLIER_STATE, StateReader
 
 CONTROL_MODEL = "synctool.increment"
 # Keys per ``digests`` or ``deleted`` record, and per ``pk__in`` query.
@@ -268,7 +268,7 @@ class IncrementalExport:
             theirs = self.state.fingerprints.get(label)
             mark = fingerprint(model, querysets[0].db)
             if why_full is None and theirs is None:
-                why_full = "no earlier state"
+                why_full = NO_EARLIER_STATE
             elif why_full is None and theirs != mark:
                 why_full = "its fields, synctool or the scrub settings changed on the server"
             if why_full is not None:

@@ -40,7 +40,7 @@ from django.db.models.functions import Cast, Lower, Replace, Substr
 
 from synctool.exceptions import ConfigurationError
 from synctool.identity import generic_foreign_keys
-from synctool.meta import auto_many_to_many, sort_models, subtypes
+from synctool.meta import auto_many_to_many, key_field, sort_models, subtypes
 
 MAX_ROUNDS = 8
 # Made by the client when missing (see synctool.client.identity): a subset
@@ -80,20 +80,12 @@ def local_generic_relations(model: type[models.Model]) -> list[tuple[models.Fiel
     return [(ct, fk) for ct, fk in generic_foreign_keys(model) if ct.model is _concrete(model)]
 
 
-def _key_field(model: type[models.Model]) -> models.Field:
-    """The column type of ``model``'s primary key (a multi-table child's is its parent's)."""
-    field = model._meta.pk
-    while field.is_relation:
-        field = field.target_field
-    return field
-
-
 def object_keys(rows: models.QuerySet, id_field: models.Field, target: type[models.Model]):
     """The object ids of ``rows`` (whose content type is ``target``'s) as a
     subquery of ``target``'s primary keys: a text object id (django-comments'
     ``object_pk``, Wagtail's log entries) is cast to a numeric or UUID key,
     and an id that is no such key is left out rather than fail the cast."""
-    key = _key_field(target)
+    key = key_field(target)
     rows = rows.order_by()
     column = id_field.attname
     if _same_kind(key, id_field):
@@ -143,7 +135,7 @@ def generic_children(parents: models.QuerySet, relation, db: str) -> models.Quer
     )
     child = relation.related_model
     id_field = child._meta.get_field(relation.object_id_field_name)
-    key = _key_field(model)
+    key = key_field(model)
     keys = parents.order_by()
     if _same_kind(key, id_field):
         keys = keys.values("pk")
@@ -172,18 +164,17 @@ def descendant_types(model: type[models.Model]) -> list[type[models.Model]]:
     return found
 
 
-def materialized_path_tree(model: type[models.Model]) -> type[models.Model] | None:
-    """``model`` if it is the table of a django-treebeard ``MP_Node`` tree
-    (whose ``path`` holds its ancestors' paths as prefixes), else None."""
+def is_materialized_path_tree(model: type[models.Model]) -> bool:
+    """Whether ``model`` is the table of a django-treebeard ``MP_Node`` tree
+    (whose ``path`` holds its ancestors' paths as prefixes)."""
     try:
         from treebeard.mp_tree import MP_Node
     except ImportError:
-        return None
-    if not issubclass(model, MP_Node) or model._meta.concrete_model is not model:
-        return None
-    if "path" not in {f.name for f in model._meta.local_concrete_fields}:
-        return None  # a multi-table child: the tree is its parent's table
-    return model
+        return False
+    # A multi-table child of such a model is not: the tree is its parent's table.
+    return issubclass(model, MP_Node) and "path" in {
+        f.name for f in model._meta.local_concrete_fields
+    }
 
 
 def parent_models(own: Iterable[type[models.Model]]) -> list[type[models.Model]]:
@@ -618,10 +609,9 @@ class Subset:
         one step (``steplen`` characters) per level, with no foreign key. Per
         level above the deepest row, the rows whose path is a prefix of a
         row's: indexed lookups of the unique ``path``."""
-        path_tree = materialized_path_tree(members.model)
-        if path_tree is None:
+        if not is_materialized_path_tree(members.model):
             return
-        steplen = path_tree.steplen
+        steplen = members.model.steplen
         rows = members.all().order_by()
         deepest = rows.aggregate(deepest=models.Max("depth"))["deepest"] or 0
         for level in range(1, deepest):

@@ -51,6 +51,10 @@ BLOCK_ROWS = 8192
 SPOOL_BYTES = 4 * 1024**2  # kept in memory below this size, on disk above
 READ_BYTES = 64 * 1024
 STREAMED_READ_BYTES = 2048
+# The reason a server gives for a model it sends in full because the client
+# kept no state for it (a first incremental sync): the client notes these
+# models in one line.
+NO_EARLIER_STATE = "no earlier state"
 MASK_64 = 2**64 - 1
 MASK_48 = 2**48 - 1
 _BLOCK_HEAD = struct.Struct("<cII")
