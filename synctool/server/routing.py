@@ -151,9 +151,11 @@ class RouteEntry:
     def related_labels(self, labels: list[str]) -> tuple[list[str], list[str], list[str]]:
         """``(followed children, possible parents, generic)`` of a route whose own
         models are ``labels``; ``generic``: the models among them whose generic
-        relations may bring rows of any model (found only from the rows)."""
+        relations, or values listed in Wagtail's reference index, may bring
+        rows of any model (found only from the rows)."""
         if not self.carries_parents:
             return [], [], []
+        from synctool.server.references import is_indexed
         from synctool.server.subsets import local_generic_relations, parent_models, resolve_follow
 
         own = [apps.get_model(label) for label in labels]
@@ -161,7 +163,7 @@ class RouteEntry:
         children = [m for m in dict.fromkeys(children) if m not in own]
         parents = parent_models([*own, *children]) if self.parents else []
         generic = (
-            [m for m in [*own, *children, *parents] if local_generic_relations(m)]
+            [m for m in [*own, *children, *parents] if local_generic_relations(m) or is_indexed(m)]
             if self.parents
             else []
         )

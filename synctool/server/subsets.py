@@ -41,6 +41,7 @@ from django.db.models.functions import Cast, Lower, Replace, Substr
 from synctool.exceptions import ConfigurationError
 from synctool.identity import generic_foreign_keys
 from synctool.meta import auto_many_to_many, key_field, sort_models, subtypes
+from synctool.server.references import index_rows, is_indexed
 
 MAX_ROUNDS = 8
 # Made by the client when missing (see synctool.client.identity): a subset
@@ -423,6 +424,7 @@ class Subset:
                     if target is not model and (target in self.members or brought(target)):
                         grew |= self._add_parents(members, ref, target, check=round_number > 0)
                 grew |= self._add_generic_objects(members, check=round_number > 0)
+                grew |= self._add_indexed_references(members, check=round_number > 0)
             # The objects of generic relations are known only from the rows:
             # they may be of a model visited already, or new to the set.
             if not grew or not (cyclic or self._has_generic_relations()):
@@ -544,42 +546,65 @@ class Subset:
         return True
 
     def _has_generic_relations(self) -> bool:
+        """Whether rows of the set may name rows of any model (by a generic
+        relation, or in values Wagtail's reference index lists)."""
         return any(
-            members.has_rows and local_generic_relations(model)
+            members.has_rows and (local_generic_relations(model) or is_indexed(model))
             for model, members in self.members.items()
         )
 
     def _add_generic_objects(self, members: _Members, *, check: bool) -> bool:
         """Add the objects the rows of ``members`` point at through a generic
-        relation (a comment's order, a tag's product, a log entry's page):
-        per content type among those rows, the rows of its model whose key
-        is an object id. A content type of a model this server lacks (a
-        stale one) brings nothing. Returns whether anything came; with
-        ``check`` (a later pass), only rows not in the set yet count."""
+        relation (a comment's order, a tag's product, a log entry's page).
+        Returns whether anything came; with ``check`` (a later pass), only
+        rows not in the set yet count."""
         if not members.has_rows:
             return False
         grew = False
         for ct_field, id_field in local_generic_relations(members.model):
             rows = members.all().filter(**{f"{ct_field.attname}__isnull": False})
-            kinds = rows.order_by().values_list(ct_field.attname, flat=True).distinct()
-            for content_type_id in list(kinds):
-                target = self._model_of_content_type(content_type_id)
-                if target is None or not brought(target):
-                    continue
-                objects = self._members(target)
-                if objects.whole_table:
-                    continue
-                keys = object_keys(
-                    rows.filter(**{ct_field.attname: content_type_id}), id_field, target
-                )
-                if check and not (
-                    objects.manager.filter(pk__in=keys)
-                    .exclude(pk__in=objects.all().values("pk"))
-                    .exists()
-                ):
-                    continue
-                self._add(target, target._meta.pk.attname, keys)
-                grew = True
+            grew |= self._add_objects(rows, ct_field, id_field, check=check)
+        return grew
+
+    def _add_indexed_references(self, members: _Members, *, check: bool) -> bool:
+        """Add the rows that the values of the rows of ``members`` name, as
+        Wagtail's reference index lists them (a ``StreamField``'s chosen
+        image or page, a rich text link; see :mod:`synctool.server.references`).
+        Returns whether anything came, as ``_add_generic_objects``."""
+        if not members.has_rows or not is_indexed(members.model):
+            return False
+        rows = index_rows(members.all(), self.db)
+        index = rows.model._meta
+        return self._add_objects(
+            rows,
+            index.get_field("to_content_type"),
+            index.get_field("to_object_id"),
+            check=check,
+        )
+
+    def _add_objects(self, rows: models.QuerySet, ct_field, id_field, *, check: bool) -> bool:
+        """Add the objects ``rows`` name by content type and object id: per
+        content type among them, the rows of its model whose key is an
+        object id. A content type of a model this server lacks (a stale one)
+        brings nothing."""
+        grew = False
+        kinds = rows.order_by().values_list(ct_field.attname, flat=True).distinct()
+        for content_type_id in list(kinds):
+            target = self._model_of_content_type(content_type_id)
+            if target is None or not brought(target):
+                continue
+            objects = self._members(target)
+            if objects.whole_table:
+                continue
+            keys = object_keys(rows.filter(**{ct_field.attname: content_type_id}), id_field, target)
+            if check and not (
+                objects.manager.filter(pk__in=keys)
+                .exclude(pk__in=objects.all().values("pk"))
+                .exists()
+            ):
+                continue
+            self._add(target, target._meta.pk.attname, keys)
+            grew = True
         return grew
 
     def _model_of_content_type(self, content_type_id) -> type[models.Model] | None:

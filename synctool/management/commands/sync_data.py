@@ -656,7 +656,10 @@ class Command(BaseCommand):
             if route.get("generic"):
                 generic = ", ".join(str(label) for label in route["generic"])
                 lines += wrapped(
-                    generic, width, "      and the objects of the generic relations of: ", " " * 8
+                    generic,
+                    width,
+                    "      and any rows named by id (generic relations, Wagtail's references) in: ",
+                    " " * 8,
                 )
             for line in lines:
                 self.stdout.write(printable(line))
