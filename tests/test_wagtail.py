@@ -14,6 +14,8 @@ from tests.projects import Site, database, drop, recreate
 
 pytest.importorskip("wagtail")
 
+CHAPTERS = 12
+
 SEED = """
 from wagtail.images.models import Image
 from wagtail.models import Page
@@ -30,6 +32,13 @@ article = pages["news"].add_child(instance=ArticlePage(
     title="Article", slug="article", intro=intro,
     body=[("image", banner), ("related", pages["contact"]), ("text", faq)],
 ))
+# A chain: each chapter names the one before (more links than passes once allowed).
+before = None
+for number in range(CHAPTERS):
+    body = [("related", before)] if before else []
+    before = pages["news"].add_child(instance=ArticlePage(
+        title=f"Chapter {number}", slug=f"chapter-{number}", body=body,
+    ))
 """
 
 # The laptop's own images, at the ids production's unused and banner images have.
@@ -69,7 +78,7 @@ def wagtail(tmp_path_factory):
     laptop.manage("migrate", "articles", "-v", "0")
     laptop.manage("migrate", "-v", "0")
     laptop.shell(LOCAL_ROWS)
-    server.shell(SEED)
+    server.shell(f"CHAPTERS = {CHAPTERS}\n" + SEED)
     process = start_gunicorn(tmp, "tests.wagtailsite.wsgi:application", server.env())
     laptop.endpoint = process.base_url
     try:
@@ -95,3 +104,23 @@ def test_a_page_subset_brings_what_its_values_name(wagtail):
         "['banner', 'laptop cat']",
     ]
     assert "banner Contact ArticlePage" in server.shell(CHECK)
+
+
+CHAIN = """
+from wagtail.models import Page
+for page in Page.objects.filter(slug__startswith="chapter-").order_by("pk"):
+    named = [block.value.slug for block in page.specific.body]
+    print(page.slug, named, page.get_parent().slug)
+"""
+
+
+def test_a_chain_of_page_choosers_comes_whole(wagtail):
+    """The last chapter names the one before, which names the one before...:
+    one pass per link, however long the chain, and every chooser names the
+    right page on the laptop."""
+    server, laptop = wagtail
+    done = laptop.manage("sync_data", f"page/chapter-{CHAPTERS - 1}", check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    expected = [f"chapter-{n} {[f'chapter-{n - 1}'] if n else []} news" for n in range(CHAPTERS)]
+    assert laptop.shell(CHAIN).splitlines() == expected
+    assert server.shell(CHAIN).splitlines() == expected

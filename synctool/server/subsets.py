@@ -7,19 +7,24 @@ A route's querysets are its **own** rows. ``follow=["orders",
 (multi-table parents included) and automatic many-to-many of those rows
 brings the rows it points to (their **parents**), recursively, so that the
 body loads into an empty database; a generic relation (a comment on an
-order) brings its object, found per content type among the rows; and a row
-whose model has multi-table children (``Book(Product)``,
+order) brings its object, found per content type among the rows; an id in
+a Wagtail value (a chooser, a rich text link) brings the row it names, as
+Wagtail's reference index lists it (:mod:`synctool.server.references`); and
+a row whose model has multi-table children (``Book(Product)``,
 django-polymorphic's types, Wagtail's page types) brings its child row,
 whose references then come too.
 
-Every set is a queryset of subqueries (``pk__in=child.values(fk)``): no key
-is pulled into Python but those of sliced querysets (MySQL/MariaDB refuse
-``LIMIT`` inside ``IN``; a slice is small by nature) and, on SQLite, those
-of the rows that came as parents (see ``Subset._freeze``). Models are visited
-children first, each once; a self reference (a category's ancestors) is
-followed in one recursive query (a common table expression); a cycle between
-models (A points to B, B to A) is passed over again until nothing grows,
-at most ``MAX_ROUNDS`` times. The result: the own querysets as they were
+Every set is built in the database, as subqueries
+(``pk__in=child.values(fk)``); the keys pulled into Python are those of
+sliced querysets (MySQL/MariaDB refuse ``LIMIT`` inside ``IN``; a slice is
+small by nature) and of the rows that came as parents or children, once
+each, as each model is visited: on SQLite always, elsewhere for a set of at
+most ``FREEZE_LIMIT`` rows and between two passes (see ``Subset._freeze``).
+Models are visited children first, each once; a self reference (a
+category's ancestors) is followed in one recursive query (a common table
+expression); a cycle between models (A points to B, B to A), or rows that
+name rows of any model (generic relations, Wagtail's references), are
+passed over again until nothing grows. The result: the own querysets as they were
 given, and per model one queryset of the rows that came only as parents or
 children (ordered by primary key, excluding the own rows).
 """
@@ -43,7 +48,13 @@ from synctool.identity import generic_foreign_keys
 from synctool.meta import auto_many_to_many, key_field, sort_models, subtypes
 from synctool.server.references import index_rows, is_indexed
 
-MAX_ROUNDS = 8
+# Each pass after the first adds rows not in the set yet, so the passes end;
+# a chain of references (an article naming the one before, which names the
+# one before...) takes a pass per link. A bound all the same.
+MAX_ROUNDS = 1000
+# A set of at most this many rows that came as parents is listed by its keys
+# when its model is visited (see Subset._freeze): SQLite's always are.
+FREEZE_LIMIT = 20_000
 # Made by the client when missing (see synctool.client.identity): a subset
 # does not bring them. Permissions are brought: production may hold some a
 # laptop's migrations never made (stale ones, or of apps it lacks), and one
@@ -403,7 +414,6 @@ class Subset:
         # parent's model (a book recommending a product, which may be a book
         # recommending ...) is passed over again like a cycle.
         cyclic = self._has_cycle() or self._subtype_refers_back()
-        flat = connections[self.db].vendor == "sqlite"
         for round_number in range(MAX_ROUNDS):
             grew = False
             # Children before parents: each model's set is complete when its
@@ -412,11 +422,9 @@ class Subset:
                 members = self._members(model)
                 if round_number > 0 and members.version == members.taken_at:
                     continue  # its set did not grow since its references were taken
-                if flat:
-                    self._freeze(members)
+                self._freeze(members, limit=FREEZE_LIMIT)
                 self._ancestors(members)
-                if flat:
-                    self._freeze(members)
+                self._freeze(members, limit=FREEZE_LIMIT)
                 # Before its references are taken: rows they bring into this
                 # very model (a book recommending a book) count as new.
                 members.taken_at = members.version
@@ -429,29 +437,49 @@ class Subset:
             # they may be of a model visited already, or new to the set.
             if not grew or not (cyclic or self._has_generic_relations()):
                 break
-        else:
-            raise ConfigurationError(
-                "the subset's models reference each other in a cycle that did not settle "
-                f"within {MAX_ROUNDS} passes"
-            )
-        if flat:
+            # Another pass builds on each set as a list of its keys, not on
+            # this pass's subqueries: those would nest again in every pass,
+            # doubling the query each time.
             for members in self.members.values():
                 self._freeze(members)
+        else:
+            raise ConfigurationError(
+                "the subset's rows reference each other in a chain that did not end "
+                f"within {MAX_ROUNDS} passes (each pass adds the rows the last one's name)"
+            )
+        for members in self.members.values():
+            self._freeze(members, limit=FREEZE_LIMIT)
 
-    def _freeze(self, members: _Members) -> None:
-        """SQLite: the rows of ``members`` so far as one list of keys (a JSON
-        array read by ``json_each``), so that what is built on them nests no
-        subqueries in subqueries: SQLite's parser overflows after a few
-        dozen (a page's ancestors' documents' collections' ancestors...). The
-        keys of the rows that came as parents or children are then held in
-        memory, once each."""
+    def _freeze(self, members: _Members, *, limit: int | None = None) -> None:
+        """The rows of ``members`` that came as parents or children so far, as
+        one list of keys (held in memory, once each), so that what is built
+        on them nests no subqueries in subqueries: each model's set is built
+        on the others', and a query nesting them all grows with every model
+        and every pass (the planner then guesses badly, and SQLite's parser
+        overflows after a few dozen: a page's ancestors' documents'
+        collections' ancestors...). On SQLite a JSON array read by
+        ``json_each`` (it takes any number of keys); elsewhere a list, and
+        with ``limit``, only when it has at most that many keys (a larger
+        set stays a subquery, its keys not held)."""
         if members.whole_table or not members.added or members.frozen_at == members.version:
             return
         connection = connections[self.db]
-        pk = members.model._meta.pk
         keys = members.manager.filter(members.added_q()).order_by().values_list("pk", flat=True)
-        stored = [_json_key(pk.get_db_prep_value(key, connection)) for key in keys.distinct()]
-        listed = RawSQL("SELECT value FROM json_each(%s)", [json.dumps(stored)])  # noqa: S611
+        keys = keys.distinct()
+        if connection.vendor == "sqlite":
+            pk = members.model._meta.pk
+            stored = [_json_key(pk.get_db_prep_value(key, connection)) for key in keys]
+            listed = RawSQL("SELECT value FROM json_each(%s)", [json.dumps(stored)])  # noqa: S611
+        else:
+            listed = list(keys if limit is None else keys[: limit + 1])
+            if limit is not None and len(listed) > limit:
+                return
+        if not listed:
+            # No such rows: a subquery matching none (an empty list would make
+            # the queries built on it raise EmptyResultSet). The model stays
+            # in the set, and is announced: the client then knows production
+            # sent no such rows (see synctool.client.subtypes).
+            listed = members.manager.filter(pk__isnull=True).values("pk")
         members.added = [("pk", listed)]
         members.frozen_at = members.version
 
