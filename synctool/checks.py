@@ -48,6 +48,12 @@ def _token_value_ok(value) -> bool:
     return isinstance(value, list | tuple) and all(isinstance(t, str) for t in value)
 
 
+def _is_a_client() -> bool:
+    """Whether this process is set up to pull from a server (a laptop): its
+    ``SYNCTOOL_CLIENT_ENDPOINT`` is set."""
+    return bool(getattr(django_settings, "SYNCTOOL_CLIENT_ENDPOINT", None))
+
+
 def _unprotected_routes() -> bool:
     """Whether routes are served while no token is configured for them."""
     from synctool.server.auth import configured_tokens
@@ -99,12 +105,13 @@ def check_tokens(app_configs=None, **kwargs):
             )
         )
         return errors
-    if not django_settings.DEBUG and _unprotected_routes():
+    if not django_settings.DEBUG and not _is_a_client() and _unprotected_routes():
         # A warning, not an error: every laptop running production's code
         # without its token must still run migrate, runserver and sync_data.
-        # Not even a warning with DEBUG on (a laptop's settings): it would
-        # show on every command there. `check --deploy` makes it an error
-        # (synctool.E001) either way.
+        # Not even a warning with DEBUG on (a laptop's settings), or where a
+        # client endpoint is set (a laptop sharing production's settings): it
+        # would show on every command there. `check --deploy` makes it an
+        # error (synctool.E001) either way.
         errors.append(Warning(UNPROTECTED_MESSAGE, hint=UNPROTECTED_HINT, id="synctool.W003"))
     tokens = set(configured_tokens())
     for route in all_routes():

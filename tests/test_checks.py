@@ -38,6 +38,14 @@ def test_a_laptop_with_debug_on_is_not_warned_on_every_command():
         assert "synctool.E001" in ids(deploy=True)
 
 
+def test_a_laptop_sharing_production_settings_is_not_warned_on_every_command():
+    """Its client endpoint set (from its environment), it pulls; it serves nothing."""
+    endpoint = "https://production.example/sync/"
+    with override_settings(SYNCTOOL_API_TOKEN=None, SYNCTOOL_CLIENT_ENDPOINT=endpoint):
+        assert "synctool.W003" not in ids()
+        assert "synctool.E001" in ids(deploy=True)
+
+
 def test_E001_route_object_without_token():
     route = Route()
     route.app("x", "sites")

@@ -94,8 +94,8 @@ def test_ids_differ_between_the_two_databases(cms):
 @pytest.mark.parametrize(
     "args",
     [
-        ("users", "pages", "documents"),
-        ("users", "pages", "documents", "--clean"),
+        ("users", "pages", "documents", "topics"),
+        ("users", "pages", "documents", "topics", "--clean"),
         ("site", "--clean", "--files"),
     ],
     ids=["per app", "per app --clean", "whole project --clean --files"],
@@ -165,5 +165,46 @@ def test_a_page_subset_brings_its_ancestors_specific_rows_and_generic_objects(cm
             "['all', 'tag0'] ['all', 'tag0']",
             "[('author3', 'post-5')]",
         ]
+    finally:
+        drop(laptop.settings)
+
+
+LOCAL_TOPICS = """
+from tests.cms.topics.models import Topic
+for slug in ["laptop-a", "laptop-b"]:
+    Topic.objects.create(slug=f"{slug}-child", parent=Topic.objects.create(slug=slug))
+"""
+
+TOPICS = """
+from tests.cms.topics.models import Topic
+for topic in Topic.objects.filter(parent=None).order_by("tree_id"):
+    print(topic.slug, topic.tree_id, [t.slug for t in topic.get_descendants()])
+"""
+
+
+def test_a_tree_subset_into_a_laptop_with_trees_of_its_own_is_refused(cms, tmp_path):
+    """Production's topic tree 2 (arts) would land in the laptop's own tree 2:
+    django-mptt would then count the laptop's rows among production's
+    descendants, with no error anywhere. The sync refuses, naming the row,
+    and writes nothing; without the laptop's trees it goes through."""
+    server, _, _ = cms
+    laptop = cms_site("cms_trees", tmp_path)
+    recreate(laptop.settings)
+    try:
+        laptop.manage("migrate", "-v", "0")
+        laptop.shell(LOCAL_TOPICS)
+        laptop.endpoint = cms[1].endpoint
+        before = laptop.shell(TOPICS)
+        done = laptop.manage("sync_data", "topic/music", check=False)
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert "topics.topic pk=" in done.stderr
+        assert "in tree tree_id=2 would not be where its numbers say" in done.stderr
+        assert "Nothing was written" in done.stderr
+        assert laptop.shell(TOPICS) == before
+        laptop.shell("from tests.cms.topics.models import Topic; Topic.objects.all().delete()")
+        done = laptop.manage("sync_data", "topic/music", check=False)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert laptop.shell(TOPICS).splitlines() == ["arts 2 ['music']"]
+        assert "arts 2 ['music', 'painting']" in server.shell(TOPICS)
     finally:
         drop(laptop.settings)

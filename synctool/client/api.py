@@ -341,7 +341,9 @@ class Client:
                     message = str(exc)
                 elif exc.args:
                     message = f"{type(exc).__name__}: {exc}"
-                else:  # KeyboardInterrupt(), a task's SoftTimeLimitExceeded()
+                elif isinstance(exc, KeyboardInterrupt):
+                    message = "interrupted (Ctrl-C, SIGINT)"
+                else:  # a task's SoftTimeLimitExceeded()
                     message = type(exc).__name__
                 try:
                     history.finish(results, error=message)

@@ -37,6 +37,7 @@ from synctool.client.refcheck import (
 )
 from synctool.client.rowload import RowBuilder, deserialize_one, diagnose
 from synctool.client.subtypes import SubtypeRows
+from synctool.client.trees import TreeRows
 from synctool.exceptions import LoadError, SynctoolError, UnexpectedModel
 from synctool.identity import key_identified_labels
 from synctool.meta import sort_models
@@ -145,6 +146,12 @@ class SyncLoader:
             for label in part.labels
             if label not in self.key_identified and not self._left_out(label)
         )
+        self.tree_rows = TreeRows(
+            _model(part.url, label)
+            for part in parts
+            for label in part.labels
+            if label not in self.key_identified and not self._left_out(label)
+        )
         self.clean = clean
         self.reset = reset
         self.dry_run = dry_run
@@ -226,6 +233,7 @@ class SyncLoader:
                         self.writer.save_deferred()
                         self.resolver.finish()
                 self.subtype_rows.check(self.using, self.urls)
+                self.tree_rows.check(self.using, self.urls)
                 checking = time.monotonic()
                 self._report("check", "", 0)
                 self.cleaner.check_references()
@@ -325,7 +333,7 @@ class SyncLoader:
     def load(self, part: RoutePart, objects: Iterable[dict]) -> None:
         builders: dict[str, RowBuilder | None] = {}
         writer = self.writer
-        written_keys = None
+        written_keys: list = []  # the key lists this model's written keys go to
         current, received, started = None, 0, time.monotonic()
         for obj in self.resolver.resolve(self._accepted(part, objects)):
             label = obj["model"].lower()
@@ -345,7 +353,12 @@ class SyncLoader:
                     builders[label] = RowBuilder.for_model(
                         apps.get_model(label), missing=plan.kept_fields if plan else ()
                     )
-                written_keys = self.subtype_rows.tracks(apps.get_model(label))
+                model = apps.get_model(label)
+                written_keys = [
+                    keys
+                    for keys in (self.subtype_rows.tracks(model), self.tree_rows.tracks(model))
+                    if keys is not None
+                ]
             received += 1
             if received % 10000 == 0:
                 self._report("load", label, received)
@@ -354,8 +367,8 @@ class SyncLoader:
                 row = builder.row(obj)
                 if row is not None and row[builder.pk_index] is not None:
                     writer.add_row(builder, row)
-                    if written_keys is not None:
-                        written_keys.append(row[builder.pk_index])
+                    for keys in written_keys:
+                        keys.append(row[builder.pk_index])
                     continue
             item = builder.build(obj) if builder is not None else None
             if item is None:
@@ -364,8 +377,9 @@ class SyncLoader:
                 except (base.DeserializationError, ValidationError, ValueError, TypeError) as exc:
                     raise LoadError(diagnose(obj, exc)) from exc
             writer.add(item, obj.get(NATURAL_KEY))
-            if written_keys is not None and item.object.pk is not None:
-                written_keys.append(item.object.pk)
+            if item.object.pk is not None:
+                for keys in written_keys:
+                    keys.append(item.object.pk)
         writer.flush_all()
         if current is not None:
             self._finish_model(part, current, received, started)

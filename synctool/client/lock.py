@@ -81,7 +81,9 @@ def busy_message(using: str, timeout: float | None) -> str:
     running = describe_running(using)
     what = f"another sync into database {database_label(using)} is running"
     if running:
-        what += f" ({running})"
+        # A sync whose process was killed holds the lock until the database
+        # has rolled its transaction back (seconds, for a large one).
+        what += f" ({running}), or its database is still rolling it back"
     if timeout:
         return f"{what}; it did not finish within {timeout:g} s"
     return (

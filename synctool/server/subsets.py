@@ -327,6 +327,10 @@ class _Members:
         manager = self.manager
         if self.whole_table:
             return manager.all()
+        if not self.added and len(self.own) == 1 and _plain(self.own[0], self.model):
+            # The route's own filter, as it is: "pk IN (the same table,
+            # filtered)" would make the database join the table to itself.
+            return self.own[0].order_by()
         parts = [q for q in (self.own_q(), self.added_q()) if q is not None]
         if not parts:
             return manager.none()
@@ -349,6 +353,24 @@ def _keys(queryset: models.QuerySet):
     if values is None:
         return list(queryset.values_list("pk", flat=True))
     return values
+
+
+def _plain(queryset: models.QuerySet, model: type[models.Model]) -> bool:
+    """Whether ``queryset`` is rows of ``model``'s table filtered, nothing
+    more: no slice, union, distinct, grouping, annotation or chosen columns
+    that a further filter or ``values()`` would change."""
+    query = queryset.query
+    return (
+        _concrete(queryset.model) is model
+        and not query.is_sliced
+        and not query.combinator
+        and not query.distinct
+        and not query.annotations
+        and not query.values_select
+        and not query.extra
+        and query.group_by is None
+        and queryset._result_cache is None
+    )
 
 
 def _json_key(value):

@@ -164,7 +164,7 @@ def test_the_lock_is_released_however_a_sync_ends(client_for, register_plugin):
         client_for().sync("tags", clean=True)
     assert try_lock("default") is True
     assert tag_names() == ["local"]
-    assert SyncRun.objects.using("default").first().error == "KeyboardInterrupt"
+    assert SyncRun.objects.using("default").first().error == "interrupted (Ctrl-C, SIGINT)"
 
 
 @e2e

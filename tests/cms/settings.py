@@ -21,10 +21,12 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "taggit",
     "treebeard",
+    "mptt",
     "synctool",
     "tests.cms.documents",
     "tests.cms.pages",
     "tests.cms.notes",
+    "tests.cms.topics",
 ]
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -55,12 +57,15 @@ SYNCTOOL_ROUTES = {
     "users": {"app": "auth"},
     "pages": {"apps": ["pages", "taggit"]},
     "documents": "documents",
+    "topics": "topics",
     "site": {"project": True, "exclude": ["notes"]},
     # A subset: one page and everything it needs.
     "page/(?P<slug>[-a-z0-9]+)": {
         "queryset": "tests.cms.pages.routes.page_by_slug",
         "follow": ["tagged_items"],  # django-taggit's generic relation
     },
+    # A subset of a django-mptt tree: a topic and its ancestors.
+    "topic/(?P<slug>[-a-z0-9]+)": {"queryset": "tests.cms.pages.routes.topic_by_slug"},
 }
 SYNCTOOL_API_TOKEN = os.environ.get("CMS_TOKEN")
 SYNCTOOL_CLIENT_TOKEN = os.environ.get("CMS_TOKEN")

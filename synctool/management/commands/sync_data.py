@@ -221,6 +221,16 @@ def media_history_text(run: SyncRun) -> str:
     return text
 
 
+def with_outcome(exc: SynctoolError, dry_run: bool) -> str:
+    """A failed sync's message, saying what became of the local database
+    when it does not already (a connection cut mid-body: was anything
+    written?)."""
+    message = str(exc)
+    if exc.committed or dry_run or "othing was written" in message:
+        return message
+    return f"{message.rstrip()} Nothing was written (the sync's transaction was rolled back)."
+
+
 def wrapped(text: str, width: int, first: str, then: str) -> list[str]:
     """``text`` (labels separated by ", ") in lines of ``width`` columns, the
     first starting with ``first``, the others indented by ``then``; a label is
@@ -473,7 +483,10 @@ class Command(BaseCommand):
                 return
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", PlainHTTPWarning)  # said above
-                results = self._sync_all(client, options, verbosity)
+                try:
+                    results = self._sync_all(client, options, verbosity)
+                except SynctoolError as exc:
+                    raise CommandError(with_outcome(exc, options["dry_run"])) from None
         except SynctoolError as exc:
             raise CommandError(str(exc)) from None
         except KeyboardInterrupt as exc:

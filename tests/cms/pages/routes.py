@@ -12,3 +12,10 @@ def page_by_slug(slug):
     # Of the page's content types (a blog page is commented on as one).
     about = {"content_type__app_label": "pages", "object_id__in": pages.values("pk")}
     return [pages, Comment.objects.filter(**about)]
+
+
+def topic_by_slug(slug):
+    """Topic ``slug``; its ancestors come by their parent key."""
+    from tests.cms.topics.models import Topic
+
+    return Topic.objects.filter(slug=slug)

@@ -16,6 +16,7 @@ from tests.cms.pages.models import (
     Page,
     PageRevision,
 )
+from tests.cms.topics.models import Topic
 
 UTC = datetime.UTC
 WHEN = datetime.datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=UTC)
@@ -103,4 +104,12 @@ class Command(BaseCommand):
         for user in authors:
             Comment.objects.create(target=user, user=admin, text=f"about {user.username}")
         Comment.objects.create(target=documents[0], user=authors[0], text="about a document")
+        # Two django-mptt trees: science (tree 1) and arts (tree 2).
+        science = Topic.objects.create(slug="science")
+        physics = Topic.objects.create(slug="physics", parent=science)
+        Topic.objects.create(slug="quantum", parent=physics)
+        Topic.objects.create(slug="biology", parent=science)
+        arts = Topic.objects.create(slug="arts")
+        Topic.objects.create(slug="music", parent=arts)
+        Topic.objects.create(slug="painting", parent=arts)
         self.stdout.write(f"seeded {Page.objects.count()} pages")
