@@ -120,6 +120,13 @@ class _Migrations:
         names = self.unapplied.get(app)
         return f" (not applied here: {', '.join(f'{app}.{n}' for n in names)})" if names else ""
 
+    def applied_only_here(self, app: str) -> str:
+        """`` (applied here, not on production: app.0002_x)``, or nothing."""
+        names = self.local_only.get(app)
+        if not names:
+            return ""
+        return f" (applied here, not on production: {', '.join(f'{app}.{n}' for n in names)})"
+
     def update_code(self, app: str) -> str:
         """What to do about a model or field production has and this code has not."""
         names = self.server_only.get(app)
@@ -198,6 +205,7 @@ def check_schema(
                     "requires with no default (not null, no default, no constant db_default): "
                     f"rows new here could not be written; give {them} a default in this code, "
                     f"or deploy the migration that adds {them} to production"
+                    + migrations.applied_only_here(label.partition(".")[0])
                 )
             plan.kept_fields = frozenset(kept)
             if fillable := [name for name in kept if name not in unfillable]:

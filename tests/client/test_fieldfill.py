@@ -98,6 +98,14 @@ def test_the_gate_refuses_a_field_production_does_not_send_and_rows_cannot_do_wi
         "here could not be written; give them a default in this code, or deploy the "
         "migration that adds them to production"
     ]
+    # Where this database applied migrations production has not, the refusal names them.
+    manifest = manifest_without("blog", "created")
+    manifest["migrations"] = {"testapp": []}
+    (refusal,) = check_schema(manifest, ["testapp.post"], "default").refusals
+    assert refusal.endswith(
+        "deploy the migration that adds them to production (applied here, not on "
+        "production: testapp.0001_initial)"
+    )
     # The ones a new row can take a value for are left alone, as before; the
     # note names only them (not "get the default" for a field that has none).
     assert report.plans["testapp.post"].kept_fields >= {"updated", "title", "views"}

@@ -141,8 +141,8 @@ def notes_of(results: list[SyncResult]) -> list[str]:
         ]
         if came:
             lines.append(
-                "rows that came as parents of the route's rows (written, never cleaned): "
-                + ", ".join(came)
+                "rows that came as parents of the route's rows (what they reference, and "
+                "subtype rows; written, never cleaned): " + ", ".join(came)
             )
     for result in results:
         for key, count in result.dropped.items():
@@ -671,7 +671,7 @@ class Command(BaseCommand):
                 lines += wrapped(
                     generic,
                     width,
-                    "      and any rows named by id (generic relations, Wagtail's references) in: ",
+                    "      and the rows named by id in: ",
                     " " * 8,
                 )
             for line in lines:
