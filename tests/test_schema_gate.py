@@ -325,7 +325,8 @@ def test_a_project_without_a_token_still_migrates_and_syncs(production, tmp_path
     recreate(site.settings)
     try:
         migrated = site.manage("migrate", "-v", "1")
-        assert "synctool.W003" in migrated.stderr
+        # Its client endpoint set, it is a laptop: no warning on every command.
+        assert "synctool.W003" not in migrated.stderr
         deploy = site.manage("check", "--deploy", check=False)
         assert deploy.returncode == 1 and "synctool.E001" in deploy.stderr
         from tests.conftest import TOKEN
