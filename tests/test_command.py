@@ -282,3 +282,20 @@ def test_ctrl_c_is_one_line_with_the_status_a_shell_gives(live_server_process, r
     )
     assert raised.value.returncode == 130
     assert sorted(Tag.objects.values_list("name", flat=True)) == ["local"]
+
+
+def test_a_failed_sync_says_nothing_was_written():
+    from synctool.exceptions import IncompleteResponse, SynctoolError
+    from synctool.management.commands.sync_data import with_outcome
+
+    cut = IncompleteResponse("http://x/sync/site: the connection was cut: Response ended")
+    assert with_outcome(cut, dry_run=False) == (
+        "http://x/sync/site: the connection was cut: Response ended. "
+        "Nothing was written (the sync's transaction was rolled back)."
+    )
+    assert with_outcome(cut, dry_run=True) == str(cut)
+    said = SynctoolError("refused. Nothing was written.")
+    assert with_outcome(said, dry_run=False) == str(said)
+    after = SynctoolError("media failed")
+    after.committed = True
+    assert with_outcome(after, dry_run=False) == "media failed"

@@ -228,7 +228,10 @@ def with_outcome(exc: SynctoolError, dry_run: bool) -> str:
     message = str(exc)
     if exc.committed or dry_run or "othing was written" in message:
         return message
-    return f"{message.rstrip()} Nothing was written (the sync's transaction was rolled back)."
+    message = message.rstrip()
+    if not message.endswith((".", "!", "?", ")")):
+        message += "."
+    return f"{message} Nothing was written (the sync's transaction was rolled back)."
 
 
 def wrapped(text: str, width: int, first: str, then: str) -> list[str]:
