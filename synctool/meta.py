@@ -9,11 +9,15 @@
 
 from __future__ import annotations
 
+import functools
+import operator
+from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.apps import apps
 from django.db import models
+from django.db.models import Q
 
 
 def model_label(model: type[models.Model]) -> str:
@@ -214,6 +218,24 @@ def subtypes(model: type[models.Model]) -> list[tuple[type[models.Model], models
         for child in apps.get_models()
         if not child._meta.proxy and child._meta.parents.get(model) is not None
     ]
+
+
+def key_list(model: type[models.Model]):
+    """An empty list for keys of ``model``: packed as 8-byte integers where
+    the key is an integer."""
+    return array("q") if isinstance(key_field(model), models.IntegerField) else []
+
+
+def content_types_of(kinds: Iterable[type[models.Model]], db: str):
+    """The ``ContentType`` rows of the models ``kinds`` on ``db``, as a queryset."""
+    from django.contrib.contenttypes.models import ContentType
+
+    return ContentType.objects.db_manager(db).filter(
+        functools.reduce(
+            operator.or_,
+            (Q(app_label=m._meta.app_label, model=m._meta.model_name) for m in kinds),
+        )
+    )
 
 
 def key_field(model: type[models.Model]) -> models.Field:

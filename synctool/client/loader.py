@@ -138,20 +138,15 @@ class SyncLoader:
                     self.models.append(model)
                 part.result.counts(label)  # counts listed in load order
         self.key_identified = key_identified_labels(key_identified)
+        written = [
+            (part, _model(part.url, label))
+            for part in parts
+            for label in part.labels
+            if label not in self.key_identified and not self._left_out(label)
+        ]
         # An incremental sync deletes the local rows production lacks.
-        self.subtype_rows = SubtypeRows(
-            _model(part.url, label)
-            for part in parts
-            if part.increment is None
-            for label in part.labels
-            if label not in self.key_identified and not self._left_out(label)
-        )
-        self.tree_rows = TreeRows(
-            _model(part.url, label)
-            for part in parts
-            for label in part.labels
-            if label not in self.key_identified and not self._left_out(label)
-        )
+        self.subtype_rows = SubtypeRows(m for part, m in written if part.increment is None)
+        self.tree_rows = TreeRows(m for _part, m in written)
         self.clean = clean
         self.reset = reset
         self.dry_run = dry_run

@@ -26,13 +26,9 @@ from collections.abc import Iterable
 from django.db import models
 
 from synctool.exceptions import LoadError
-from synctool.meta import key_field, subtypes
+from synctool.meta import key_list, subtypes
 
 KEYS_PER_QUERY = 1000
-
-
-def _keys_for(model: type[models.Model]):
-    return array("q") if isinstance(key_field(model), models.IntegerField) else []
 
 
 class SubtypeRows:
@@ -52,7 +48,7 @@ class SubtypeRows:
         for parent, child in self.pairs:
             for model in (parent, child):
                 if model not in self.keys:
-                    self.keys[model] = _keys_for(model)
+                    self.keys[model] = key_list(model)
 
     def tracks(self, model: type[models.Model]):
         """The list to append ``model``'s written keys to, or None."""

@@ -22,10 +22,11 @@ from __future__ import annotations
 from array import array
 from collections.abc import Iterable
 
+from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 
 from synctool.exceptions import LoadError
-from synctool.meta import key_field
+from synctool.meta import key_list
 
 KEYS_PER_QUERY = 1000
 
@@ -38,7 +39,7 @@ def tree_model(model: type[models.Model]) -> type[models.Model] | None:
         return None
     try:
         return model._meta.get_field(meta.tree_id_attr).model._meta.concrete_model
-    except Exception:  # noqa: BLE001 - no such field: not a tree synctool can check
+    except FieldDoesNotExist:  # not a tree synctool can check
         return None
 
 
@@ -51,8 +52,7 @@ class TreeRows:
         for model in announced:
             tree = tree_model(model)
             if tree is not None and model not in self.keys:
-                integer = isinstance(key_field(model), models.IntegerField)
-                self.keys[model] = array("q") if integer else []
+                self.keys[model] = key_list(model)
 
     def tracks(self, model: type[models.Model]):
         """The list to append ``model``'s written keys to, or None."""

@@ -12,15 +12,11 @@ its objects' values name (see :mod:`synctool.server.subsets`).
 
 from __future__ import annotations
 
-import functools
-import operator
-
 from django.apps import apps
 from django.db import connections, models
-from django.db.models import Q
 from django.db.models.functions import Cast
 
-from synctool.meta import key_field
+from synctool.meta import content_types_of, key_field
 
 
 def reference_index() -> type[models.Model] | None:
@@ -62,17 +58,10 @@ def index_rows(objects: models.QuerySet, db: str) -> models.QuerySet:
     """The index rows of the references of ``objects`` (rows of a base
     model): by its content type (or a proxy's, as a snippet registered as a
     proxy is named) and the objects' keys as the index writes them."""
-    from django.contrib.contenttypes.models import ContentType
-
     index = reference_index()
     model = objects.model
     kinds = [model] + [m for m in apps.get_models() if m._meta.proxy and _base(m) is model]
-    content_types = ContentType.objects.db_manager(db).filter(
-        functools.reduce(
-            operator.or_,
-            (Q(app_label=m._meta.app_label, model=m._meta.model_name) for m in kinds),
-        )
-    )
+    content_types = content_types_of(kinds, db)
     rows = index._base_manager.db_manager(db).filter(
         base_content_type__in=content_types.values("pk")
     )

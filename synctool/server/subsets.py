@@ -45,7 +45,7 @@ from django.db.models.functions import Cast, Lower, Replace, Substr
 
 from synctool.exceptions import ConfigurationError
 from synctool.identity import generic_foreign_keys
-from synctool.meta import auto_many_to_many, key_field, sort_models, subtypes
+from synctool.meta import auto_many_to_many, content_types_of, key_field, sort_models, subtypes
 from synctool.server.references import index_rows, is_indexed
 
 # Each pass after the first adds rows not in the set yet, so the passes end;
@@ -135,16 +135,8 @@ def generic_children(parents: models.QuerySet, relation, db: str) -> models.Quer
     ``parents``: their content type is the parents' model's or one of its
     multi-table children's (a blog page is tagged as a blog page, and is a
     page), their object id a parent's key (cast to the id's type)."""
-    from django.contrib.contenttypes.models import ContentType
-
     model = _concrete(parents.model)
-    kinds = [model, *descendant_types(model)]
-    content_types = ContentType.objects.db_manager(db).filter(
-        functools.reduce(
-            operator.or_,
-            (Q(app_label=m._meta.app_label, model=m._meta.model_name) for m in kinds),
-        )
-    )
+    content_types = content_types_of([model, *descendant_types(model)], db)
     child = relation.related_model
     id_field = child._meta.get_field(relation.object_id_field_name)
     key = key_field(model)

@@ -671,11 +671,6 @@ class Command(BaseCommand):
                 lines += wrapped(parents, width, "      with the rows they reference of: ", " " * 8)
             if route.get("generic"):
                 generic = ", ".join(str(label) for label in route["generic"])
-                lines += wrapped(
-                    generic,
-                    width,
-                    "      and the rows named by id in: ",
-                    " " * 8,
-                )
+                lines += wrapped(generic, width, "      and the rows named by id in: ", " " * 8)
             for line in lines:
                 self.stdout.write(printable(line))
