@@ -94,8 +94,8 @@ def test_ids_differ_between_the_two_databases(cms):
 @pytest.mark.parametrize(
     "args",
     [
-        ("users", "pages", "documents", "topics"),
-        ("users", "pages", "documents", "topics", "--clean"),
+        ("users", "pages", "documents", "topics", "history"),
+        ("users", "pages", "documents", "topics", "history", "--clean"),
         ("site", "--clean", "--files"),
     ],
     ids=["per app", "per app --clean", "whole project --clean --files"],
@@ -116,6 +116,108 @@ def test_sync_as_a_user_would_twice(cms, args):
     assert "['BlogPage', 'EventPage', 'Page'] 12 2" in laptop.shell(check)
     if "--files" in args:
         assert (laptop.media / "documents" / "report-1.txt").read_bytes() == b"report 1"
+
+
+REVERT = """
+from django.contrib.auth.models import Group
+from django.db import transaction
+from reversion.models import Version
+from tests.cms.pages.models import Comment
+comment = Comment.objects.get(text="v2")
+editors = Group.objects.get(name="Editors")
+with transaction.atomic():
+    for obj in (comment, editors):
+        Version.objects.get_for_object(obj).order_by("pk").first().revert()
+    comment.refresh_from_db()
+    print(comment.text, comment.user.username, comment.target.username)
+    print(sorted(editors.permissions.values_list("codename", flat=True)))
+    transaction.set_rollback(True)
+"""
+
+
+def test_reverting_a_version_on_the_laptop_names_the_laptops_rows(cms):
+    """django-reversion keeps production's ids inside each version's text: they
+    arrive as the laptop's ids, so reverting there gives the same rows by name."""
+    server, laptop, local = cms
+    for args in (("site",), ("site", "--incremental"), ("site", "--incremental")):
+        done = laptop.manage("sync_data", *args, check=False)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert_synced(server, laptop, local)
+    verified = laptop.manage("sync_data", "site", "--verify", check=False)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert "reversion.version: equal (5 rows)" in verified.stdout + verified.stderr
+    reverted = laptop.shell(REVERT)
+    assert reverted == server.shell(REVERT)
+    assert reverted.startswith("v1 author0 author1\n")
+    assert "add_page" in reverted
+    # The version of a comment by a user deleted since names no user.
+    out = laptop.shell(
+        "import json; from reversion.models import Version;"
+        "v = [v for v in Version.objects.all() if 'deleted since' in v.serialized_data][0];"
+        "print(json.loads(v.serialized_data)[0]['fields']['user'])"
+    )
+    assert out.strip() == "None"
+
+
+def test_versions_that_come_before_the_users_they_name(cms, tmp_path):
+    """Into a fresh laptop, the versions' route first: the users and groups
+    their text names come later in the same sync, and are named all the same."""
+    server, _, _ = cms
+    laptop = cms_site("cms_history", tmp_path)
+    recreate(laptop.settings)
+    try:
+        laptop.manage("migrate", "-v", "0")
+        laptop.endpoint = cms[1].endpoint
+        done = laptop.manage("sync_data", "history", "users", "pages", "documents", check=False)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "django-reversion" not in done.stdout + done.stderr  # nothing left empty
+        assert laptop.shell(REVERT) == server.shell(REVERT)
+    finally:
+        drop(laptop.settings)
+
+
+def test_ids_inside_versions_naming_rows_not_here_are_left_empty_and_said(cms, tmp_path):
+    """Only the versions' route, into a laptop that has the revisions' users and
+    the versioned group but not the users the comments' versions name."""
+    server, _, _ = cms
+    laptop = cms_site("cms_versions_only", tmp_path)
+    recreate(laptop.settings)
+    try:
+        laptop.manage("migrate", "-v", "0")
+        laptop.endpoint = cms[1].endpoint
+        laptop.shell(
+            "from django.contrib.auth.models import Group, User;"
+            "[User.objects.create(username=n) for n in ('admin', 'author2')];"
+            "Group.objects.create(name='Editors')"
+        )
+        done = laptop.manage("sync_data", "history", check=False)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert (
+            "references inside django-reversion's versions to rows this database does "
+            "not have, left empty: auth.user 3"
+        ) in " ".join((done.stdout + done.stderr).split())
+        users = laptop.shell(
+            "import json; from reversion.models import Version;"
+            "print(sorted(str([json.loads(v.serialized_data)[0]['fields'][f] for f in"
+            " ('user', 'object_id')]) for v in Version.objects.filter(object_id__in="
+            "Version.objects.filter(revision__comment='first').values('object_id'))"
+            ".exclude(content_type__model='group')))"
+        )
+        ids = laptop.shell(
+            "from django.contrib.auth.models import User;"
+            "print(dict(User.objects.values_list('username', 'pk')))"
+        )
+        ids = eval(ids)  # noqa: S307 - our own output
+        assert eval(users) == sorted(  # noqa: S307 - our own output
+            str(pair)
+            for pair in (
+                [None, None],  # author0's comment on author1
+                [None, ids["admin"]],  # gone's comment on admin
+                [ids["author2"], None],  # author2's comment on author3
+            )
+        )
+    finally:
+        drop(laptop.settings)
 
 
 def test_laptop_login_still_works(cms):

@@ -11,6 +11,12 @@ chunk of objects of one model at a time it:
 - refuses a reference to a key-identified model that arrives as a primary
   key: that id means nothing here.
 
+The objects inside a value that holds a fixture (django-reversion's
+versions, :mod:`synctool.embedded`) are resolved the same way, except that
+a natural key with no row here leaves the reference empty and is counted
+(:attr:`KeyResolver.fixture_misses`): a version is history, and an empty
+reference cannot name the wrong row.
+
 Look-ups are one query per chunk and target model (cached), never one per
 object. A reference that does not resolve is an error naming the model, the
 object and the field, unless its target is still to come in this sync
@@ -19,6 +25,7 @@ object and the field, unless its target is still to come in this sync
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Iterator
 from itertools import groupby, islice
 from operator import itemgetter
@@ -27,7 +34,7 @@ from django.apps import apps
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from synctool import identity
+from synctool import embedded, identity
 from synctool.client.lookups import KeyLookups, OwnKey
 from synctool.exceptions import LoadError
 
@@ -88,10 +95,11 @@ class _Plan:
             (ct_field.name, fk_field)
             for ct_field, fk_field in identity.generic_foreign_keys(opts.concrete_model)
         ]
+        self.fixtures = embedded.fixture_fields(self.label.lower())
 
     @property
     def needed(self) -> bool:
-        return bool(self.key_identified or self.references or self.generic)
+        return bool(self.key_identified or self.references or self.generic or self.fixtures)
 
 
 class KeyResolver:
@@ -123,6 +131,10 @@ class KeyResolver:
         self.deferred_generic: list[tuple] = []
         # "app_label.model" of the content types made here (_create_content_types).
         self.created_content_types: list[str] = []
+        # Natural keys inside fixture values with no row here: {target label: count}.
+        self.fixture_misses: dict[str, int] = {}
+        # Fixture values naming rows still to come: (model, pk, field, text as sent).
+        self.deferred_fixtures: list[tuple] = []
 
     def _plan(self, label: str) -> _Plan | None:
         if label not in self._plans:
@@ -153,6 +165,8 @@ class KeyResolver:
     # -- one chunk --------------------------------------------------------
 
     def _resolve_chunk(self, plan: _Plan, chunk: list[dict]) -> None:
+        if plan.fixtures:
+            self._resolve_fixtures(plan, chunk)
         if plan.key_identified:
             self._match_own(plan, chunk)
         for ct_name, fk_field in plan.generic:
@@ -259,6 +273,52 @@ class KeyResolver:
                 else:
                     fields[name] = pk
 
+    # -- fixtures inside values ---------------------------------------------
+
+    def _resolve_fixtures(self, plan: _Plan, chunk: list[dict], final: bool = False) -> None:
+        """The objects inside each fixture value of ``chunk``, a model at a time.
+
+        A value naming a row that comes later in this sync is written as sent
+        and resolved again at :meth:`finish` (``final``: nothing comes later).
+        """
+        held: list[tuple[dict, str, list[dict], str]] = []
+        by_model: dict[str, list[dict]] = {}
+        for obj in chunk:
+            for name in plan.fixtures:
+                objects = embedded.load(plan.label.lower(), obj["fields"], name)
+                if objects is None:
+                    continue
+                held.append((obj, name, objects, obj["fields"][name]))
+                for inner in objects:
+                    by_model.setdefault(inner["model"].lower(), []).append(inner)
+        misses: dict[int, list[str]] = {}  # id() of an object: the labels it missed
+        waiting: set[int] = set()  # id() of the objects that name rows still to come
+        for label, objects in by_model.items():
+            try:
+                inner_plan = self._plan(label)
+            except (LookupError, ValueError):
+                continue  # a model this code does not have: its ids stay as sent
+            if inner_plan is not None:
+                _InnerObjects(self, inner_plan, objects, final).resolve(misses, waiting)
+        for obj, name, objects, sent in held:
+            if not final and obj.get("pk") is not None and any(id(o) in waiting for o in objects):
+                self.deferred_fixtures.append((plan.model, obj["pk"], name, sent))
+                continue
+            if json.loads(sent) != objects:
+                obj["fields"][name] = embedded.dump(objects)
+            for inner in objects:
+                for label in misses.get(id(inner), ()):
+                    self.fixture_misses[label] = self.fixture_misses.get(label, 0) + 1
+
+    def _finish_fixtures(self) -> None:
+        for model, pk, name, sent in self.deferred_fixtures:
+            obj = {"model": identity.model_label(model), "pk": pk, "fields": {name: sent}}
+            self._resolve_fixtures(self._plan(obj["model"]), [obj], final=True)
+            model._base_manager.using(self.using).filter(pk=pk).update(
+                **{name: obj["fields"][name]}
+            )
+        self.deferred_fixtures.clear()
+
     def _creates_missing(self, target: type[models.Model]) -> bool:
         """Whether a missing row of ``target`` is made here rather than refused:
         a content type, whose natural key is the whole row, when this sync
@@ -335,6 +395,7 @@ class KeyResolver:
 
     def finish(self) -> None:
         """Set the object ids left for later (targets that came after their referrers)."""
+        self._finish_fixtures()
         for model, pk, fk_field, target, key in self.deferred_generic:
             found = self.lookup(target, {key})
             if key not in found:
@@ -354,3 +415,98 @@ class KeyResolver:
     def lookup(self, model: type[models.Model], keys: set[tuple]) -> dict[tuple, object]:
         """``{natural key: local primary key}`` for the keys that exist here."""
         return self.lookups.lookup(model, keys)
+
+
+class _InnerObjects:
+    """The objects of one model inside fixture values, resolved in bulk and
+    leniently: a natural key with no row here leaves the reference empty."""
+
+    def __init__(self, resolver: KeyResolver, plan: _Plan, objects: list[dict], final: bool):
+        self.resolver = resolver
+        self.plan = plan
+        self.objects = objects
+        self.final = final
+
+    def resolve(self, misses: dict[int, list[str]], waiting: set[int]) -> None:
+        self.misses = misses
+        self.waiting = waiting
+        plan = self.plan
+        if plan.key_identified:
+            self._own_keys()
+        for ct_name, fk_field in plan.generic:
+            self._generic(ct_name, fk_field)
+        for name, target, many, _must in plan.references:
+            self._references(name, target, many)
+
+    def _missing(self, obj: dict, target: type[models.Model]) -> None:
+        label = identity.model_label(target)
+        if not self.final and label in self.resolver.upcoming:
+            self.waiting.add(id(obj))
+        self.misses.setdefault(id(obj), []).append(label)
+
+    def _own_keys(self) -> None:
+        """A key-identified object's pk (the server sends none): the local row
+        with the natural key its fields give, or null."""
+        plan, keys = self.plan, {}
+        for obj in self.objects:
+            try:
+                keys[id(obj)] = plan.own(obj["fields"]) if plan.own is not None else None
+            except (KeyError, TypeError, IndexError, ValidationError):
+                keys[id(obj)] = None
+        found = self.resolver.lookup(plan.model, {k for k in keys.values() if k is not None})
+        for obj in self.objects:
+            pk = found.get(keys[id(obj)])
+            if pk is None and keys[id(obj)] is not None:
+                self._missing(obj, plan.model)
+            fields = obj.pop("fields")
+            obj.pop("pk", None)
+            obj["pk"] = pk
+            obj["fields"] = fields
+
+    def _generic(self, ct_name: str, fk_field) -> None:
+        by_target: dict[type[models.Model], list[dict]] = {}
+        for obj in self.objects:
+            fields = obj["fields"]
+            object_id, ct_key = fields.get(fk_field.name), fields.get(ct_name)
+            if not isinstance(object_id, list):
+                continue
+            try:
+                target = apps.get_model(*ct_key)
+            except (LookupError, ValueError, TypeError):
+                fields[fk_field.name] = None
+                continue
+            by_target.setdefault(target, []).append(obj)
+        for target, objs in by_target.items():
+            found = self.resolver.lookup(target, {tuple(o["fields"][fk_field.name]) for o in objs})
+            for obj in objs:
+                pk = found.get(tuple(obj["fields"][fk_field.name]))
+                if pk is None:
+                    self._missing(obj, target)
+                obj["fields"][fk_field.name] = None if pk is None else fk_field.to_python(pk)
+
+    def _references(self, name: str, target, many: bool) -> None:
+        keys = set()
+        for obj in self.objects:
+            value = obj["fields"].get(name)
+            for item in (value if isinstance(value, list) else ()) if many else (value,):
+                if type(item) is list:
+                    keys.add(tuple(item))
+        if not keys:
+            return
+        found = self.resolver.lookup(target, keys)
+
+        def local(obj: dict, item):
+            if type(item) is not list:
+                return item
+            pk = found.get(tuple(item))
+            if pk is None:
+                self._missing(obj, target)
+            return pk
+
+        for obj in self.objects:
+            fields = obj["fields"]
+            value = fields.get(name)
+            if many and isinstance(value, list):
+                fields[name] = [pk for pk in (local(obj, v) for v in value) if pk is not None]
+            elif not many and type(value) is list:
+                fields[name] = local(obj, value)

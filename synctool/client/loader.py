@@ -23,6 +23,7 @@ from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.core.serializers import base
 from django.db import DatabaseError, connections, models, router, transaction
 
+from synctool import embedded
 from synctool.backends import backend_for
 from synctool.client.batches import BatchCallback, BatchWriter, call_hook
 from synctool.client.clean import Cleaner
@@ -45,6 +46,11 @@ from synctool.plugins import is_implemented
 from synctool.result import Progress, SyncResult
 
 _MISSING = object()
+
+
+def _transform_hook(**kwargs) -> list:
+    return call_hook("transform_object", **kwargs)
+
 
 # Allocations between two collections of CPython's youngest generation
 # while a sync loads (the default is 700).
@@ -227,6 +233,7 @@ class SyncLoader:
                             self._load_part(part)
                         self.writer.save_deferred()
                         self.resolver.finish()
+                        self._note_fixture_misses()
                 self.subtype_rows.check(self.using, self.urls)
                 self.tree_rows.check(self.using, self.urls)
                 checking = time.monotonic()
@@ -275,6 +282,15 @@ class SyncLoader:
                 f"{part.url}: the database refused the data ({type(exc).__name__}): {exc}"
             ) from exc
 
+    def _note_fixture_misses(self) -> None:
+        misses = self.resolver.fixture_misses
+        if misses:
+            self._owner(next(iter(embedded.FIXTURE_FIELDS))).notes.append(
+                "references inside django-reversion's versions to rows this database does "
+                "not have, left empty: "
+                + ", ".join(f"{label} {count:,}" for label, count in sorted(misses.items()))
+            )
+
     def rows_to_clean(self) -> dict[str, int]:
         """``{label: rows}`` that ``clean`` would delete now (asked before a large clean)."""
         return self.cleaner.rows_to_clean()
@@ -311,6 +327,7 @@ class SyncLoader:
                 dropped_fields = plan.dropped_fields if plan is not None else ()
                 if not left_out:
                     counts = result.counts(label)
+                    fixtures = transform and embedded.fixture_fields(label)
             if left_out:
                 result.dropped[label] = result.dropped.get(label, 0) + 1
                 continue
@@ -323,6 +340,8 @@ class SyncLoader:
                         result.dropped[key] = result.dropped.get(key, 0) + 1
             if transform and False in call_hook("transform_object", obj=obj, side="client"):
                 continue
+            if fixtures:  # the objects inside a version: scrubbed as the rows are
+                embedded.transform_inner(label, obj, _transform_hook, side="client")
             yield obj
 
     def load(self, part: RoutePart, objects: Iterable[dict]) -> None:

@@ -19,6 +19,7 @@ from django.core import serializers
 from django.db import connections, models
 from django.db.models import prefetch_related_objects
 
+from synctool import embedded
 from synctool.backends import backend_for
 from synctool.conf import settings
 from synctool.identity import key_identified_labels
@@ -152,12 +153,16 @@ def _serialize(querysets: list[models.QuerySet], key_identified: frozenset[str])
     for queryset in querysets:
         encoder = KeyEncoder(queryset.db, key_identified, chunk_size)
         objects = encoder.encode(serialized_objects(queryset, chunk_size))
+        label = embedded.label_of(queryset.model)
+        fixtures = embedded.fixture_fields(label)
         if not transform:
             yield from objects
         else:
             for obj in objects:
                 if False in hooks.transform_object(obj=obj, side="server"):
                     continue
+                if fixtures:  # the objects inside: scrubbed as the rows are
+                    embedded.transform_inner(label, obj, hooks.transform_object, side="server")
                 yield obj
         if encoder.dangling:
             logger.info(

@@ -11,7 +11,10 @@ natural key:
 - the object id of a GenericForeignKey whose content type is a
   key-identified model becomes that object's natural key;
 - a key-identified object loses its ``"pk"``, as with ``dumpdata
-  --natural-primary``.
+  --natural-primary``;
+- the objects inside a value that holds a fixture (django-reversion's
+  versions, :mod:`synctool.embedded`) get the same, except that a reference
+  to a deleted row becomes null: it is history, not a constraint.
 
 The result is still a fixture ``loaddata`` reads (object ids of generic
 foreign keys aside, which Django cannot express).
@@ -27,7 +30,7 @@ from operator import itemgetter
 from django.apps import apps
 from django.db import models
 
-from synctool import identity
+from synctool import embedded, identity
 from synctool.exceptions import DanglingReference
 from synctool.server.rowexport import NotPlain, converter_for
 
@@ -87,10 +90,11 @@ class _Plan:
             (ct_field.name, fk_field.name, dangling_value(fk_field))
             for ct_field, fk_field in identity.generic_foreign_keys(opts.concrete_model)
         ]
+        self.fixtures = embedded.fixture_fields(embedded.label_of(model))
 
     @property
     def needed(self) -> bool:
-        return bool(self.drop_pk or self.references or self.generic)
+        return bool(self.drop_pk or self.references or self.generic or self.fixtures)
 
 
 class KeyEncoder:
@@ -111,6 +115,13 @@ class KeyEncoder:
             self._plans[label] = plan if plan.needed else None
         return self._plans[label]
 
+    def _inner_plan(self, label: str) -> _Plan | None:
+        """The plan of a model named inside a fixture value (None: not installed)."""
+        try:
+            return self._plan(label.lower())
+        except (LookupError, ValueError):
+            return None
+
     def encode(self, objects: Iterable[dict]) -> Iterator[dict]:
         for label, group in groupby(objects, key=itemgetter("model")):
             plan = self._plan(label)
@@ -123,11 +134,19 @@ class KeyEncoder:
 
     # -- one chunk --------------------------------------------------------
 
-    def _rewrite(self, plan: _Plan, chunk: list[dict]) -> None:
+    def _rewrite(self, plan: _Plan, chunk: list[dict], inner: bool = False) -> None:
+        """Rewrite ``chunk`` in place; ``inner``: objects inside a fixture value,
+        whose references may name deleted rows (they become null) or already be
+        natural keys (left as they are)."""
+        if plan.fixtures:
+            self._rewrite_fixtures(plan, chunk)
         # Generic foreign keys first: they need the content type's id.
         for ct_name, fk_name, nowhere in plan.generic:
-            self._rewrite_generic(plan, chunk, ct_name, fk_name, nowhere)
+            self._rewrite_generic(plan, chunk, ct_name, fk_name, None if inner else nowhere)
         for name, target, many in plan.references:
+            if inner:
+                self._rewrite_inner_references(chunk, name, target, many)
+                continue
             values = set()
             for obj in chunk:
                 value = obj["fields"].get(name)
@@ -158,6 +177,51 @@ class KeyEncoder:
             for obj in chunk:
                 obj.pop("pk", None)
 
+    def _rewrite_fixtures(self, plan: _Plan, chunk: list[dict]) -> None:
+        """The objects inside each fixture value of ``chunk``, a model at a time."""
+        held: list[tuple[dict, str, list[dict], str]] = []
+        by_model: dict[str, list[dict]] = {}
+        for obj in chunk:
+            fields = obj["fields"]
+            for name in plan.fixtures:
+                objects = embedded.load(embedded.label_of(plan.model), fields, name)
+                if objects is None:
+                    continue
+                held.append((fields, name, objects, embedded.dump(objects)))
+                for inner in objects:
+                    by_model.setdefault(inner["model"].lower(), []).append(inner)
+        for label, objects in by_model.items():
+            inner_plan = self._inner_plan(label)
+            if inner_plan is not None:
+                self._rewrite(inner_plan, objects, inner=True)
+        for fields, name, objects, before in held:
+            text = embedded.dump(objects)
+            if text != before:
+                fields[name] = text
+
+    def _rewrite_inner_references(self, objects: list[dict], name: str, target, many: bool):
+        """References inside a fixture value: ids become natural keys, ids of
+        deleted rows null (or leave a many-to-many list)."""
+
+        def is_id(value) -> bool:
+            return value is not None and not isinstance(value, list | dict)
+
+        values = set()
+        for obj in objects:
+            value = obj["fields"].get(name)
+            for item in (value if isinstance(value, list) else ()) if many else (value,):
+                if is_id(item):
+                    values.add(item)
+        keys = self.natural_keys(target, values)
+        for obj in objects:
+            fields = obj["fields"]
+            value = fields.get(name)
+            if many and isinstance(value, list):
+                named = (keys.get(v) if is_id(v) else v for v in value)
+                fields[name] = [key for key in named if key is not None]
+            elif not many and is_id(value):
+                fields[name] = keys.get(value)
+
     def _rewrite_generic(
         self, plan: _Plan, chunk: list[dict], ct_name: str, fk_name: str, nowhere
     ) -> None:
@@ -168,11 +232,14 @@ class KeyEncoder:
         for obj in chunk:
             fields = obj["fields"]
             ct_id, object_id = fields.get(ct_name), fields.get(fk_name)
-            if ct_id is None or object_id in (None, ""):
+            if ct_id is None or object_id in (None, "") or isinstance(object_id, list):
                 continue
             try:
-                target = manager.get_for_id(ct_id).model_class()
-            except ContentType.DoesNotExist:
+                if isinstance(ct_id, list):  # a fixture value's, by natural key
+                    target = manager.get_by_natural_key(*ct_id).model_class()
+                else:
+                    target = manager.get_for_id(ct_id).model_class()
+            except (ContentType.DoesNotExist, TypeError, ValueError):
                 continue  # a dangling content type: the constraint check's business
             if target is not None and identity.model_label(target) in self.key_identified:
                 by_target.setdefault(target, []).append(obj)

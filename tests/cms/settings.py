@@ -1,8 +1,9 @@
 """A CMS-style project for the identity tests: a page tree with multi-table
 inheritance (django-treebeard), tags through a GenericForeignKey
 (django-taggit), documents with files, comments on anything, group
-permissions on pages; content types, permissions and users referenced from
-everywhere. Each process gets its database from ``CMS_DATABASE`` (JSON)."""
+permissions on pages, django-reversion's versions of comments and groups;
+content types, permissions and users referenced from everywhere. Each
+process gets its database from ``CMS_DATABASE`` (JSON)."""
 
 import json
 import os
@@ -22,6 +23,7 @@ INSTALLED_APPS = [
     "taggit",
     "treebeard",
     "mptt",
+    "reversion",
     "synctool",
     "tests.cms.documents",
     "tests.cms.pages",
@@ -58,6 +60,7 @@ SYNCTOOL_ROUTES = {
     "pages": {"apps": ["pages", "taggit"]},
     "documents": "documents",
     "topics": "topics",
+    "history": "reversion",
     "site": {"project": True, "exclude": ["notes"]},
     # A subset: one page and everything it needs.
     "page/(?P<slug>[-a-z0-9]+)": {

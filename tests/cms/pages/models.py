@@ -3,6 +3,7 @@ from django.contrib.auth.models import Group, Permission
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
+from reversion import register
 from taggit.managers import TaggableManager
 from treebeard.mp_tree import MP_Node
 
@@ -64,3 +65,8 @@ class Comment(models.Model):
     target = GenericForeignKey("content_type", "object_id")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     text = models.TextField()
+
+
+# Versions of comments and groups: production's ids inside their text.
+register(Comment)
+register(Group)

@@ -12,6 +12,7 @@ from django.core.validators import validate_email
 from django.db import models
 from django.test.utils import isolate_apps
 
+from synctool import embedded
 from synctool.plugins import get_hooks
 from synctool.server.export import serialize_querysets
 from synctool.wire import encode_object
@@ -168,6 +169,32 @@ def test_natural_key_references_follow_the_scrubbed_field(settings):
     group = scrub("auth.group", {"name": "editors"})
     user = scrub("auth.user", {"username": "ann", "groups": [["editors"], ["other"]]})
     assert user["groups"][0] == [group["name"]] and user["groups"][1] != ["other"]
+
+
+def test_the_objects_inside_a_version_are_scrubbed_as_the_rows_are(scrubbing):
+    """django-reversion's versions hold whole objects: a user's version gets the
+    email and username the user's row gets, and references follow."""
+    inner = [
+        {"model": "auth.user", "fields": {"username": "ann", "email": "ann@example.org"}},
+        {"model": "testapp.blog", "pk": 4, "fields": {"name": "b", "author": ["ann@example.org"]}},
+    ]
+    version = {
+        "model": "reversion.version",
+        "pk": 1,
+        "fields": {"format": "json", "serialized_data": json.dumps(inner), "object_id": "4"},
+    }
+    for side in ("server", "client"):
+        obj = json.loads(json.dumps(version))
+        embedded.transform_inner("reversion.version", obj, get_hooks().transform_object, side=side)
+        user, blog = json.loads(obj["fields"]["serialized_data"])
+        assert user["fields"] == scrub("auth.user", {"username": "ann", "email": "ann@example.org"})
+        assert blog["fields"]["author"] == [
+            scrub("testapp.author", {"email": "ann@example.org"})["email"]
+        ]
+        assert "ann" not in obj["fields"]["serialized_data"]
+    xml = {**version, "fields": {**version["fields"], "format": "xml"}}
+    embedded.transform_inner("reversion.version", xml, get_hooks().transform_object, "server")
+    assert xml == {**version, "fields": {**version["fields"], "format": "xml"}}
 
 
 @e2e

@@ -9,11 +9,14 @@ import json
 
 from django.apps import apps
 from django.contrib.contenttypes.fields import GenericForeignKey
+from django.contrib.contenttypes.models import ContentType
 from django.core.management.base import BaseCommand
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 
 from synctool.identity import key_identified_labels, model_label
+
+VERSION = "reversion.version"
 
 
 class Command(BaseCommand):
@@ -27,8 +30,35 @@ class Command(BaseCommand):
                 return None
             model = model._meta.concrete_model
             if model_label(model) in key_identified:
-                return list(model._base_manager.get(pk=pk).natural_key())
+                row = model._base_manager.filter(pk=pk).first()
+                return None if row is None else list(row.natural_key())
             return pk
+
+        def fixture(text):
+            """A django-reversion version's objects, their ids by identity."""
+            objects = json.loads(text)
+            for obj in objects:
+                model = apps.get_model(obj["model"])
+                fields = obj["fields"]
+                generic = {
+                    f.fk_field: f.ct_field
+                    for f in model._meta.private_fields
+                    if isinstance(f, GenericForeignKey)
+                }
+                for fk_name, ct_name in generic.items():
+                    target = ContentType.objects.get_for_id(fields[ct_name]).model_class()
+                    object_id = target._meta.pk.to_python(fields[fk_name])
+                    fields[fk_name] = identity(target, object_id)
+                obj["pk"] = identity(model, obj.get("pk"))
+                for name, value in fields.items():
+                    field = model._meta.get_field(name)
+                    if field.many_to_many:
+                        fields[name] = sorted(
+                            json.dumps(identity(field.related_model, pk)) for pk in value
+                        )
+                    elif field.is_relation:
+                        fields[name] = identity(field.related_model, value)
+            return objects
 
         result = {}
         for model in apps.get_models():
@@ -51,6 +81,8 @@ class Command(BaseCommand):
                         value = identity(field.related_model, value)
                     elif isinstance(field, models.FileField):
                         value = value.name
+                    elif field.name == "serialized_data" and model_label(model) == VERSION:
+                        value = fixture(value)
                     row[field.name] = value
                 for field in model._meta.many_to_many:
                     if field.remote_field.through._meta.auto_created:

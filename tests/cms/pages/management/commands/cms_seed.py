@@ -6,6 +6,7 @@ from django.contrib.auth.models import Group, Permission, User
 from django.core.files.base import ContentFile
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from reversion import create_revision, set_comment, set_user
 
 from tests.cms.documents.models import Collection, Document
 from tests.cms.pages.models import (
@@ -104,6 +105,23 @@ class Command(BaseCommand):
         for user in authors:
             Comment.objects.create(target=user, user=admin, text=f"about {user.username}")
         Comment.objects.create(target=documents[0], user=authors[0], text="about a document")
+        # django-reversion: versions of a comment (its user and its target, a
+        # user, changed since) and of a group (its permissions changed since),
+        # and of a comment whose user was deleted since.
+        gone = User.objects.create_user("gone", "gone@example.org", "pw")
+        with create_revision():
+            set_user(admin)
+            set_comment("first")
+            versioned = Comment.objects.create(target=authors[1], user=authors[0], text="v1")
+            Comment.objects.create(target=admin, user=gone, text="by a user deleted since")
+            editors.save()
+        with create_revision():
+            set_user(authors[2])
+            versioned.target, versioned.user, versioned.text = authors[3], authors[2], "v2"
+            versioned.save()
+            editors.permissions.remove(*editors.permissions.filter(codename__startswith="add_"))
+            editors.save()
+        gone.delete()
         # Two django-mptt trees: science (tree 1) and arts (tree 2).
         science = Topic.objects.create(slug="science")
         physics = Topic.objects.create(slug="physics", parent=science)
