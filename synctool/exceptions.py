@@ -17,6 +17,9 @@ class SynctoolError(Exception):
     #: True when the sync had committed its rows before this error (a step after
     #: the commit failed): the data is there, repeating the sync is not needed.
     committed = False
+    #: True when the error came out of the sync's open transaction, which it rolled
+    #: back (False: it came before anything was written, a refused token say).
+    rolled_back = False
 
     def __init__(self, *args):
         super().__init__(*(printable(arg) if isinstance(arg, str) else arg for arg in args))

@@ -12,6 +12,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connections
 
+from synctool import hookimpl
 from tests.client.test_api import make_blog
 from tests.conftest import ROOT, TOKEN, e2e
 from tests.terminal import render
@@ -290,6 +291,10 @@ def test_a_failed_sync_says_nothing_was_written():
 
     cut = IncompleteResponse("http://x/sync/site: the connection was cut: Response ended")
     assert with_outcome(cut, dry_run=False) == (
+        "http://x/sync/site: the connection was cut: Response ended. Nothing was written."
+    )
+    cut.rolled_back = True  # cut in the middle of the body, the transaction open
+    assert with_outcome(cut, dry_run=False) == (
         "http://x/sync/site: the connection was cut: Response ended. "
         "Nothing was written (the sync's transaction was rolled back)."
     )
@@ -299,3 +304,25 @@ def test_a_failed_sync_says_nothing_was_written():
     after = SynctoolError("media failed")
     after.committed = True
     assert with_outcome(after, dry_run=False) == "media failed"
+
+
+class _Refuses:
+    @hookimpl
+    def transform_object(self, obj, side):
+        if side == "client":
+            raise ValueError("no thanks")
+
+
+@e2e
+def test_a_failure_says_whether_a_transaction_was_rolled_back(live_server_process, register_plugin):
+    Tag.objects.using("server").create(name="one")
+    with pytest.raises(CommandError) as refused:
+        run("tags", endpoint=live_server_process.sync_url, token="wrong")
+    assert str(refused.value).endswith(" Nothing was written.")
+    register_plugin(_Refuses())
+    with pytest.raises(CommandError) as failed:
+        run("tags", endpoint=live_server_process.sync_url, token=TOKEN)
+    assert "the transform_object hook raised ValueError: no thanks" in str(failed.value)
+    assert str(failed.value).endswith(
+        " Nothing was written (the sync's transaction was rolled back)."
+    )

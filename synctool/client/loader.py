@@ -248,12 +248,15 @@ class SyncLoader:
                     self.before_commit()
             # The commit is part of the check: PostgreSQL checks deferred keys then.
             self._report("check", "", 0, done=True, seconds=time.monotonic() - checking)
-        except SynctoolError:
+        except SynctoolError as exc:
+            exc.rolled_back = True
             raise
         except DatabaseError as exc:
-            raise LoadError(
+            error = LoadError(
                 f"{self.urls}: the database refused the data ({type(exc).__name__}): {exc}"
-            ) from exc
+            )
+            error.rolled_back = True
+            raise error from exc
 
     def _load_part(self, part: RoutePart) -> None:
         self.writer.switch_to(part.result, part.on_batch)  # the previous route's rows first

@@ -231,6 +231,8 @@ def with_outcome(exc: SynctoolError, dry_run: bool) -> str:
     message = message.rstrip()
     if not message.endswith((".", "!", "?", ")")):
         message += "."
+    if not exc.rolled_back:
+        return f"{message} Nothing was written."
     return f"{message} Nothing was written (the sync's transaction was rolled back)."
 
 
