@@ -153,8 +153,10 @@ KEY_IDENTIFIED_CLASH = (
     "sync again"
 )
 MOVED_VALUE_CLASH = (
-    "; a value that moved between rows on production (a rename, two values swapped) "
-    "clashes when rows are updated in place: --clean or --incremental replace them"
+    "; a row here already holds that value: a row of this database's own, or one whose "
+    "value production has since given to another row (a rename, two values swapped), "
+    "which clashes when rows are updated in place: --clean or --incremental replace "
+    "the route's rows, the local ones included"
 )
 
 
