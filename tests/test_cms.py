@@ -220,6 +220,18 @@ def test_ids_inside_versions_naming_rows_not_here_are_left_empty_and_said(cms, t
         drop(laptop.settings)
 
 
+def test_images_says_which_file_fields_it_left(cms):
+    """Documents keep their files in a FileField (as django-filer's images do):
+    --images does not fetch them, and says so."""
+    _, laptop, _ = cms
+    done = laptop.manage("sync_data", "users", "documents", "--images", check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (
+        "--images fetches the files of ImageFields only; not fetched: "
+        "documents.document.file (--files fetches every file field)"
+    ) in " ".join(done.stdout.split())
+
+
 def test_laptop_login_still_works(cms):
     _, laptop, _ = cms
     out = laptop.shell(

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from urllib.parse import urlencode, urlsplit
 
 import orjson
+from django.apps import apps
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, models, transaction
 
 from synctool.client.allow import refuse_unallowed
@@ -446,6 +447,9 @@ class Client:
                 result.media = fetch_media_files(
                     collector.items, media_url, progress, route=result.route
                 )
+        if images and not files:
+            for result in results:
+                result.notes.extend(files_left_note(result))
         seconds = time.monotonic() - started
         for result in results:
             result.seconds = seconds if len(results) == 1 else result.seconds or seconds
@@ -581,6 +585,31 @@ class Client:
                 "or set SYNCTOOL_MEDIA_URL"
             )
         return self.media_url
+
+
+def files_left_note(result: SyncResult) -> list[str]:
+    """``--images`` without ``--files``: the file fields of the synced rows that
+    are not ImageFields, whose files were not fetched (django-filer keeps its
+    images in a FileField)."""
+    left = []
+    for label, counts in result.models.items():
+        if not counts.received:
+            continue
+        try:
+            model = apps.get_model(label)
+        except LookupError:
+            continue
+        left += [
+            f"{label}.{field.name}"
+            for field in model._meta.concrete_fields
+            if isinstance(field, models.FileField) and not isinstance(field, models.ImageField)
+        ]
+    if not left:
+        return []
+    return [
+        f"--images fetches the files of ImageFields only; not fetched: {', '.join(left)} "
+        "(--files fetches every file field)"
+    ]
 
 
 def full_sync_notes(modes: dict[str, str], reasons: dict[str, str]) -> list[str]:
