@@ -232,6 +232,22 @@ def test_images_says_which_file_fields_it_left(cms):
     ) in " ".join(done.stdout.split())
 
 
+def test_the_laptops_own_users_and_groups_are_kept_and_counted(cms):
+    """Users and groups are merged by natural key, never cleaned: the summary
+    says how many here production did not send (the laptop's own, or users
+    production deleted or renamed)."""
+    _, laptop, _ = cms
+    done = laptop.manage("sync_data", "users", "--clean", check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    said = " ".join(done.stdout.split())
+    for label, sent in (("auth.user", 5), ("auth.group", 2)):
+        assert (
+            f"{label}: 1 row here is not among the {sent} production sent (this database's "
+            "own, or deleted or renamed there): kept, as rows matched by natural key always are"
+        ) in said
+    assert "contenttypes.contenttype:" not in said
+
+
 def test_laptop_login_still_works(cms):
     _, laptop, _ = cms
     out = laptop.shell(

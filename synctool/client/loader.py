@@ -23,7 +23,7 @@ from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.core.serializers import base
 from django.db import DatabaseError, connections, models, router, transaction
 
-from synctool import embedded
+from synctool import embedded, identity
 from synctool.backends import backend_for
 from synctool.client.batches import BatchCallback, BatchWriter, call_hook
 from synctool.client.clean import Cleaner
@@ -234,6 +234,7 @@ class SyncLoader:
                         self.writer.save_deferred()
                         self.resolver.finish()
                         self._note_fixture_misses()
+                        self._note_rows_only_here()
                 self.subtype_rows.check(self.using, self.urls)
                 self.tree_rows.check(self.using, self.urls)
                 checking = time.monotonic()
@@ -293,6 +294,33 @@ class SyncLoader:
                 "not have, left empty: "
                 + ", ".join(f"{label} {count:,}" for label, count in sorted(misses.items()))
             )
+
+    def _note_rows_only_here(self) -> None:
+        """Rows of a model of ``SYNCTOOL_NATURAL_KEYS`` (users, groups) are merged
+        by natural key and never cleaned, so a user production deleted or renamed
+        stays here: say how many local rows production did not send, for the
+        models a route sends whole (not incrementally: only changes come then)."""
+        configured = set(identity.configured_labels()) - set(identity.ALWAYS_BY_NATURAL_KEY)
+        sent: dict[str, tuple[int, SyncResult]] = {}
+        for part in self.parts:
+            if part.increment is not None:
+                continue
+            for label in part.labels if part.cleanable is None else part.cleanable:
+                if label not in configured or label not in self.key_identified:
+                    continue
+                received = part.result.counts(label).received
+                if received and received > sent.get(label, (0, None))[0]:
+                    sent[label] = (received, part.result)
+        for label, (received, result) in sent.items():
+            model = apps.get_model(label)
+            here = model._base_manager.using(self.using).count() - received
+            if here > 0:
+                result.notes.append(
+                    f"{label}: {here:,} row{'s' if here > 1 else ''} here "
+                    f"{'are' if here > 1 else 'is'} not among the {received:,} production "
+                    "sent (this database's own, or deleted or renamed there): kept, as rows "
+                    "matched by natural key always are"
+                )
 
     def rows_to_clean(self) -> dict[str, int]:
         """``{label: rows}`` that ``clean`` would delete now (asked before a large clean)."""
