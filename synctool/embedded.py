@@ -29,6 +29,7 @@ FIXTURE_FIELDS = {"reversion.version": ("serialized_data", "format")}
 
 
 def label_of(model: type[models.Model]) -> str:
+    """The label fixture fields are known by (a proxy's is its concrete model's)."""
     return model._meta.concrete_model._meta.label_lower
 
 
@@ -64,11 +65,12 @@ def dump(objects: list[dict]) -> str:
     return "[" + ",".join(json.dumps(obj, ensure_ascii=False) for obj in objects) + "]"
 
 
-def rewrite(model: type[models.Model], fields: dict, change: Callable[[list[dict]], bool]) -> None:
-    """Apply ``change`` to the objects inside each fixture field of ``fields``;
-    the text is written again only when ``change`` says it changed them."""
-    for name in fixture_fields(model):
-        objects = load(model, fields, name)
+def rewrite(label: str, fields: dict, change: Callable[[list[dict]], bool]) -> None:
+    """Apply ``change`` to the objects inside each fixture field of ``fields``
+    (a row of the model ``label``); the text is written again only when
+    ``change`` says it changed them."""
+    for name in fixture_fields(label):
+        objects = load(label, fields, name)
         if objects is not None and change(objects):
             fields[name] = dump(objects)
 
