@@ -202,8 +202,12 @@ def test_a_unique_clash_names_the_model_the_rows_and_the_key(server, client):
         assert "Key (name)=(two) already exists" in message
     else:
         assert "Duplicate entry 'two'" in message
-    # Updated in place, a name that moved between tags clashes: say what replaces them.
-    assert message.endswith("--clean or --incremental replace them")
+    # Updated in place, a local tag of its own (or a name that moved between
+    # tags on production) clashes: say both, and what replaces them.
+    assert "a row here already holds that value: a row of this database's own" in message
+    assert message.endswith(
+        "--clean or --incremental replace the route's rows, the local ones included"
+    )
     assert database_digest("default", app_labels=("testapp",)) == before
 
 
