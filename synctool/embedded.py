@@ -39,6 +39,18 @@ def fixture_fields(label: str) -> list[str]:
     return [entry[0]] if entry else []
 
 
+def models_inside(model: type[models.Model]) -> list[type[models.Model]]:
+    """The models whose objects rows of ``model`` may hold (those registered
+    with django-reversion, for its versions); none for other models."""
+    if not fixture_fields(label_of(model)):
+        return []
+    try:
+        from reversion import get_registered_models
+    except ImportError:
+        return []
+    return [m._meta.concrete_model for m in get_registered_models()]
+
+
 def load(label: str, fields: dict, name: str) -> list[dict] | None:
     """The fixture objects held in ``fields[name]``, or None when the value is
     not a JSON list of ``{"model", "fields"}`` objects (left as it is)."""

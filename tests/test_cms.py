@@ -248,6 +248,23 @@ def test_the_laptops_own_users_and_groups_are_kept_and_counted(cms):
     assert "contenttypes.contenttype:" not in said
 
 
+def test_the_scrub_checks_see_the_fields_that_travel_inside_versions(cms):
+    """Serving django-reversion's versions serves the fields of every model
+    registered with it: strict mode and W101 name those that look personal."""
+    server, _, _ = cms
+    said = server.shell(
+        "from reversion.models import Version;"
+        "from synctool_contrib.scrub.strict import unscrubbed_message;"
+        "from synctool_contrib.scrub.report import with_models_inside;"
+        "print(unscrubbed_message('history', [Version]));"
+        "print(sorted(m._meta.label for m in with_models_inside([Version])))"
+    )
+    refusal, served = said.splitlines()
+    assert "auth.user.email (an e-mail address)" in refusal
+    assert "auth.user.username (a user name)" in refusal
+    assert served == "['auth.Group', 'auth.User', 'pages.Comment', 'reversion.Version']"
+
+
 def test_laptop_login_still_works(cms):
     _, laptop, _ = cms
     out = laptop.shell(

@@ -91,8 +91,20 @@ def served_models(*, call_functions: bool = True):
             if found is None:
                 unknown.append(entry.path)
                 continue
-            for model in found:
+            for model in with_models_inside(found):
                 paths = served.setdefault(model._meta.concrete_model, [])
                 if entry.path not in paths:
                     paths.append(entry.path)
     return served, list(dict.fromkeys(unknown))
+
+
+def with_models_inside(found) -> list[type[models.Model]]:
+    """``found`` and the models whose objects its rows hold (the models
+    registered with django-reversion, when its versions are served): their
+    fields travel inside the versions, scrubbed by their own rules."""
+    from synctool.embedded import models_inside
+
+    result = list(found)
+    for model in found:
+        result += [inner for inner in models_inside(model) if inner not in result]
+    return result

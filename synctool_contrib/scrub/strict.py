@@ -24,7 +24,7 @@ def plugin_enabled() -> bool:
 
 def unscrubbed_message(path: str, model_list) -> str | None:
     """Why route ``path`` must not serve ``model_list``, or None when it may."""
-    from synctool_contrib.scrub.report import missing_rules
+    from synctool_contrib.scrub.report import missing_rules, with_models_inside
     from synctool_contrib.scrub.rules import parse_rules
 
     try:
@@ -32,7 +32,7 @@ def unscrubbed_message(path: str, model_list) -> str | None:
     except ConfigurationError as exc:
         return f"route {path!r} refuses to serve: {exc}"
     enabled = plugin_enabled()
-    missing = missing_rules(model_list, rules, enabled=enabled)
+    missing = missing_rules(with_models_inside(model_list), rules, enabled=enabled)
     if not missing:
         return None
     fields = "; ".join(f"{line.label}.{line.name} ({line.personal})" for line in missing)
