@@ -13,9 +13,12 @@ chunk of objects of one model at a time it:
 
 The objects inside a value that holds a fixture (django-reversion's
 versions, :mod:`synctool.embedded`) are resolved the same way, except that
-a natural key with no row here leaves the reference empty and is counted
-(:attr:`KeyResolver.fixture_misses`): a version is history, and an empty
-reference cannot name the wrong row.
+a natural key with no row here is kept as it is, and counted
+(:attr:`KeyResolver.fixture_misses`): a version is history, Django's
+deserializer reads a natural key when the version is reverted (and fails
+then if the row is still missing), and a natural key cannot name the wrong
+row. The object id of a generic relation cannot hold one: it points nowhere,
+as a row's does.
 
 Look-ups are one query per chunk and target model (cached), never one per
 object. A reference that does not resolve is an error naming the model, the
@@ -417,6 +420,15 @@ class KeyResolver:
         return self.lookups.lookup(model, keys)
 
 
+def nowhere(field: models.Field):
+    """What the object id of a generic relation inside a version becomes when
+    its row is not here: the server's value for a deleted row (null, or an
+    empty id where the field takes text)."""
+    if field.null or not isinstance(field, models.CharField | models.TextField):
+        return None
+    return ""
+
+
 class _InnerObjects:
     """The objects of one model inside fixture values, resolved in bulk and
     leniently: a natural key with no row here leaves the reference empty."""
@@ -446,7 +458,8 @@ class _InnerObjects:
 
     def _own_keys(self) -> None:
         """A key-identified object's pk (the server sends none): the local row
-        with the natural key its fields give, or null."""
+        with the natural key its fields give, or null (Django's deserializer
+        then looks the row up by that natural key itself)."""
         plan, keys = self.plan, {}
         for obj in self.objects:
             try:
@@ -473,7 +486,7 @@ class _InnerObjects:
             try:
                 target = apps.get_model(*ct_key)
             except (LookupError, ValueError, TypeError):
-                fields[fk_field.name] = None
+                fields[fk_field.name] = nowhere(fk_field)
                 continue
             by_target.setdefault(target, []).append(obj)
         for target, objs in by_target.items():
@@ -482,7 +495,8 @@ class _InnerObjects:
                 pk = found.get(tuple(obj["fields"][fk_field.name]))
                 if pk is None:
                     self._missing(obj, target)
-                obj["fields"][fk_field.name] = None if pk is None else fk_field.to_python(pk)
+                fields = obj["fields"]
+                fields[fk_field.name] = nowhere(fk_field) if pk is None else fk_field.to_python(pk)
 
     def _references(self, name: str, target, many: bool) -> None:
         keys = set()
@@ -496,17 +510,19 @@ class _InnerObjects:
         found = self.resolver.lookup(target, keys)
 
         def local(obj: dict, item):
+            """The local id a natural key names, or the natural key itself."""
             if type(item) is not list:
                 return item
             pk = found.get(tuple(item))
             if pk is None:
                 self._missing(obj, target)
+                return item
             return pk
 
         for obj in self.objects:
             fields = obj["fields"]
             value = fields.get(name)
             if many and isinstance(value, list):
-                fields[name] = [pk for pk in (local(obj, v) for v in value) if pk is not None]
+                fields[name] = [local(obj, v) for v in value]
             elif not many and type(value) is list:
                 fields[name] = local(obj, value)

@@ -291,7 +291,7 @@ class SyncLoader:
         if misses:
             self._owner(next(iter(embedded.FIXTURE_FIELDS))).notes.append(
                 "references inside django-reversion's versions to rows this database does "
-                "not have, left empty: "
+                "not have, kept as natural keys (object ids of generic relations emptied): "
                 + ", ".join(f"{label} {count:,}" for label, count in sorted(misses.items()))
             )
 

@@ -14,7 +14,8 @@ natural key:
   --natural-primary``;
 - the objects inside a value that holds a fixture (django-reversion's
   versions, :mod:`synctool.embedded`) get the same, except that a reference
-  to a deleted row becomes null: it is history, not a constraint.
+  to a deleted row points nowhere (null, or an empty object id as the rows
+  get): it is history, not a constraint.
 
 The result is still a fixture ``loaddata`` reads (object ids of generic
 foreign keys aside, which Django cannot express).
@@ -142,7 +143,9 @@ class KeyEncoder:
             self._rewrite_fixtures(plan, chunk)
         # Generic foreign keys first: they need the content type's id.
         for ct_name, fk_name, nowhere in plan.generic:
-            self._rewrite_generic(plan, chunk, ct_name, fk_name, None if inner else nowhere)
+            if inner and nowhere is _KEEPS_DANGLING:
+                nowhere = None  # a version is history: its object id may point nowhere
+            self._rewrite_generic(plan, chunk, ct_name, fk_name, nowhere)
         for name, target, many in plan.references:
             if inner:
                 self._rewrite_inner_references(chunk, name, target, many)
