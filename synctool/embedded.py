@@ -24,13 +24,10 @@ from collections.abc import Callable
 
 from django.db import models
 
+from synctool.identity import model_label
+
 # {model label: (field holding the fixture, field naming its format)}
 FIXTURE_FIELDS = {"reversion.version": ("serialized_data", "format")}
-
-
-def label_of(model: type[models.Model]) -> str:
-    """The label fixture fields are known by (a proxy's is its concrete model's)."""
-    return model._meta.concrete_model._meta.label_lower
 
 
 def fixture_fields(label: str) -> list[str]:
@@ -42,7 +39,7 @@ def fixture_fields(label: str) -> list[str]:
 def models_inside(model: type[models.Model]) -> list[type[models.Model]]:
     """The models whose objects rows of ``model`` may hold (those registered
     with django-reversion, for its versions); none for other models."""
-    if not fixture_fields(label_of(model)):
+    if not fixture_fields(model_label(model)):
         return []
     try:
         from reversion import get_registered_models
@@ -70,6 +67,25 @@ def load(label: str, fields: dict, name: str) -> list[dict] | None:
     ):
         return None
     return objects
+
+
+def gather(
+    label: str, chunk: list[dict], names: list[str]
+) -> tuple[list[tuple[dict, str, list[dict], str]], dict[str, list[dict]]]:
+    """The fixture values of a chunk of rows of the model ``label``: ``(obj,
+    field name, its objects, its text)`` for each, and those objects by the
+    label of their model, to be rewritten a model at a time."""
+    held = []
+    by_model: dict[str, list[dict]] = {}
+    for obj in chunk:
+        for name in names:
+            objects = load(label, obj["fields"], name)
+            if objects is None:
+                continue
+            held.append((obj, name, objects, obj["fields"][name]))
+            for inner in objects:
+                by_model.setdefault(inner["model"].lower(), []).append(inner)
+    return held, by_model
 
 
 def dump(objects: list[dict]) -> str:

@@ -10,7 +10,9 @@ and as one whole-project route, each twice. After each, every row equals
 the server's compared by identity, and the laptop's own rows are untouched.
 """
 
+import contextlib
 import json
+from collections.abc import Iterator
 
 import pytest
 
@@ -66,6 +68,20 @@ def cms(tmp_path_factory):
         stop_server(process)
         for site in (server, laptop):
             drop(site.settings)
+
+
+@contextlib.contextmanager
+def fresh_laptop(cms, name: str, tmp_path) -> Iterator[CMS]:
+    """A laptop of its own, migrated in the default order and pointed at the
+    CMS's server, dropped afterwards."""
+    laptop = cms_site(name, tmp_path)
+    recreate(laptop.settings)
+    try:
+        laptop.manage("migrate", "-v", "0")
+        laptop.endpoint = cms[1].endpoint
+        yield laptop
+    finally:
+        drop(laptop.settings)
 
 
 def assert_synced(server: CMS, laptop: CMS, local: dict) -> None:
@@ -163,17 +179,11 @@ def test_versions_that_come_before_the_users_they_name(cms, tmp_path):
     """Into a fresh laptop, the versions' route first: the users and groups
     their text names come later in the same sync, and are named all the same."""
     server, _, _ = cms
-    laptop = cms_site("cms_history", tmp_path)
-    recreate(laptop.settings)
-    try:
-        laptop.manage("migrate", "-v", "0")
-        laptop.endpoint = cms[1].endpoint
+    with fresh_laptop(cms, "cms_history", tmp_path) as laptop:
         done = laptop.manage("sync_data", "history", "users", "pages", "documents", check=False)
         assert done.returncode == 0, done.stdout + done.stderr
-        assert "django-reversion" not in done.stdout + done.stderr  # nothing left empty
+        assert "django-reversion" not in done.stdout + done.stderr  # no note: every id resolved
         assert laptop.shell(REVERT) == server.shell(REVERT)
-    finally:
-        drop(laptop.settings)
 
 
 def test_ids_inside_versions_naming_rows_not_here_stay_natural_keys_and_are_said(cms, tmp_path):
@@ -183,11 +193,7 @@ def test_ids_inside_versions_naming_rows_not_here_stay_natural_keys_and_are_said
     reverted); a generic relation's object id, which cannot hold one, points
     nowhere."""
     server, _, _ = cms
-    laptop = cms_site("cms_versions_only", tmp_path)
-    recreate(laptop.settings)
-    try:
-        laptop.manage("migrate", "-v", "0")
-        laptop.endpoint = cms[1].endpoint
+    with fresh_laptop(cms, "cms_versions_only", tmp_path) as laptop:
         laptop.shell(
             "from django.contrib.auth.models import Group, User;"
             "[User.objects.create(username=n) for n in ('admin', 'author2')];"
@@ -224,8 +230,6 @@ def test_ids_inside_versions_naming_rows_not_here_stay_natural_keys_and_are_said
         assert done.returncode == 0, done.stdout + done.stderr
         assert "django-reversion" not in done.stdout
         assert laptop.shell(REVERT) == server.shell(REVERT)
-    finally:
-        drop(laptop.settings)
 
 
 def test_images_says_which_file_fields_it_left(cms):
@@ -304,11 +308,7 @@ def test_a_page_subset_brings_its_ancestors_specific_rows_and_generic_objects(cm
     (tagged items point at it through a generic relation) and its comments
     with their users."""
     server, _, _ = cms
-    laptop = cms_site("cms_subset", tmp_path)
-    recreate(laptop.settings)
-    try:
-        laptop.manage("migrate", "-v", "0")
-        laptop.endpoint = cms[1].endpoint
+    with fresh_laptop(cms, "cms_subset", tmp_path) as laptop:
         done = laptop.manage("sync_data", "page/post-5", check=False)
         assert done.returncode == 0, done.stdout + done.stderr
         shown = laptop.shell(SUBSET_CHECK)
@@ -320,8 +320,6 @@ def test_a_page_subset_brings_its_ancestors_specific_rows_and_generic_objects(cm
             "['all', 'tag0'] ['all', 'tag0']",
             "[('author3', 'post-5')]",
         ]
-    finally:
-        drop(laptop.settings)
 
 
 LOCAL_TOPICS = """
@@ -343,12 +341,8 @@ def test_a_tree_subset_into_a_laptop_with_trees_of_its_own_is_refused(cms, tmp_p
     descendants, with no error anywhere. The sync refuses, naming the row,
     and writes nothing; without the laptop's trees it goes through."""
     server, _, _ = cms
-    laptop = cms_site("cms_trees", tmp_path)
-    recreate(laptop.settings)
-    try:
-        laptop.manage("migrate", "-v", "0")
+    with fresh_laptop(cms, "cms_trees", tmp_path) as laptop:
         laptop.shell(LOCAL_TOPICS)
-        laptop.endpoint = cms[1].endpoint
         before = laptop.shell(TOPICS)
         done = laptop.manage("sync_data", "topic/music", check=False)
         assert done.returncode == 1, done.stdout + done.stderr
@@ -361,5 +355,3 @@ def test_a_tree_subset_into_a_laptop_with_trees_of_its_own_is_refused(cms, tmp_p
         assert done.returncode == 0, done.stdout + done.stderr
         assert laptop.shell(TOPICS).splitlines() == ["arts 2 ['music']"]
         assert "arts 2 ['music', 'painting']" in server.shell(TOPICS)
-    finally:
-        drop(laptop.settings)

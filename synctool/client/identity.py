@@ -40,6 +40,7 @@ from django.db import models
 from synctool import embedded, identity
 from synctool.client.lookups import KeyLookups, OwnKey
 from synctool.exceptions import LoadError
+from synctool.server.identity import nowhere_in_history
 
 # The top-level key under which a key-identified object that has no local
 # row yet carries its natural key (Django's deserializer ignores it).
@@ -284,16 +285,7 @@ class KeyResolver:
         A value naming a row that comes later in this sync is written as sent
         and resolved again at :meth:`finish` (``final``: nothing comes later).
         """
-        held: list[tuple[dict, str, list[dict], str]] = []
-        by_model: dict[str, list[dict]] = {}
-        for obj in chunk:
-            for name in plan.fixtures:
-                objects = embedded.load(plan.label.lower(), obj["fields"], name)
-                if objects is None:
-                    continue
-                held.append((obj, name, objects, obj["fields"][name]))
-                for inner in objects:
-                    by_model.setdefault(inner["model"].lower(), []).append(inner)
+        held, by_model = embedded.gather(plan.label.lower(), chunk, plan.fixtures)
         misses: dict[int, list[str]] = {}  # id() of an object: the labels it missed
         waiting: set[int] = set()  # id() of the objects that name rows still to come
         for label, objects in by_model.items():
@@ -420,15 +412,6 @@ class KeyResolver:
         return self.lookups.lookup(model, keys)
 
 
-def nowhere(field: models.Field):
-    """What the object id of a generic relation inside a version becomes when
-    its row is not here: the server's value for a deleted row (null, or an
-    empty id where the field takes text)."""
-    if field.null or not isinstance(field, models.CharField | models.TextField):
-        return None
-    return ""
-
-
 class _InnerObjects:
     """The objects of one model inside fixture values, resolved in bulk and
     leniently: a natural key with no row here leaves the reference empty."""
@@ -486,7 +469,7 @@ class _InnerObjects:
             try:
                 target = apps.get_model(*ct_key)
             except (LookupError, ValueError, TypeError):
-                fields[fk_field.name] = nowhere(fk_field)
+                fields[fk_field.name] = nowhere_in_history(fk_field)
                 continue
             by_target.setdefault(target, []).append(obj)
         for target, objs in by_target.items():
@@ -496,7 +479,9 @@ class _InnerObjects:
                 if pk is None:
                     self._missing(obj, target)
                 fields = obj["fields"]
-                fields[fk_field.name] = nowhere(fk_field) if pk is None else fk_field.to_python(pk)
+                fields[fk_field.name] = (
+                    nowhere_in_history(fk_field) if pk is None else fk_field.to_python(pk)
+                )
 
     def _references(self, name: str, target, many: bool) -> None:
         keys = set()

@@ -23,6 +23,7 @@ from synctool import embedded
 from synctool.backends import backend_for
 from synctool.conf import settings
 from synctool.identity import key_identified_labels
+from synctool.identity import model_label as concrete_label
 from synctool.meta import auto_many_to_many, sort_models
 from synctool.plugins import get_hooks, is_implemented
 from synctool.server.identity import KeyEncoder
@@ -153,7 +154,7 @@ def _serialize(querysets: list[models.QuerySet], key_identified: frozenset[str])
     for queryset in querysets:
         encoder = KeyEncoder(queryset.db, key_identified, chunk_size)
         objects = encoder.encode(serialized_objects(queryset, chunk_size))
-        label = embedded.label_of(queryset.model)
+        label = concrete_label(queryset.model)
         fixtures = embedded.fixture_fields(label)
         if not transform:
             yield from objects

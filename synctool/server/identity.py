@@ -23,6 +23,7 @@ foreign keys aside, which Django cannot express).
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from itertools import groupby, islice
@@ -68,6 +69,14 @@ def dangling_value(field: models.Field):
     return _KEEPS_DANGLING
 
 
+def nowhere_in_history(field: models.Field):
+    """What an object id of a generic relation inside a version becomes when
+    its row is gone (or, on the client, not there): as in rows, but never an
+    error, since a version is history, not a constraint."""
+    value = dangling_value(field)
+    return None if value is _KEEPS_DANGLING else value
+
+
 class _Plan:
     """What to rewrite in the objects of one model."""
 
@@ -91,7 +100,7 @@ class _Plan:
             (ct_field.name, fk_field.name, dangling_value(fk_field))
             for ct_field, fk_field in identity.generic_foreign_keys(opts.concrete_model)
         ]
-        self.fixtures = embedded.fixture_fields(embedded.label_of(model))
+        self.fixtures = embedded.fixture_fields(identity.model_label(model))
 
     @property
     def needed(self) -> bool:
@@ -144,7 +153,7 @@ class KeyEncoder:
         # Generic foreign keys first: they need the content type's id.
         for ct_name, fk_name, nowhere in plan.generic:
             if inner and nowhere is _KEEPS_DANGLING:
-                nowhere = None  # a version is history: its object id may point nowhere
+                nowhere = None  # see nowhere_in_history
             self._rewrite_generic(plan, chunk, ct_name, fk_name, nowhere)
         for name, target, many in plan.references:
             if inner:
@@ -182,25 +191,15 @@ class KeyEncoder:
 
     def _rewrite_fixtures(self, plan: _Plan, chunk: list[dict]) -> None:
         """The objects inside each fixture value of ``chunk``, a model at a time."""
-        held: list[tuple[dict, str, list[dict], str]] = []
-        by_model: dict[str, list[dict]] = {}
-        for obj in chunk:
-            fields = obj["fields"]
-            for name in plan.fixtures:
-                objects = embedded.load(embedded.label_of(plan.model), fields, name)
-                if objects is None:
-                    continue
-                held.append((fields, name, objects, embedded.dump(objects)))
-                for inner in objects:
-                    by_model.setdefault(inner["model"].lower(), []).append(inner)
-        for label, objects in by_model.items():
-            inner_plan = self._inner_plan(label)
+        label = identity.model_label(plan.model)
+        held, by_model = embedded.gather(label, chunk, plan.fixtures)
+        for inner_label, objects in by_model.items():
+            inner_plan = self._inner_plan(inner_label)
             if inner_plan is not None:
                 self._rewrite(inner_plan, objects, inner=True)
-        for fields, name, objects, before in held:
-            text = embedded.dump(objects)
-            if text != before:
-                fields[name] = text
+        for obj, name, objects, sent in held:
+            if json.loads(sent) != objects:
+                obj["fields"][name] = embedded.dump(objects)
 
     def _rewrite_inner_references(self, objects: list[dict], name: str, target, many: bool):
         """References inside a fixture value: ids become natural keys, ids of
